@@ -1,0 +1,333 @@
+"""The seven artifact ref kinds.
+
+A ref is just `{"id": "img_a1b2c3"}` on the wire. Our classes produce exactly the
+official SDK's JSON schema (same titles, same patterns) so servers recognise them,
+and add what a notebook needs: a binding to the session or execution the artifact
+lives in (kept outside the schema and outside `model_dump`), lazy `fetch()` into
+the disk cache, `load()` returning the SDK's Python types, and rich display.
+
+Constructing or parsing a ref never does I/O; the first display or `fetch()` does.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+from .errors import UnboundRefError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .client import Client
+
+NamespaceKind = Literal["session", "execution"]
+
+# Namespace ids become directory names in the cache: keep them to a safe alphabet.
+_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """Where an artifact lives: a chat session or an agent execution."""
+
+    kind: NamespaceKind
+    id: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("session", "execution"):
+            raise ValueError(f"namespace kind must be 'session' or 'execution', not {self.kind!r}")
+        if not isinstance(self.id, str) or not _NAMESPACE_RE.match(self.id) or ".." in self.id:
+            raise ValueError(
+                f"invalid {self.kind} id {_short(self.id)}: expected letters, digits, '.', '_' or '-'"
+            )
+
+    @property
+    def query(self) -> dict[str, str]:
+        """The query parameter the artifacts endpoint expects."""
+        return {f"{self.kind}_id": self.id}
+
+
+def namespace(session_id: str | None = None, execution_id: str | None = None) -> Namespace:
+    """Exactly one of the two ids, as the artifacts endpoint demands."""
+    if (session_id is None) == (execution_id is None):
+        raise ValueError("pass exactly one of session_id= or execution_id=")
+    if session_id is not None:
+        return Namespace("session", session_id)
+    return Namespace("execution", execution_id)  # type: ignore[arg-type]
+
+
+class _Registry:
+    """Remembers which namespace each ref id was seen in, so refs that user code
+    parsed itself (without binding) still find their session."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: dict[str, Namespace] = {}
+
+    def remember(self, object_id: str, ns: Namespace) -> None:
+        with self._lock:
+            self._seen[object_id] = ns
+
+    def lookup(self, object_id: str) -> Namespace | None:
+        with self._lock:
+            return self._seen.get(object_id)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._seen.clear()
+
+
+registry = _Registry()
+
+
+def _short(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class BaseRef(BaseModel):
+    """Common behaviour of every ref kind. Subclasses set `prefix`, `kind`, `ext`."""
+
+    model_config = ConfigDict(frozen=False)
+
+    prefix: ClassVar[str] = ""
+    kind: ClassVar[str] = ""
+    ext: ClassVar[str] = "bin"  # cache file extension, as the SDK names it
+    content_types: ClassVar[tuple[str, ...]] = ()
+
+    id: str
+
+    _namespace: Namespace | None = PrivateAttr(default=None)
+    _client: Client | None = PrivateAttr(default=None)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _check_id(cls, v: Any) -> Any:
+        # Runs before the schema's pattern so the message names the expected form.
+        if not cls.prefix:
+            return v
+        if not isinstance(v, str) or not re.fullmatch(rf"{cls.prefix}_\w{{6}}", v, re.ASCII):
+            raise ValueError(
+                f"invalid {cls.__name__} id {_short(v)}: expected '{cls.prefix}_' followed by "
+                f"6 letters or digits, like '{cls.prefix}_a1b2c3'"
+            )
+        return v
+
+    # -- binding -----------------------------------------------------------------
+    def bind(
+        self,
+        *,
+        session_id: str | None = None,
+        execution_id: str | None = None,
+        client: Client | None = None,
+    ) -> BaseRef:
+        """Attach the namespace (and optionally the client) this ref is fetched from."""
+        ns = namespace(session_id=session_id, execution_id=execution_id)
+        self._namespace = ns
+        if client is not None:
+            self._client = client
+        registry.remember(self.id, ns)
+        return self
+
+    @property
+    def namespace(self) -> Namespace | None:
+        """The bound namespace, else the one this id was last seen in, else None."""
+        return self._namespace or registry.lookup(self.id)
+
+    @property
+    def session_id(self) -> str | None:
+        ns = self.namespace
+        return ns.id if ns and ns.kind == "session" else None
+
+    @property
+    def execution_id(self) -> str | None:
+        ns = self.namespace
+        return ns.id if ns and ns.kind == "execution" else None
+
+    def require_namespace(self) -> Namespace:
+        ns = self.namespace
+        if ns is None:
+            raise UnboundRefError(
+                f"{type(self).__name__} {self.id} is not bound to a session or execution."
+            )
+        return ns
+
+    # -- data ----------------------------------------------------------------------
+    def _resolve_client(self, client: Client | None) -> Client:
+        if client is not None:
+            return client
+        if self._client is not None:
+            return self._client
+        from .client import default_client
+
+        return default_client()
+
+    def fetch(self, client: Client | None = None) -> Path:
+        """Download into the disk cache (once) and return the local file."""
+        return self._resolve_client(client).fetch(self)
+
+    def load(self, client: Client | None = None) -> Any:
+        """The SDK's Python type for this kind (a `Path` unless overridden)."""
+        return self.fetch(client)
+
+    def save(self, path: str | Path, client: Client | None = None) -> Path:
+        """Copy the cached artifact to `path` (a directory keeps the cache file name)."""
+        src = self.fetch(client)
+        dest = Path(path).expanduser()
+        if dest.is_dir():
+            dest = dest / src.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+        return dest
+
+    # -- display -------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(id={self.id!r})"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        from .render import ref_bundle
+
+        return ref_bundle(self, include=include, exclude=exclude)
+
+    def _repr_html_(self) -> str:
+        return self._repr_mimebundle_().get("text/html", "")
+
+
+class ImageRef(BaseRef):
+    prefix: ClassVar[str] = "img"
+    kind: ClassVar[str] = "image"
+    ext: ClassVar[str] = "jpg"
+    content_types: ClassVar[tuple[str, ...]] = ("image/jpeg", "image/png")
+    id: str = Field(..., pattern=r"^img_\w{6}$")
+
+    def load(self, client: Client | None = None) -> Any:
+        """A `PIL.Image.Image`, fully loaded (the file handle is closed)."""
+        from PIL import Image
+
+        with Image.open(self.fetch(client)) as im:
+            im.load()
+            return im.copy()
+
+
+class VideoRef(BaseRef):
+    prefix: ClassVar[str] = "vid"
+    kind: ClassVar[str] = "video"
+    ext: ClassVar[str] = "mp4"
+    content_types: ClassVar[tuple[str, ...]] = ("video/mp4",)
+    id: str = Field(..., pattern=r"^vid_\w{6}$")
+
+
+class AudioRef(BaseRef):
+    prefix: ClassVar[str] = "aud"
+    kind: ClassVar[str] = "audio"
+    ext: ClassVar[str] = "mp3"
+    content_types: ClassVar[tuple[str, ...]] = ("audio/mpeg",)
+    id: str = Field(..., pattern=r"^aud_\w{6}$")
+
+
+class DocumentRef(BaseRef):
+    prefix: ClassVar[str] = "doc"
+    kind: ClassVar[str] = "document"
+    ext: ClassVar[str] = "pdf"
+    content_types: ClassVar[tuple[str, ...]] = ("application/pdf",)
+    id: str = Field(..., pattern=r"^doc_\w{6}$")
+
+
+class ReconRef(BaseRef):
+    prefix: ClassVar[str] = "recon"
+    kind: ClassVar[str] = "recon"
+    ext: ClassVar[str] = "spz"
+    content_types: ClassVar[tuple[str, ...]] = ("application/octet-stream",)
+    id: str = Field(..., pattern=r"^recon_\w{6}$")
+
+
+class ArrayRef(BaseRef):
+    prefix: ClassVar[str] = "arr"
+    kind: ClassVar[str] = "array"
+    ext: ClassVar[str] = "npy"
+    content_types: ClassVar[tuple[str, ...]] = ()  # undocumented upstream: sniffed instead
+    id: str = Field(..., pattern=r"^arr_\w{6}$")
+
+    def load(self, client: Client | None = None) -> Any:
+        """An `np.ndarray` (never unpickles)."""
+        from .arrays import load_array
+
+        return load_array(self.fetch(client))
+
+
+class UrlRef(BaseRef):
+    prefix: ClassVar[str] = "url"
+    kind: ClassVar[str] = "url"
+    ext: ClassVar[str] = "url"  # the artifact body is a URL; fetch() downloads its target
+    content_types: ClassVar[tuple[str, ...]] = ()
+    id: str = Field(..., pattern=r"^url_\w{6}$")
+
+
+REF_CLASSES: tuple[type[BaseRef], ...] = (
+    ImageRef,
+    VideoRef,
+    AudioRef,
+    DocumentRef,
+    ReconRef,
+    ArrayRef,
+    UrlRef,
+)
+BY_PREFIX: dict[str, type[BaseRef]] = {c.prefix: c for c in REF_CLASSES}
+
+
+def ref_class_for(object_id: str) -> type[BaseRef]:
+    """The ref class for an id such as 'img_a1b2c3' (ValueError if the prefix is unknown)."""
+    prefix = object_id.split("_", 1)[0] if isinstance(object_id, str) else ""
+    try:
+        return BY_PREFIX[prefix]
+    except KeyError:
+        kinds = ", ".join(f"{p}_" for p in BY_PREFIX)
+        raise ValueError(f"unknown artifact id {_short(object_id)}: expected one of {kinds}") from None
+
+
+def make_ref(object_id: str) -> BaseRef:
+    """Parse an id into the right ref class (validates it)."""
+    return ref_class_for(object_id)(id=object_id)
+
+
+def iter_refs(value: Any, _depth: int = 0):
+    """Every ref inside a model, list, tuple or dict (depth-first, bounded depth)."""
+    if _depth > 50:
+        return
+    if isinstance(value, BaseRef):
+        yield value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from iter_refs(getattr(value, name, None), _depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from iter_refs(item, _depth + 1)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from iter_refs(item, _depth + 1)
+
+
+def bind_all(value: Any, ns: Namespace, client: Client | None = None) -> Any:
+    """Bind every ref inside `value` to `ns` (and remember the ids)."""
+    for ref in iter_refs(value):
+        ref._namespace = ns
+        if client is not None:
+            ref._client = client
+        registry.remember(ref.id, ns)
+    return value
+
+
+def bind(ref: Any, *, session_id: str | None = None, execution_id: str | None = None) -> Any:
+    """Bind a ref (ours or the official SDK's, by id) to a namespace."""
+    ns = namespace(session_id=session_id, execution_id=execution_id)
+    if isinstance(ref, BaseRef):
+        ref._namespace = ns
+    object_id = getattr(ref, "id", ref)
+    if isinstance(object_id, str):
+        registry.remember(object_id, ns)
+    return ref
