@@ -122,6 +122,13 @@ class ExecutionFailedError(VlmRunError):
     default_hint = "The server reported the execution as failed; see its message above."
 
 
+class ResponseSchemaError(VlmRunError):
+    """The model answered, but not with JSON matching the requested schema."""
+
+    title = "Answer does not match the schema"
+    default_hint = "The raw answer is in the error's `detail`; try again or loosen the schema."
+
+
 class CancelledError(VlmRunError):
     title = "Cancelled"
     default_hint = "Interrupted by the user; nothing was stored."
@@ -141,6 +148,7 @@ __all__ = [
     "IntegrityError",
     "UnboundRefError",
     "ExecutionFailedError",
+    "ResponseSchemaError",
     "CancelledError",
     "redact",
 ]

@@ -1,0 +1,387 @@
+"""The on-disk artifact cache, in the official SDK's layout.
+
+    <cache_dir>/artifacts/<session_or_execution_id>/<object_id>.<ext>
+
+so files fetched by either tool serve the other. Guarantees:
+
+- a file only appears under its final name once every announced byte arrived and
+  its first bytes look like the promised kind (temp file + `os.replace`);
+- one download per artifact, however many threads or processes ask at once
+  (a thread lock per key plus a `filelock` file lock, re-checking after waiting);
+- a file that is present but broken (written by something else, or damaged) fails
+  the header check on lookup and is fetched again;
+- a size cap with least-recently-used eviction of whole artifacts, including the
+  renderer's previews stored beside them as `<object_id>.preview.*`.
+
+The HTTP side lives in `client.py`: it hands `store()` an iterator of chunks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import filelock
+
+from .config import Settings
+from .errors import IntegrityError
+from .refs import BaseRef, ImageRef, Namespace, UrlRef, registry
+
+_OBJECT_ID_RE = re.compile(r"^[a-z]+_\w{6}$", re.ASCII)
+_SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
+_TMP_PREFIX = ".tmp-"
+_URL_SIDECAR = ".url"  # `<object_id>.url` holds the target URL of a url_ artifact
+HEAD_BYTES = 1024
+
+# One thread lock per artifact key, shared by every cache object on the same directory.
+_locks_guard = threading.Lock()
+_thread_locks: dict[tuple[str, str, str], threading.Lock] = {}
+
+
+def _thread_lock(key: tuple[str, str, str]) -> threading.Lock:
+    with _locks_guard:
+        lock = _thread_locks.get(key)
+        if lock is None:
+            lock = _thread_locks[key] = threading.Lock()
+        return lock
+
+
+def check_object_id(object_id: str) -> str:
+    """Object ids become file names: allow only `<prefix>_<6 word chars>`."""
+    if not isinstance(object_id, str) or not _OBJECT_ID_RE.match(object_id):
+        raise ValueError(f"invalid object id {object_id!r}: expected like 'img_a1b2c3'")
+    return object_id
+
+
+def _check_name(name: str) -> str:
+    if not _SAFE_NAME_RE.match(name) or ".." in name:
+        raise ValueError(f"unsafe file name {name!r}")
+    return name
+
+
+class TruncatedDownload(IntegrityError):
+    """Fewer bytes arrived than announced: worth another try."""
+
+
+# -- integrity ------------------------------------------------------------------------------
+
+
+def media_type(content_type: str | None) -> str:
+    """'image/png; charset=x' -> 'image/png'."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def check_content_type(ref: BaseRef, content_type: str | None) -> None:
+    """A wrong content type means the server sent something else: refuse it."""
+    if ref.content_types and media_type(content_type) not in ref.content_types:
+        raise IntegrityError(
+            f"{ref.id}: the server sent {media_type(content_type) or 'no content type'!s}, "
+            f"expected {' or '.join(ref.content_types)}; nothing was cached."
+        )
+
+
+def looks_valid(kind: str, head: bytes) -> bool:
+    """Cheap check of a file's first bytes against its kind (no full decode)."""
+    if not head:
+        return False
+    if kind == "image":
+        return head.startswith(b"\xff\xd8\xff") or head.startswith(b"\x89PNG\r\n\x1a\n")
+    if kind == "video":
+        return b"ftyp" in head[:64]
+    if kind == "document":
+        return b"%PDF" in head[:HEAD_BYTES]
+    if kind == "recon":
+        return head.startswith(b"\x1f\x8b") or head.startswith(b"NGSP")
+    if kind == "array":
+        return head.startswith(b"\x93NUMPY") or head.lstrip()[:1] == b"["
+    if kind == "audio":
+        return head.startswith(b"ID3") or (
+            len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0
+        )
+    return True  # url targets: any bytes
+
+
+def _read_head(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(HEAD_BYTES)
+    except OSError:
+        return b""
+
+
+def url_file_name(url: str) -> str:
+    """The file name the SDK gives a downloaded url_ target: `<name>.<ext>` where ext is
+    the part after the name's last dot (so `photo.jpg` becomes `photo.jpg.jpg`)."""
+    name = url.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    ext = name.split(".")[-1].lower()
+    return f"{name}.{ext}"
+
+
+# -- the cache ------------------------------------------------------------------------------
+
+
+class ArtifactCache:
+    """The artifact cache under one directory (`Settings.cache_dir`)."""
+
+    def __init__(self, cache_dir: str | Path, max_bytes: int | None = None) -> None:
+        self.cache_dir = Path(cache_dir).expanduser()
+        self.root = self.cache_dir / "artifacts"
+        self.max_bytes = max_bytes if max_bytes is not None else Settings().cache_max_bytes
+
+    def __repr__(self) -> str:
+        return f"ArtifactCache({str(self.cache_dir)!r})"
+
+    # -- paths --------------------------------------------------------------------------
+    def ns_dir(self, ns: Namespace) -> Path:
+        return self.root / ns.id  # Namespace validated the id
+
+    def candidates(self, ref: BaseRef, ns: Namespace) -> list[Path]:
+        """Where a finished artifact may be (images: .jpg or .png)."""
+        check_object_id(ref.id)
+        d = self.ns_dir(ns)
+        if isinstance(ref, ImageRef):
+            return [d / f"{ref.id}.jpg", d / f"{ref.id}.png"]
+        if isinstance(ref, UrlRef):
+            url = self.url_target(ref, ns)
+            if url is None:
+                return []
+            try:
+                return [d / _check_name(url_file_name(url))]
+            except ValueError:
+                return [d / f"{ref.id}.bin"]
+        return [d / f"{ref.id}.{ref.ext}"]
+
+    def url_target(self, ref: BaseRef, ns: Namespace) -> str | None:
+        """The URL a cached url_ artifact pointed at (from its sidecar)."""
+        try:
+            return (self.ns_dir(ns) / f"{ref.id}{_URL_SIDECAR}").read_text("utf-8").strip() or None
+        except OSError:
+            return None
+
+    def url_dest(self, ref: BaseRef, ns: Namespace, url: str) -> Path:
+        """Where the download of a url_ artifact's target goes."""
+        try:
+            name = _check_name(url_file_name(url))
+        except ValueError:
+            name = f"{ref.id}.bin"
+        return self.ns_dir(ns) / name
+
+    def lookup(self, ref: BaseRef, ns: Namespace | None = None) -> Path | None:
+        """The cached file if present and intact, else None. Touches it for the LRU."""
+        ns = ns or ref.namespace
+        if ns is None:
+            return None
+        for path in self.candidates(ref, ns):
+            try:
+                if path.stat().st_size <= 0:
+                    continue
+            except OSError:
+                continue
+            if looks_valid(ref.kind, _read_head(path)):
+                with contextlib.suppress(OSError):
+                    os.utime(path)
+                return path
+            # Present but broken: remove so it is fetched again.
+            with contextlib.suppress(OSError):
+                path.unlink()
+        return None
+
+    path_for = lookup
+
+    def preview_dir(self, ref: BaseRef) -> Path:
+        """The directory the renderer stores previews of `ref` in (next to the artifact)."""
+        ns = ref.require_namespace()
+        check_object_id(ref.id)
+        d = self.ns_dir(ns)
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def preview_path(self, ref: BaseRef, name: str) -> Path:
+        """`<object_id>.preview.<name>` beside the artifact; evicted with it."""
+        return self.preview_dir(ref) / f"{ref.id}.preview.{_check_name(name)}"
+
+    # -- locking ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def locked(self, ref: BaseRef, ns: Namespace) -> Iterator[None]:
+        """Exclusive for this artifact across threads (lock dict) and processes (filelock)."""
+        check_object_id(ref.id)
+        key = (str(self.root), ns.id, ref.id)
+        lock_dir = self.cache_dir / ".locks" / ns.id
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        with _thread_lock(key), filelock.FileLock(str(lock_dir / f"{ref.id}.lock")):
+            yield
+
+    def get_or_fetch(self, ref: BaseRef, ns: Namespace, download: Callable[[], Path]) -> Path:
+        """Return the cached file, calling `download()` (which uses `store`) at most once
+        across all threads and processes that ask concurrently."""
+        hit = self.lookup(ref, ns)
+        if hit is not None:
+            return hit
+        with self.locked(ref, ns):
+            hit = self.lookup(ref, ns)
+            if hit is not None:
+                return hit
+            path = download()
+            registry.remember(ref.id, ns)
+        self.evict(keep=path)
+        return path
+
+    # -- writing ------------------------------------------------------------------------
+    def store(
+        self,
+        dest: Path,
+        chunks: Iterable[bytes],
+        *,
+        kind: str,
+        expected_size: int | None,
+        what: str,
+    ) -> Path:
+        """Write chunks to a temp file beside `dest`, then move it into place only if the
+        byte count matches `expected_size` and the header looks like `kind`."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=dest.parent)
+        tmp = Path(tmp_name)
+        try:
+            written = 0
+            with os.fdopen(fd, "wb") as f:
+                for chunk in chunks:
+                    f.write(chunk)
+                    written += len(chunk)
+            if expected_size is not None and written != expected_size:
+                raise TruncatedDownload(
+                    f"{what}: download truncated ({written} of {expected_size} bytes); "
+                    "nothing was cached."
+                )
+            if written == 0 and kind != "url":
+                raise IntegrityError(f"{what}: the server sent an empty body; nothing was cached.")
+            if not looks_valid(kind, _read_head(tmp)):
+                raise IntegrityError(
+                    f"{what}: the bytes are not a valid {kind} file; nothing was cached."
+                )
+            os.replace(tmp, dest)
+            return dest
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+    def write_url_sidecar(self, ref: BaseRef, ns: Namespace, url: str) -> None:
+        """Remember a url_ artifact's target so later lookups need no request."""
+        d = self.ns_dir(ns)
+        side = d / f"{ref.id}{_URL_SIDECAR}"
+        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=d)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(url)
+        os.replace(tmp, side)
+
+    # -- size cap -----------------------------------------------------------------------
+    def _groups(self) -> dict[tuple[str, str], tuple[list[Path], int, float]]:
+        """Cached files grouped by artifact: (namespace, object id) -> (files, bytes, last use)."""
+        groups: dict[tuple[str, str], tuple[list[Path], int, float]] = {}
+        if not self.root.is_dir():
+            return groups
+        for ns_entry in os.scandir(self.root):
+            if not ns_entry.is_dir(follow_symlinks=False):
+                continue
+            files = [e for e in os.scandir(ns_entry.path) if e.is_file(follow_symlinks=False)]
+            # url_ targets are named after the URL: map them to their ref via the sidecar.
+            owner: dict[str, str] = {}
+            for e in files:
+                if e.name.endswith(_URL_SIDECAR) and _OBJECT_ID_RE.match(
+                    e.name[: -len(_URL_SIDECAR)]
+                ):
+                    oid = e.name[: -len(_URL_SIDECAR)]
+                    with contextlib.suppress(OSError):
+                        owner[url_file_name(Path(e.path).read_text("utf-8").strip())] = oid
+            for e in files:
+                if e.name.startswith(_TMP_PREFIX):
+                    continue
+                oid = owner.get(e.name) or e.name.split(".", 1)[0]
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                key = (ns_entry.name, oid)
+                paths, size, used = groups.get(key, ([], 0, 0.0))
+                paths.append(Path(e.path))
+                groups[key] = (paths, size + st.st_size, max(used, st.st_mtime, st.st_atime))
+        return groups
+
+    def size(self) -> int:
+        """Bytes held by cached artifacts (and their previews)."""
+        return sum(size for _, size, _ in self._groups().values())
+
+    def evict(self, keep: Path | None = None) -> list[Path]:
+        """Delete least recently used artifacts until the cache fits `max_bytes`."""
+        groups = self._groups()
+        total = sum(size for _, size, _ in groups.values())
+        removed: list[Path] = []
+        if total <= self.max_bytes:
+            return removed
+        for _key, (paths, size, _used) in sorted(groups.items(), key=lambda kv: kv[1][2]):
+            if total <= self.max_bytes:
+                break
+            if keep is not None and keep in paths:
+                continue
+            for p in paths:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+                    removed.append(p)
+            total -= size
+        return removed
+
+    def clear(self) -> None:
+        """Remove every cached artifact (keeps the directory)."""
+        for paths, _, _ in self._groups().values():
+            for p in paths:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+
+
+# -- module-level helpers for the renderers -------------------------------------------------
+
+_default_caches: dict[str, ArtifactCache] = {}
+_default_guard = threading.Lock()
+
+
+def cache_for(ref: BaseRef | None = None) -> ArtifactCache:
+    """The cache a ref is fetched into: its client's, else the one configured by env."""
+    client = getattr(ref, "_client", None) if ref is not None else None
+    if client is not None:
+        return client.cache
+    from . import client as client_mod
+
+    default = client_mod._default  # an existing default client, never created here
+    if default is not None:
+        return default.cache
+    s = Settings.from_env()
+    with _default_guard:
+        key = str(s.cache_dir)
+        if key not in _default_caches:
+            _default_caches[key] = ArtifactCache(s.cache_dir, s.cache_max_bytes)
+        return _default_caches[key]
+
+
+def path_for(ref: BaseRef) -> Path | None:
+    """The cached file of `ref` if it is already downloaded (never fetches)."""
+    return cache_for(ref).lookup(ref)
+
+
+def preview_dir(ref: BaseRef) -> Path:
+    return cache_for(ref).preview_dir(ref)
+
+
+def preview_path(ref: BaseRef, name: str) -> Path:
+    return cache_for(ref).preview_path(ref, name)
+
+
+def touch(path: Path) -> None:
+    """Mark a file as used now (for the LRU) without relying on atime."""
+    now = time.time()
+    with contextlib.suppress(OSError):
+        os.utime(path, (now, now))
