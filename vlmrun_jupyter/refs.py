@@ -153,7 +153,8 @@ class BaseRef(BaseModel):
         ns = self.namespace
         if ns is None:
             raise UnboundRefError(
-                f"{type(self).__name__} {self.id} is not bound to a session or execution."
+                f"{type(self).__name__} {self.id} is not bound to a session or execution, "
+                "and no response seen in this process contained it."
             )
         return ns
 
