@@ -196,7 +196,9 @@ class BaseRef(BaseModel):
         return ref_bundle(self, include=include, exclude=exclude)
 
     def _repr_html_(self) -> str:
-        return self._repr_mimebundle_().get("text/html", "")
+        from .render import ref_html
+
+        return ref_html(self)
 
 
 class ImageRef(BaseRef):

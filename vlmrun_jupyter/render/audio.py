@@ -1,0 +1,132 @@
+"""Audio: an inline `<audio controls>` player within budget, else a waveform image
+computed by a streaming decode (one frame at a time, constant memory), plus duration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .budget import CHROME, Budget
+from .html import (
+    ACCENT,
+    attrs,
+    b64_len,
+    caption,
+    data_url,
+    frame,
+    human_duration,
+    human_size,
+    plain,
+)
+from .image import picture
+
+WAVE_W, WAVE_H = 800, 120
+
+
+def sniff_mime(path: Path) -> str | None:
+    """The browser media type of an audio file, from its first bytes."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "audio/mpeg"
+    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
+        return "audio/wav"
+    if head.startswith(b"OggS"):
+        return "audio/ogg"
+    if head.startswith(b"fLaC"):
+        return "audio/flac"
+    if head[4:8] == b"ftyp":
+        return "audio/mp4"
+    return None
+
+
+def probe(path: Path) -> tuple[float | None, str, int, int]:
+    """(duration seconds, codec, sample rate, channels) from the headers."""
+    with av.open(str(path)) as c:
+        if not c.streams.audio:
+            raise ValueError("the file has no audio stream")
+        s = c.streams.audio[0]
+        duration = None
+        if s.duration is not None and s.time_base is not None:
+            duration = float(s.duration * s.time_base)
+        elif c.duration is not None:
+            duration = c.duration / av.time_base
+        cc = s.codec_context
+        from .video import _codec
+
+        return duration, _codec(cc.name), cc.sample_rate or 0, cc.channels or 0
+
+
+def peaks(path: Path) -> tuple[np.ndarray, float]:
+    """Per decoded frame (min, max) of the samples in [-1, 1]; and seconds decoded."""
+    lows: list[float] = []
+    highs: list[float] = []
+    seconds = 0.0
+    with av.open(str(path)) as c:
+        s = c.streams.audio[0]
+        for fr in c.decode(s):
+            a = fr.to_ndarray()
+            if a.dtype.kind in "iu":
+                info = np.iinfo(a.dtype)
+                a = a.astype(np.float32) / max(abs(info.min), info.max)
+            if a.size:
+                lows.append(float(a.min()))
+                highs.append(float(a.max()))
+            if fr.sample_rate:
+                seconds += fr.samples / fr.sample_rate
+    return np.array([lows, highs], dtype=np.float32).reshape(2, -1), seconds
+
+
+def waveform(path: Path, width: int = WAVE_W, height: int = WAVE_H) -> tuple[Image.Image, float]:
+    """A transparent PNG-able waveform (reads on light and dark backgrounds)."""
+    pk, seconds = peaks(path)
+    im = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(im)
+    mid = height / 2
+    draw.line((0, mid, width, mid), fill=(128, 128, 128, 160))
+    n = pk.shape[1]
+    if n:
+        cols = np.array_split(np.arange(n), min(width, n))
+        step = width / len(cols)
+        color = tuple(int(ACCENT[i : i + 2], 16) for i in (1, 3, 5)) + (255,)
+        for i, idx in enumerate(cols):
+            lo, hi = float(pk[0, idx].min()), float(pk[1, idx].max())
+            x = int(i * step)
+            draw.rectangle(
+                (
+                    x,
+                    int(mid - hi * (mid - 1)),
+                    max(x, int((i + 1) * step) - 1),
+                    int(mid - lo * (mid - 1)),
+                ),
+                fill=color,
+            )
+    return im, seconds
+
+
+def render(ref: Any, path: Path, budget: Budget) -> dict[str, Any]:
+    duration, codec, rate, channels = probe(path)
+    size = path.stat().st_size
+    mime = sniff_mime(path)
+    facts = [human_duration(duration), codec, f"{rate} Hz" if rate else "", human_size(size)]
+    if mime is not None and b64_len(size) + CHROME <= budget.bytes:
+        player = f"<audio{attrs(controls=True, preload='metadata', src=data_url(mime, path.read_bytes()), style='width: 100%; max-width: 480px;')}></audio>"
+        return {"text/plain": plain(ref, *facts), "text/html": frame(player, caption(ref, *facts))}
+    note = (
+        f"too large to embed ({human_size(size)} > {human_size(budget.bytes)} budget)"
+        if mime is not None
+        else "not a browser-playable format"
+    )
+    im, seconds = waveform(path, width=min(WAVE_W, budget.max_edge))
+    if duration is None and seconds:
+        duration = seconds
+        facts[0] = human_duration(duration)
+    body = picture(im, budget.media(), budget.max_edge, alt=f"waveform of {ref.id}")
+    return {
+        "text/plain": plain(ref, *facts),
+        "text/html": frame(body, caption(ref, *facts, note=note)),
+    }

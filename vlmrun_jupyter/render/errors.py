@@ -1,0 +1,72 @@
+"""Error cards: a failed fetch or render shows what happened and what to do.
+
+Never a traceback, never an exception out of a repr. `VlmRunError`s carry their own
+title, message and hint; anything else (a corrupt file that PIL, PyAV or pdfium
+chokes on, a bug) is described by its type and first line, with advice to fetch again.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..errors import VlmRunError, redact
+from .html import BORDER, BOX, MUTED, esc
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE = 600
+ERROR_BOX = (
+    f"{BOX} {BORDER} border-left: 3px solid #d9534f; padding: 6px 10px; box-sizing: border-box;"
+)
+
+
+def _clip(text: str, limit: int = MAX_MESSAGE) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def describe(exc: BaseException, path: Path | None = None) -> tuple[str, str, str]:
+    """(title, message, hint) for any exception, redacted and clipped."""
+    if isinstance(exc, VlmRunError):
+        return exc.title, redact(_clip(exc.message)), redact(_clip(exc.hint or ""))
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    message = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    if path is not None:
+        title = "Cannot read the artifact"
+        hint = (
+            f"The cached file may be corrupt: delete {path.name} from the cache "
+            f"({path.parent}) and display the ref again to download it afresh."
+        )
+    else:
+        title = "Cannot display this"
+        hint = "This is likely a bug in vlmrun-jupyter; `ref.fetch()` still gives you the file."
+    return title, redact(_clip(message)), redact(_clip(hint))
+
+
+def error_html(exc: BaseException, ref: Any = None, path: Path | None = None) -> str:
+    """The compact card: what happened (title, message) and what to do (hint)."""
+    title, message, hint = describe(exc, path)
+    who = ""
+    if ref is not None:
+        who = (
+            f' <code style="{MUTED}">{esc(type(ref).__name__)} {esc(getattr(ref, "id", ""))}</code>'
+        )
+    parts = [f"<div><b>{esc(title)}</b>{who}</div>"]
+    if message:
+        parts.append(f'<div style="margin-top: 2px;">{esc(message)}</div>')
+    if hint:
+        parts.append(f'<div style="{MUTED} margin-top: 2px;">{esc(hint)}</div>')
+    return f'<div style="{ERROR_BOX}">{"".join(parts)}</div>'
+
+
+def error_plain(exc: BaseException, ref: Any = None) -> str:
+    title, message, _ = describe(exc)
+    who = f"{type(ref).__name__} {getattr(ref, 'id', '?')}: " if ref is not None else ""
+    return f"<{who}{title}: {message}>"
+
+
+def error_bundle(exc: BaseException, ref: Any = None, path: Path | None = None) -> dict[str, Any]:
+    log.debug("rendering an error card", exc_info=exc)
+    return {"text/plain": error_plain(exc, ref), "text/html": error_html(exc, ref, path)}

@@ -1,0 +1,179 @@
+"""Videos: an inline player when the file fits the budget and browsers can play it,
+else a contact sheet (frames found by seeking, never decoding the whole file) plus
+duration, resolution, codec and size.
+
+Browser-playable means an MP4 holding H.264 in yuv420p with AAC or MP3 audio (or
+none). Debian's Chromium plays these (checked by tests/test_render_browser.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+from PIL import Image, ImageDraw
+
+from .budget import CHROME, Budget
+from .html import (
+    MEDIA,
+    attrs,
+    b64_len,
+    caption,
+    data_url,
+    frame,
+    human_duration,
+    human_size,
+    plain,
+)
+from .image import picture
+
+PLAYABLE_VIDEO = {"h264"}
+PLAYABLE_PIX = {"yuv420p", "yuvj420p"}
+PLAYABLE_AUDIO = {None, "aac", "mp3"}
+SHEET_FRAMES = 6
+SHEET_COLUMNS = 3
+
+
+@dataclass
+class VideoInfo:
+    container: str
+    duration: float | None
+    width: int
+    height: int
+    codec: str
+    pix_fmt: str | None
+    audio: str | None
+    fps: float | None
+
+    @property
+    def playable(self) -> bool:
+        return (
+            "mp4" in self.container.split(",")
+            and self.codec in PLAYABLE_VIDEO
+            and (self.pix_fmt or "") in PLAYABLE_PIX
+            and self.audio in PLAYABLE_AUDIO
+        )
+
+    def facts(self, size: int) -> list[str]:
+        codec = self.codec + (f"+{self.audio}" if self.audio else "")
+        return [
+            f"{self.width}x{self.height}",
+            human_duration(self.duration),
+            codec,
+            human_size(size),
+        ]
+
+
+def _codec(name: str) -> str:
+    """Decoder names to codec names ('mp3float' -> 'mp3', 'aac_fixed' -> 'aac')."""
+    for base in ("mp3", "aac"):
+        if name.startswith(base):
+            return base
+    return name
+
+
+def probe(path: Path) -> VideoInfo:
+    """Container metadata only (reads headers, decodes nothing)."""
+    with av.open(str(path)) as c:
+        if not c.streams.video:
+            raise ValueError("the file has no video stream")
+        vs = c.streams.video[0]
+        aud = _codec(c.streams.audio[0].codec_context.name) if c.streams.audio else None
+        duration = None
+        if vs.duration is not None and vs.time_base is not None:
+            duration = float(vs.duration * vs.time_base)
+        elif c.duration is not None:
+            duration = c.duration / av.time_base
+        fps = float(vs.average_rate) if vs.average_rate else None
+        return VideoInfo(
+            container=c.format.name,
+            duration=duration,
+            width=vs.codec_context.width,
+            height=vs.codec_context.height,
+            codec=vs.codec_context.name,
+            pix_fmt=vs.codec_context.pix_fmt,
+            audio=aud,
+            fps=fps,
+        )
+
+
+def frames_at(path: Path, times: list[float], tile: int) -> list[tuple[float, Image.Image]]:
+    """One frame near each time (the keyframe at or before it), downscaled to `tile` px.
+    Seeks for each, so a 300 MB file costs a handful of frame decodes."""
+    out: list[tuple[float, Image.Image]] = []
+    with av.open(str(path)) as c:
+        vs = c.streams.video[0]
+        vs.thread_type = "AUTO"
+        tb = vs.time_base
+        for t in times:
+            try:
+                if t > 0 and tb:
+                    c.seek(int(t / tb), stream=vs, backward=True, any_frame=False)
+                frame = next(c.decode(vs), None)
+            except (av.error.FFmpegError, StopIteration):
+                frame = None
+            if frame is None:
+                continue
+            im = frame.to_image()
+            im.thumbnail((tile, tile), Image.Resampling.BILINEAR)
+            when = float(frame.pts * tb) if frame.pts is not None and tb else t
+            out.append((when, im))
+    return out
+
+
+def contact_sheet(path: Path, info: VideoInfo, n: int, tile: int) -> Image.Image | None:
+    """Frames at evenly spaced times, in a grid, each labelled with its time."""
+    d = info.duration or 0.0
+    times = [d * (i + 0.5) / n for i in range(n)] if d > 0 and n > 1 else [0.0]
+    shots = frames_at(path, times, tile)
+    if not shots:
+        return None
+    if len(shots) == 1:
+        return shots[0][1]
+    cols = min(SHEET_COLUMNS, len(shots))
+    rows = -(-len(shots) // cols)
+    w = max(im.width for _, im in shots)
+    h = max(im.height for _, im in shots)
+    gap = 4
+    sheet = Image.new(
+        "RGB", (cols * w + (cols - 1) * gap, rows * h + (rows - 1) * gap), (24, 24, 24)
+    )
+    draw = ImageDraw.Draw(sheet)
+    for i, (when, im) in enumerate(shots):
+        x, y = (i % cols) * (w + gap), (i // cols) * (h + gap)
+        sheet.paste(im, (x, y))
+        label = human_duration(when)
+        box = draw.textbbox((0, 0), label)
+        draw.rectangle((x + 3, y + 3, x + box[2] + 9, y + box[3] + 7), fill=(0, 0, 0))
+        draw.text((x + 6, y + 5), label, fill=(255, 255, 255))
+    return sheet
+
+
+def render(ref: Any, path: Path, budget: Budget) -> dict[str, Any]:
+    info = probe(path)
+    size = path.stat().st_size
+    facts = info.facts(size)
+    text = plain(ref, *facts)
+    if info.playable and b64_len(size) + CHROME <= budget.bytes:
+        player = (
+            f"<video{attrs(controls=True, preload='metadata', src=data_url('video/mp4', path.read_bytes()), style=MEDIA, width=min(info.width, 960) or None)}>"
+            "</video>"
+        )
+        return {"text/plain": text, "text/html": frame(player, caption(ref, *facts))}
+    if not info.playable:
+        note = (
+            f"{info.codec}/{info.pix_fmt} in {info.container.split(',')[0]} is not browser-playable"
+        )
+    else:
+        note = f"too large to embed ({human_size(size)} > {human_size(budget.bytes)} budget)"
+    n = 1 if budget.thumbnail else SHEET_FRAMES
+    tile = min(budget.max_edge, 480 if n == 1 else 400)
+    sheet = contact_sheet(path, info, n, tile)
+    body = (
+        picture(sheet, budget.media(), budget.max_edge, alt=f"frames of {ref.id}")
+        if sheet is not None
+        else '<div style="font-style: italic;">(no frame could be decoded)</div>'
+    )
+    return {"text/plain": text, "text/html": frame(body, caption(ref, *facts, note=note))}
