@@ -7,8 +7,8 @@ Entry points:
   (through the cache), renders it, and keeps the bundle (on the ref object, per
   budget, and on disk beside the artifact as `<object_id>.preview.<key>.json`), so
   `_repr_html_` right after, or a re-display after a kernel restart, costs nothing.
-- `result_bundle(obj, include=None, exclude=None)`: result cards and galleries
-  (see `card.py`).
+- `result_bundle(obj, include=None, exclude=None)` -> `data`: result cards and
+  galleries (see `card.py`).
 - `set_inline_budget(nbytes)`: the per-output byte budget (default 2 MiB, or
   `VLMRUN_INLINE_BUDGET`).
 
@@ -263,8 +263,9 @@ def ref_html(ref: Any, budget: Budget | None = None) -> str:
     return ref_bundle(ref, budget=budget)[0].get("text/html", "")
 
 
-def result_bundle(obj: Any, include: Any = None, exclude: Any = None, **kw: Any) -> Bundle:
-    """A result card for a model, list, Completion or Execution holding refs; never raises."""
+def result_bundle(obj: Any, include: Any = None, exclude: Any = None, **kw: Any) -> dict[str, Any]:
+    """The MIME dict of a result card (a model, list, Completion or Execution holding
+    refs); never raises. Unlike `ref_bundle` it has no metadata, so it is a plain dict."""
     from .card import result_bundle as _result_bundle
 
     return _result_bundle(obj, include, exclude, **kw)

@@ -326,8 +326,8 @@ def _card(obj: Any, budget: Budget) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def result_bundle(
     obj: Any, include: Any = None, exclude: Any = None, *, budget: Budget | None = None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """`(data, metadata)` for a result; never raises."""
+) -> dict[str, Any]:
+    """The MIME dict for a result (cards carry no metadata); never raises."""
     from . import _filter
 
     try:
@@ -338,4 +338,4 @@ def result_bundle(
             bundle = ({**error_bundle(exc), "text/plain": _safe_repr(obj)}, {})
         except Exception:
             bundle = ({"text/plain": f"<{type(obj).__name__}>"}, {})
-    return _filter(bundle, include, exclude)
+    return _filter(bundle, include, exclude)[0]
