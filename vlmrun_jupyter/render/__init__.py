@@ -160,8 +160,10 @@ def _preview_file(ref: Any, budget: Budget) -> Path | None:
 
 
 def _stamp(path: Path) -> list[int]:
+    """Identifies one download of the artifact (the cache touches mtimes for its LRU,
+    and a re-download is a new file)."""
     st = path.stat()
-    return [st.st_size, st.st_mtime_ns]
+    return [st.st_size, st.st_ino]
 
 
 def _disk_get(ref: Any, path: Path, budget: Budget) -> Bundle | None:
@@ -216,6 +218,7 @@ def _compute(ref: Any, budget: Budget, path: Path | BaseException | None = None)
     key = _memo_key(ref, budget)
     if path is None:
         try:
+            ref.require_namespace()  # say "unbound" before "not configured"
             path = ref.fetch()
         except Exception as exc:
             path = exc

@@ -29,11 +29,14 @@ def _clip(text: str, limit: int = MAX_MESSAGE) -> str:
 
 def describe(exc: BaseException, path: Path | None = None) -> tuple[str, str, str]:
     """(title, message, hint) for any exception, redacted and clipped."""
-    if isinstance(exc, VlmRunError):
+    if isinstance(exc, VlmRunError) and path is None:
         return exc.title, redact(_clip(exc.message)), redact(_clip(exc.hint or ""))
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    message = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-    if path is not None:
+    if isinstance(exc, VlmRunError):
+        message = exc.message
+    else:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        message = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    if path is not None:  # fetched fine, but the file cannot be read: say which one
         title = "Cannot read the artifact"
         hint = (
             f"The cached file may be corrupt: delete {path.name} from the cache "
@@ -61,12 +64,12 @@ def error_html(exc: BaseException, ref: Any = None, path: Path | None = None) ->
     return f'<div style="{ERROR_BOX}">{"".join(parts)}</div>'
 
 
-def error_plain(exc: BaseException, ref: Any = None) -> str:
-    title, message, _ = describe(exc)
+def error_plain(exc: BaseException, ref: Any = None, path: Path | None = None) -> str:
+    title, message, _ = describe(exc, path)
     who = f"{type(ref).__name__} {getattr(ref, 'id', '?')}: " if ref is not None else ""
     return f"<{who}{title}: {message}>"
 
 
 def error_bundle(exc: BaseException, ref: Any = None, path: Path | None = None) -> dict[str, Any]:
     log.debug("rendering an error card", exc_info=exc)
-    return {"text/plain": error_plain(exc, ref), "text/html": error_html(exc, ref, path)}
+    return {"text/plain": error_plain(exc, ref, path), "text/html": error_html(exc, ref, path)}

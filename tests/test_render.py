@@ -1,0 +1,542 @@
+"""Inline previews: every artifact kind, text/plain, include/exclude, caching, result
+cards and galleries, error cards, and the extension's formatters.
+
+The per-kind renderers are pure functions of a local file, tested on real media
+generated here. Display through a ref goes through the real client and cache: a
+file placed in the cache (the SDK's layout) is a cache hit, and the client points
+at a closed port, so any request it tried would show up as a network error card.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import render_media as media
+from htmlcheck import assert_inert_html, tags
+from PIL import Image
+from pydantic import BaseModel
+
+from vlmrun_jupyter import (
+    ArrayRef,
+    AudioRef,
+    Client,
+    DocumentRef,
+    ImageRef,
+    ReconRef,
+    UrlRef,
+    VideoRef,
+)
+from vlmrun_jupyter.client import Completion, Execution
+from vlmrun_jupyter.render import (
+    Budget,
+    bundle_size,
+    inline_budget,
+    ref_bundle,
+    render_path,
+    result_bundle,
+    set_inline_budget,
+)
+
+BUDGET = Budget(2 * 1024 * 1024)
+SID = "sess-render"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("media")
+    return {
+        "jpg": media.photo(d / "photo.jpg"),
+        "png": media.photo(d / "alpha.png", 800, 600, alpha=True),
+        "mp4": media.video(d / "clip.mp4"),
+        "mp4_mp3": media.video(d / "clip_mp3.mp4", audio="libmp3lame"),
+        "mjpeg": media.video(d / "mjpeg.mp4", codec="mjpeg", audio=None, pix_fmt="yuvj420p"),
+        "mp3": media.mp3(d / "tone.mp3"),
+        "pdf": media.pdf(d / "doc.pdf", pages=3, title="Quarterly <report>"),
+        "npy": media.npy(d / "depth.npy"),
+        "spz": media.spz(d / "scene.spz", points=1234),
+    }
+
+
+@pytest.fixture()
+def offline(tmp_path):
+    """A client whose server does not exist: only cache hits can succeed."""
+    c = Client(
+        api_key="test-key", base_url="http://127.0.0.1:9/v1", cache_dir=tmp_path, max_retries=0
+    )
+    yield c
+    c.close()
+
+
+def seed(client: Client, cls, src: Path, object_id: str, ext: str | None = None, sid: str = SID):
+    """Put `src` in the cache where a fetch of `object_id` would store it; a bound ref."""
+    d = client.cache.root / sid
+    d.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, d / f"{object_id}.{ext or cls.ext}")
+    return cls(id=object_id).bind(session_id=sid, client=client)
+
+
+def html_of(bundle) -> str:
+    data = bundle[0] if isinstance(bundle, tuple) else bundle
+    html = data["text/html"]
+    assert_inert_html(html)
+    return html
+
+
+def decoded_image(src: str) -> Image.Image:
+    assert src.startswith("data:image/")
+    return Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+
+
+# -- per kind --------------------------------------------------------------------------------
+
+
+def test_image_is_jpeg_within_1280_with_size_metadata(files):
+    ref = ImageRef(id="img_jpg001")
+    data, md = render_path(ref, files["jpg"], BUDGET)
+    assert data["text/plain"] == f"<ImageRef img_jpg001 1920x1080 jpeg {_kb(files['jpg'])}>"
+    im = Image.open(io.BytesIO(base64.b64decode(data["image/jpeg"])))
+    assert im.format == "JPEG" and max(im.size) == 1280
+    assert md["image/jpeg"] == {"width": 1280, "height": 720}
+    (img,) = [a for t, a in tags(html_of(data)) if t == "img"]
+    assert decoded_image(img["src"]).size == (1280, 720)
+
+
+def test_image_with_alpha_stays_png(files):
+    data, md = render_path(ImageRef(id="img_png001"), files["png"], BUDGET)
+    assert "image/png" in data and "image/jpeg" not in data
+    im = Image.open(io.BytesIO(base64.b64decode(data["image/png"])))
+    assert im.mode in ("RGBA", "P") and im.size == (800, 600)
+    assert md["image/png"]["width"] == 800
+
+
+def test_image_steps_down_to_fit_a_small_budget(tmp_path):
+    noisy = tmp_path / "noise.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (1500, 2000, 3), dtype=np.uint8)).save(noisy)
+    small = Budget(100 * 1024)
+    data, md = render_path(ImageRef(id="img_noise1"), noisy, small)
+    assert bundle_size(data, md) <= small.bytes
+    assert "image/jpeg" in data and md["image/jpeg"]["width"] <= 1280
+
+
+def test_playable_video_is_a_player_with_src_on_the_element(files):
+    for key, codec in (("mp4", "h264+aac"), ("mp4_mp3", "h264+mp3")):
+        data, _ = render_path(VideoRef(id="vid_play01"), files[key], BUDGET)
+        html = html_of(data)
+        (video,) = [a for t, a in tags(html) if t == "video"]
+        assert video["src"].startswith("data:video/mp4;base64,")
+        assert "controls" in video and video["preload"] == "metadata"
+        assert not [t for t, _ in tags(html) if t == "source"]
+        assert codec in data["text/plain"] and "320x240" in data["text/plain"]
+
+
+def test_unplayable_video_shows_a_contact_sheet_and_says_why(files):
+    data, _ = render_path(VideoRef(id="vid_mjpg01"), files["mjpeg"], BUDGET)
+    html = html_of(data)
+    assert not [t for t, _ in tags(html) if t == "video"]
+    (img,) = [a for t, a in tags(html) if t == "img"]
+    sheet = decoded_image(img["src"])
+    assert sheet.width > 320  # several frames side by side
+    assert "mjpeg" in html and "not browser-playable" in html and "2.0 s" in html
+
+
+def test_video_over_budget_shows_frames_not_a_player(files):
+    tight = Budget(40 * 1024)  # the 2 s clip is ~40 KB: its base64 does not fit
+    data, _ = render_path(VideoRef(id="vid_big001"), files["mp4"], tight)
+    html = html_of(data)
+    assert "too large to embed" in html and "<video" not in html and "<img" in html
+    assert bundle_size(data) <= tight.bytes
+
+
+def test_audio_player_within_budget_else_waveform(files):
+    data, _ = render_path(AudioRef(id="aud_tone01"), files["mp3"], BUDGET)
+    (audio,) = [a for t, a in tags(html_of(data)) if t == "audio"]
+    assert audio["src"].startswith("data:audio/mpeg;base64,") and "controls" in audio
+    assert data["text/plain"].startswith("<AudioRef aud_tone01 2.0 s mp3")
+
+    data, _ = render_path(AudioRef(id="aud_tone01"), files["mp3"], Budget(24 * 1024))
+    html = html_of(data)
+    assert "<audio" not in html
+    (img,) = [a for t, a in tags(html) if t == "img"]
+    wave = np.asarray(decoded_image(img["src"]).convert("RGBA"))
+    # the tone fades in: the drawn band is taller at the end than at the start
+    drawn = (wave[..., 3] > 0) & (wave[..., 2] > 150)
+    assert drawn[:, -20:].sum() > drawn[:, :20].sum()
+
+
+def test_document_pages_as_images_never_a_pdf(files):
+    data, _ = render_path(DocumentRef(id="doc_rep001"), files["pdf"], BUDGET)
+    html = html_of(data)
+    imgs = [a for t, a in tags(html) if t == "img"]
+    assert len(imgs) == 3 and all(a["src"].startswith("data:image/") for a in imgs)
+    page = np.asarray(decoded_image(imgs[0]["src"]).convert("RGB"))
+    assert (page[..., 2] > page[..., 0] + 60).any()  # the blue banner was rendered
+    assert "application/pdf" not in html and "<iframe" not in html
+    assert "3 pages" in html and "Quarterly &lt;report&gt;" in html
+
+
+def test_array_summary_stats_preview_and_heatmap(files):
+    data, _ = render_path(ArrayRef(id="arr_dep001"), files["npy"], BUDGET)
+    html = html_of(data)
+    a = np.load(files["npy"])
+    assert data["text/plain"].startswith("<ArrayRef arr_dep001 shape=(120, 160) float32")
+    for word in ("120x160", "float32", "19,200 values", "NaN", "min", "max", "mean"):
+        assert word in html
+    assert f"{np.nanmax(a):.6g}" in html and ">3<" in html  # three NaNs
+    assert "<pre" in html and "..." in html  # numpy's edge-item summary
+    (img,) = [x for t, x in tags(html) if t == "img"]
+    assert decoded_image(img["src"]).size == (160, 120)
+
+
+def test_json_array_and_1d_array_have_no_heatmap(tmp_path):
+    p = tmp_path / "a.json"
+    p.write_text("[1, 2, 3, 4]")
+    data, _ = render_path(ArrayRef(id="arr_json01"), p, BUDGET)
+    html = html_of(data)
+    assert "<img" not in html and "int64" in html and "[1, 2, 3, 4]" in html
+
+
+def test_recon_without_its_renderer_shows_a_summary(files):
+    data, _ = render_path(ReconRef(id="recon_sc0001"), files["spz"], BUDGET)
+    html = html_of(data)
+    assert "1,234 points" in data["text/plain"] or "1,234 points" in html
+
+
+def test_url_ref_renders_its_target_kind_under_a_safe_link(files, offline):
+    url = "https://example.com/media/photo.jpg"
+    ns_dir = offline.cache.root / SID
+    ns_dir.mkdir(parents=True)
+    shutil.copyfile(files["jpg"], ns_dir / "photo.jpg.jpg")  # the SDK's name for the target
+    (ns_dir / "url_pho001.url").write_text(url)
+    ref = UrlRef(id="url_pho001").bind(session_id=SID, client=offline)
+    data, _ = ref_bundle(ref)
+    html = html_of(data)
+    (a,) = [x for t, x in tags(html) if t == "a"]
+    assert a["href"] == url and a["rel"] == "noopener noreferrer"
+    assert any(t == "img" for t, _ in tags(html))
+    assert url in data["text/plain"] and "(image)" in data["text/plain"]
+
+
+def test_url_ref_with_a_javascript_target_is_not_linked(files, offline):
+    ns_dir = offline.cache.root / SID
+    ns_dir.mkdir(parents=True)
+    shutil.copyfile(files["pdf"], ns_dir / "x.bin.bin")  # how the cache names that target
+    (ns_dir / "url_bad001.url").write_text("javascript:alert(1)//x.bin")
+    ref = UrlRef(id="url_bad001").bind(session_id=SID, client=offline)
+    data, _ = ref_bundle(ref)
+    html = html_of(data)
+    assert not [t for t, _ in tags(html) if t == "a"]
+    assert "only http/https" in html
+
+
+# -- display through a ref -------------------------------------------------------------------
+
+
+def test_text_plain_is_deterministic_and_has_no_address(files, offline):
+    one = seed(offline, ImageRef, files["jpg"], "img_det001")
+    two = ImageRef(id="img_det001").bind(session_id=SID, client=offline)
+    p1, p2 = one._repr_mimebundle_()[0]["text/plain"], two._repr_mimebundle_()[0]["text/plain"]
+    assert p1 == p2 == f"<ImageRef img_det001 1920x1080 jpeg {_kb(files['jpg'])}>"
+    assert not re.search(r"0x[0-9a-f]{6,}", p1)
+
+
+def test_repr_html_is_the_bundle_html_and_is_not_recomputed(files, offline):
+    ref = seed(offline, ImageRef, files["jpg"], "img_html01")
+    data, md = ref._repr_mimebundle_()
+    cached = Path(offline.cache.root / SID / "img_html01.jpg")
+    cached.unlink()  # any re-fetch or re-render would now fail
+    assert ref._repr_html_() == data["text/html"]
+    assert ref._repr_mimebundle_() == (data, md)
+
+
+def test_include_and_exclude(files, offline):
+    ref = seed(offline, ImageRef, files["jpg"], "img_inc001")
+    data, md = ref._repr_mimebundle_(include={"image/jpeg"})
+    assert set(data) == {"image/jpeg"} and set(md) == {"image/jpeg"}
+    data, md = ref._repr_mimebundle_(exclude={"image/jpeg", "text/html"})
+    assert set(data) == {"text/plain"} and md == {}
+
+
+def test_previews_are_cached_beside_the_artifact(files, offline):
+    ref = seed(offline, VideoRef, files["mjpeg"], "vid_prv001")
+    first = ref._repr_mimebundle_()
+    previews = list((offline.cache.root / SID).glob("vid_prv001.preview.*"))
+    assert len(previews) == 1
+    stamp = previews[0].stat().st_mtime_ns
+    again = VideoRef(id="vid_prv001").bind(session_id=SID, client=offline)  # a new object
+    assert again._repr_mimebundle_() == first
+    assert previews[0].stat().st_mtime_ns == stamp  # read, not rewritten
+
+
+def test_budget_setting_and_env(monkeypatch, files, offline):
+    monkeypatch.setenv("VLMRUN_INLINE_BUDGET", str(300 * 1024))
+    assert inline_budget() == 300 * 1024
+    try:
+        set_inline_budget(64 * 1024)
+        assert inline_budget() == 64 * 1024
+        ref = seed(offline, ImageRef, files["jpg"], "img_bud001")
+        data, md = ref._repr_mimebundle_()
+        assert bundle_size(data, md) <= 64 * 1024 and "image/jpeg" in data
+    finally:
+        set_inline_budget(None)
+    assert inline_budget() == 300 * 1024
+    with pytest.raises(ValueError):
+        set_inline_budget(0)
+
+
+# -- error cards (local) ---------------------------------------------------------------------
+
+
+def _assert_error_card(bundle, title: str, *words: str) -> str:
+    data, _ = bundle
+    html = html_of(data)
+    assert title in html, html
+    for w in words:
+        assert w in html, (w, html)
+    assert "Traceback" not in html and "Traceback" not in data["text/plain"]
+    assert title in data["text/plain"]
+    return html
+
+
+def test_unbound_ref_error_card():
+    ref = ImageRef(id="img_unb001")
+    _assert_error_card(ref._repr_mimebundle_(), "Ref has no session", "bind")
+
+
+def test_network_error_card(offline):
+    ref = ImageRef(id="img_net001").bind(session_id=SID, client=offline)
+    _assert_error_card(ref._repr_mimebundle_(), "Network error", "VLMRUN_BASE_URL")
+
+
+def test_not_configured_error_card(monkeypatch, tmp_path):
+    from vlmrun_jupyter import client as client_mod
+
+    monkeypatch.delenv("VLMRUN_API_KEY", raising=False)
+    monkeypatch.setenv("VLMRUN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(client_mod, "_default", None)
+    ref = ImageRef(id="img_cfg001").bind(session_id=SID)
+    _assert_error_card(ref._repr_mimebundle_(), "Not configured", "VLMRUN_API_KEY")
+
+
+@pytest.mark.parametrize(
+    "cls,ext,junk",
+    [
+        (ImageRef, "jpg", b"\xff\xd8\xff\xe0" + b"garbage" * 100),
+        (VideoRef, "mp4", b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 500),
+        (AudioRef, "mp3", b"ID3" + b"\x00" * 30),
+        (DocumentRef, "pdf", b"%PDF-1.7\n" + b"nonsense" * 50),
+        (ArrayRef, "npy", b"\x93NUMPY\x01\x00" + b"z" * 60),
+    ],
+)
+def test_corrupt_file_error_card(offline, tmp_path, cls, ext, junk):
+    src = tmp_path / f"junk.{ext}"
+    src.write_bytes(junk)
+    ref = seed(offline, cls, src, f"{cls.prefix}_bad001")
+    html = _assert_error_card(ref._repr_mimebundle_(), "Cannot read the artifact", "delete")
+    assert f"{cls.prefix}_bad001.{ext}" in html
+
+
+# -- result cards ----------------------------------------------------------------------------
+
+
+class KeyFrame(BaseModel):
+    image: ImageRef
+    timestamp: float
+    description: str
+
+
+class Highlights(BaseModel):
+    video: VideoRef
+    frames: list[KeyFrame]
+    summary: str
+    score: float | None = None
+
+
+def _highlights(files, offline, n: int = 4) -> Highlights:
+    frames = [
+        KeyFrame(
+            image=seed(offline, ImageRef, files["jpg"], f"img_kf{i:04d}"),
+            timestamp=1.5 * i,
+            description=f"frame number {i}",
+        )
+        for i in range(n)
+    ]
+    video = seed(offline, VideoRef, files["mp4"], "vid_hl0001")
+    return Highlights(video=video, frames=frames, summary="two <b>people</b> talking", score=0.5)
+
+
+def test_result_card_fields_refs_inline_and_gallery(files, offline):
+    result = _highlights(files, offline)
+    data = result_bundle(result)
+    html = html_of(data)
+    for word in ("Highlights", "video", "frames", "summary", "score", "0.5"):
+        assert word in html
+    assert "two &lt;b&gt;people&lt;/b&gt; talking" in html
+    found = tags(html)
+    assert sum(t == "video" for t, _ in found) == 1
+    thumbs = [decoded_image(a["src"]) for t, a in found if t == "img"]
+    assert len(thumbs) == 4 and all(max(im.size) <= 360 for im in thumbs)
+    for i in range(4):
+        assert f"frame number {i}" in html
+    assert "4.5 s" in html  # a timestamp caption
+    assert "grid" in html and data["text/plain"].startswith("Highlights(")
+
+
+def test_completion_and_execution_cards_have_a_quiet_footer(files, offline):
+    result = _highlights(files, offline, n=2)
+    comp = Completion(
+        id="chatcmpl-1",
+        model="vlmrun-orion-1:auto",
+        session_id=SID,
+        text="",
+        result=result,
+        usage={"prompt_tokens": 12, "completion_tokens": 34},
+        latency_s=1.234,
+    )
+    html = html_of(comp._repr_mimebundle_())
+    for word in ("vlmrun-orion-1:auto", SID, "prompt tokens 12", "completion tokens 34", "1.23 s"):
+        assert word in html
+    ex = Execution(
+        id="exec-1",
+        name="video/highlights",
+        status="completed",
+        result=result,
+        usage=None,
+        latency_s=2.5,
+    )
+    html = html_of(ex._repr_mimebundle_())
+    assert "exec-1" in html and "video/highlights" in html and "completed" in html
+
+
+def test_list_of_refs_is_a_gallery_and_card_fits_budget(files, offline):
+    refs = [seed(offline, ImageRef, files["jpg"], f"img_gal{i:03d}") for i in range(30)]
+    budget = Budget(512 * 1024)
+    data = result_bundle(refs, budget=budget)
+    html = html_of(data)
+    assert sum(t == "img" for t, _ in tags(html)) == 30
+    assert bundle_size(data) <= budget.bytes
+
+
+def test_gallery_with_too_many_refs_shows_chips_not_over_budget(files, offline):
+    refs = [seed(offline, ImageRef, files["jpg"], f"img_chp{i:03d}") for i in range(60)]
+    budget = Budget(200 * 1024)
+    data = result_bundle(refs, budget=budget)
+    html = html_of(data)
+    assert bundle_size(data) <= budget.bytes
+    assert "img_chp059" in html and "no room for a preview" in html
+
+
+def test_a_failed_item_in_a_gallery_is_an_error_card_not_a_failure(files, offline):
+    good = seed(offline, ImageRef, files["jpg"], "img_ok0001")
+    missing = ImageRef(id="img_gone01").bind(session_id=SID, client=offline)
+    html = html_of(result_bundle([good, missing]))
+    assert "Network error" in html and sum(t == "img" for t, _ in tags(html)) == 1
+
+
+def test_result_bundle_never_raises():
+    class Bad:
+        def __repr__(self):
+            raise RuntimeError("no repr")
+
+    data = result_bundle({"x": Bad(), "y": [Bad()]})
+    assert "text/plain" in data
+    assert_inert_html(data.get("text/html", ""))
+
+
+def test_sdk_style_ref_models_render_by_id(files, offline, monkeypatch):
+    from vlmrun_jupyter import client as client_mod
+
+    monkeypatch.setattr(client_mod, "_default", offline)  # refs found by id use the default
+
+    class ImageRefSDK(BaseModel):  # the official SDK's shape: a model named *Ref with an id
+        id: str
+
+    ImageRefSDK.__name__ = "ImageRef"
+    seed(offline, ImageRef, files["jpg"], "img_sdk001")
+
+    class Out(BaseModel):
+        image: ImageRefSDK
+
+    html = html_of(result_bundle(Out(image=ImageRefSDK(id="img_sdk001"))))
+    assert any(t == "img" for t, _ in tags(html)), html
+
+
+# -- the extension ---------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def shell():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    yield ip
+    from vlmrun_jupyter import extension
+
+    extension.unload(ip)
+
+
+def test_load_reload_unload_formatters(shell, files, offline):
+    from vlmrun_jupyter import extension
+
+    fmt = shell.display_formatter.mimebundle_formatter
+    sentinel = lambda obj: None  # noqa: E731  # a user's own printer for lists
+    fmt.for_type(list, sentinel)
+    try:
+        result = _highlights(files, offline, n=1)
+        before, _ = shell.display_formatter.format(result)
+        assert "text/html" not in before
+
+        shell.run_line_magic("load_ext", "vlmrun_jupyter")
+        shell.run_line_magic("load_ext", "vlmrun_jupyter")
+        assert extension.registered(shell) == len(extension.TYPES)
+        shell.run_line_magic("reload_ext", "vlmrun_jupyter")
+        assert extension.registered(shell) == len(extension.TYPES)
+
+        data, _ = shell.display_formatter.format(result)
+        assert "Highlights" in data["text/html"] and "<video" in data["text/html"]
+        data, _ = shell.display_formatter.format([result.video])
+        assert "<video" in data["text/html"]
+        plain, _ = shell.display_formatter.format([1, 2, 3])
+        assert plain == {"text/plain": "[1, 2, 3]"}  # lists without refs are untouched
+
+        shell.run_line_magic("unload_ext", "vlmrun_jupyter")
+        assert extension.registered(shell) == 0
+        assert fmt.type_printers[list] is sentinel  # the user's printer is back
+        assert BaseModel not in fmt.type_printers
+        after, _ = shell.display_formatter.format(result)
+        assert "text/html" not in after
+        # refs render without the extension: the repr lives on the class
+        data, _ = shell.display_formatter.format(result.video)
+        assert "<video" in data["text/html"]
+    finally:
+        fmt.type_printers.pop(list, None)
+
+
+def _kb(path: Path) -> str:
+    from vlmrun_jupyter.render.html import human_size
+
+    return human_size(path.stat().st_size)
+
+
+def test_nothing_unsafe_in_any_kind(files):
+    for cls, key in [
+        (ImageRef, "jpg"),
+        (ImageRef, "png"),
+        (VideoRef, "mp4"),
+        (VideoRef, "mjpeg"),
+        (AudioRef, "mp3"),
+        (DocumentRef, "pdf"),
+        (ArrayRef, "npy"),
+        (ReconRef, "spz"),
+    ]:
+        for b in (BUDGET, Budget(32 * 1024, max_edge=360, html_only=True, thumbnail=True)):
+            data, md = render_path(cls(id=f"{cls.prefix}_safe01"), files[key], b)
+            assert_inert_html(data["text/html"])
+            assert bundle_size(data, md) <= b.bytes, (cls, b)
+            assert re.match(rf"^<{cls.__name__} {cls.prefix}_safe01 .+>$", data["text/plain"])
