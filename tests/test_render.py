@@ -191,7 +191,7 @@ def test_array_summary_stats_preview_and_heatmap(files):
     assert f"{np.nanmax(a):.6g}" in html and ">3<" in html  # three NaNs
     assert "<pre" in html and "..." in html  # numpy's edge-item summary
     (img,) = [x for t, x in tags(html) if t == "img"]
-    assert decoded_image(img["src"]).size == (160, 120)
+    assert decoded_image(img["src"]).size == (320, 240)  # 160x120, scaled up 2x
 
 
 def test_json_array_and_1d_array_have_no_heatmap(tmp_path):

@@ -119,8 +119,8 @@ def heatmap(arr: np.ndarray) -> tuple[Image.Image, str] | None:
         if not finite.all():
             colored = np.concatenate([colored, (finite * 255).astype(np.uint8)[..., None]], axis=2)
         im = Image.fromarray(colored, "RGBA" if colored.shape[-1] == 4 else "RGB")
-    if max(im.size) < 128:  # tiny arrays: blow up with nearest neighbour so cells are visible
-        k = -(-128 // max(im.size))
+    if max(im.size) < 256:  # small arrays: blow up with nearest neighbour so cells are visible
+        k = -(-256 // max(im.size))
         im = im.resize((im.width * k, im.height * k), Image.Resampling.NEAREST)
     if not rgb:
         label = " ".join(x for x in (label, f"colour range {lo:.4g} .. {hi:.4g}") if x)

@@ -115,8 +115,9 @@ def render(ref: Any, path: Path, budget: Budget) -> tuple[dict[str, Any], dict[s
         body = '<div style="font-style: italic;">(preview omitted: the inline budget is too small)</div>'
         return {"text/plain": text, "text/html": frame(body, caption(ref, *facts))}, {}
     mime, data, w, h = enc
-    note = f"shown at {w}x{h}" if (w, h) != (W, H) else ""
-    html = frame(img_tag(mime, data, w, h, alt=str(ref.id)), caption(ref, *facts, note=note))
+    note = f"shown at {w}x{h}" if (w, h) != (W, H) and not budget.thumbnail else ""
+    cap = caption(ref, f"{W}x{H}") if budget.thumbnail else caption(ref, *facts, note=note)
+    html = frame(img_tag(mime, data, w, h, alt=str(ref.id)), cap)
     out: dict[str, Any] = {"text/plain": text, "text/html": html}
     md: dict[str, Any] = {}
     if not budget.html_only:

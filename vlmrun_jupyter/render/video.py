@@ -163,9 +163,8 @@ def render(ref: Any, path: Path, budget: Budget) -> dict[str, Any]:
         )
         return {"text/plain": text, "text/html": frame(player, caption(ref, *facts))}
     if not info.playable:
-        note = (
-            f"{info.codec}/{info.pix_fmt} in {info.container.split(',')[0]} is not browser-playable"
-        )
+        box = "mp4" if "mp4" in info.container.split(",") else info.container.split(",")[0]
+        note = f"{info.codec}/{info.pix_fmt} in {box} is not browser-playable"
     else:
         note = f"too large to embed ({human_size(size)} > {human_size(budget.bytes)} budget)"
     n = 1 if budget.thumbnail else SHEET_FRAMES

@@ -1,0 +1,226 @@
+"""The outputs work in a real browser: a notebook-like page holding every kind's
+output is loaded in headless Chromium. Images decode, the video plays, the audio
+loads, PDF pages and the array summary are visible, links are safe, and hostile
+content runs nothing. Screenshots (light and dark theme) go to the artifacts dir.
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+import shutil
+from pathlib import Path
+
+import pytest
+import render_media as media
+from pydantic import BaseModel
+
+from vlmrun_jupyter import (
+    ArrayRef,
+    AudioRef,
+    Client,
+    DocumentRef,
+    ImageRef,
+    ReconRef,
+    UrlRef,
+    VideoRef,
+)
+from vlmrun_jupyter.client import Completion
+from vlmrun_jupyter.render import result_bundle
+
+pytestmark = pytest.mark.browser
+SID = "sess-browser"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+]
+DARK = (
+    "--jp-ui-font-color1: #e6e6e6; --jp-ui-font-color2: #a0a0a0; --jp-layout-color2: #2a2a2a; "
+    "--jp-border-color2: #444; --jp-content-link-color: #7fb0ff; background: #111; color: #e6e6e6;"
+)
+
+
+class KeyFrame(BaseModel):
+    image: ImageRef
+    timestamp: float
+    description: str
+
+
+class Highlights(BaseModel):
+    clip: VideoRef
+    frames: list[KeyFrame]
+    summary: str
+
+
+def _seed(client, cls, src: Path, object_id: str, name: str | None = None):
+    d = client.cache.root / SID
+    d.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, d / (name or f"{object_id}.{cls.ext}"))
+    return cls(id=object_id).bind(session_id=SID, client=client)
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory) -> dict[str, str]:
+    """name -> the text/html a notebook would show for each kind."""
+    d = tmp_path_factory.mktemp("browser")
+    c = Client(api_key="k", base_url="http://127.0.0.1:9/v1", cache_dir=d / "cache", max_retries=0)
+    photo = media.photo(d / "photo.jpg", 1280, 720)
+    out: dict[str, str] = {}
+    out["image"] = _seed(c, ImageRef, photo, "img_brw001")._repr_html_()
+    out["image_alpha"] = _seed(
+        c, ImageRef, media.photo(d / "a.png", 400, 300, alpha=True), "img_brw002", "img_brw002.png"
+    )._repr_html_()
+    out["video"] = _seed(
+        c, VideoRef, media.video(d / "v.mp4", seconds=3), "vid_brw001"
+    )._repr_html_()
+    out["video_sheet"] = _seed(
+        c,
+        VideoRef,
+        media.video(d / "m.mp4", codec="mjpeg", audio=None, pix_fmt="yuvj420p"),
+        "vid_brw002",
+    )._repr_html_()
+    out["audio"] = _seed(c, AudioRef, media.mp3(d / "a.mp3"), "aud_brw001")._repr_html_()
+    out["document"] = _seed(c, DocumentRef, media.pdf(d / "d.pdf", 4), "doc_brw001")._repr_html_()
+    out["array"] = _seed(c, ArrayRef, media.npy(d / "x.npy"), "arr_brw001")._repr_html_()
+    out["recon"] = _seed(c, ReconRef, media.spz(d / "s.spz"), "recon_brw001")._repr_html_()
+    url = "https://example.com/files/photo.jpg"
+    (c.cache.root / SID / "url_brw001.url").write_text(url)
+    out["url"] = _seed(c, UrlRef, photo, "url_brw001", "photo.jpg.jpg")._repr_html_()
+    frames = [
+        KeyFrame(
+            image=_seed(c, ImageRef, photo, f"img_kfb{i:03d}"),
+            timestamp=i * 1.5,
+            description=f'<img src=x onerror="window.__pwned=1"> frame {i}',
+        )
+        for i in range(4)
+    ]
+    result = Highlights(
+        clip=_seed(c, VideoRef, d / "v.mp4", "vid_brw003"),
+        frames=frames,
+        summary="<script>window.__pwned=1</script>",
+    )
+    comp = Completion(
+        id="c",
+        model="vlmrun-orion-1:auto",
+        session_id=SID,
+        text="",
+        result=result,
+        usage={"total_tokens": 42},
+        latency_s=1.5,
+    )
+    out["card"] = result_bundle(comp)["text/html"]
+    out["error"] = ImageRef(id="img_miss01").bind(session_id=SID, client=c)._repr_html_()
+    c.close()
+    return out
+
+
+def _page(outputs: dict[str, str]) -> str:
+    cells = "".join(
+        f'<div class="cell"><div class="prompt">Out[{htmllib.escape(name)}]:</div>'
+        f'<div class="output" id="out-{name}">{body}</div></div>'
+        for name, body in outputs.items()
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<style>body{margin:16px;max-width:1000px;font-family:sans-serif}"
+        ".cell{margin:0 0 18px 0}.prompt{color:#999;font-size:11px}</style></head>"
+        f"<body id='body'>{cells}</body></html>"
+    )
+
+
+@pytest.fixture(scope="module")
+def page(outputs, artifacts_dir):
+    from playwright.sync_api import sync_playwright
+
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("Chromium is not installed at /usr/bin/chromium")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        pg = browser.new_page(viewport={"width": 1100, "height": 900})
+        dialogs: list[str] = []
+        pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        pg.set_content(_page(outputs), wait_until="load")
+        pg.dialogs = dialogs  # type: ignore[attr-defined]
+        yield pg
+        pg.screenshot(path=str(artifacts_dir / "render_all_light.png"), full_page=True)
+        pg.evaluate(f"() => document.body.setAttribute('style', {DARK!r})")
+        pg.screenshot(path=str(artifacts_dir / "render_all_dark.png"), full_page=True)
+        browser.close()
+
+
+def test_every_image_decodes(page):
+    bad = page.evaluate(
+        """() => Array.from(document.images)
+                .filter(i => !(i.complete && i.naturalWidth > 0))
+                .map(i => i.closest('.output').id)"""
+    )
+    count = page.evaluate("() => document.images.length")
+    assert count == 13 and bad == []  # 1+1+1 sheet+4 pages+1 heatmap+1 url+4 thumbs
+
+
+def test_video_plays(page):
+    result = page.evaluate(
+        """async () => {
+            const v = document.querySelector('#out-video video');
+            v.muted = true;
+            await v.play();
+            const t0 = v.currentTime;
+            await new Promise(r => setTimeout(r, 800));
+            return {t0, t1: v.currentTime, err: v.error && v.error.code, w: v.videoWidth};
+        }"""
+    )
+    assert result["err"] is None and result["w"] == 320
+    assert result["t1"] > result["t0"]
+
+
+def test_unplayable_video_shows_frames_instead(page):
+    assert page.locator("#out-video_sheet video").count() == 0
+    box = page.locator("#out-video_sheet img").bounding_box()
+    assert box and box["width"] > 200
+
+
+def test_audio_loads(page):
+    state = page.evaluate(
+        """async () => {
+            const a = document.querySelector('#out-audio audio');
+            a.muted = true;
+            try { await a.play(); } catch (e) {}
+            for (let i = 0; i < 50 && a.readyState < 2; i++) await new Promise(r => setTimeout(r, 100));
+            a.pause();
+            return {ready: a.readyState, duration: a.duration, err: a.error && a.error.code};
+        }"""
+    )
+    assert state["err"] is None and state["ready"] >= 2 and 1.5 < state["duration"] < 2.5
+
+
+def test_document_pages_visible(page):
+    pages = page.locator("#out-document img")
+    assert pages.count() == 4
+    for i in range(4):
+        assert pages.nth(i).is_visible()
+        assert pages.nth(i).bounding_box()["height"] > 100
+
+
+def test_array_summary_shown(page):
+    text = page.locator("#out-array").inner_text()
+    for word in ("120x160", "float32", "NaN", "min", "max", "mean"):
+        assert word in text
+    assert page.locator("#out-array pre").is_visible()
+
+
+def test_links_are_safe_and_card_is_inert(page):
+    links = page.evaluate("() => Array.from(document.links).map(a => [a.href, a.rel, a.target])")
+    assert links == [["https://example.com/files/photo.jpg", "noopener noreferrer", "_blank"]]
+    assert page.evaluate("() => window.__pwned") is None
+    assert page.dialogs == []  # type: ignore[attr-defined]
+    card = page.locator("#out-card").inner_text()
+    assert "<script>window.__pwned=1</script>" in card  # shown as text
+    assert "vlmrun-orion-1:auto" in card and "total tokens 42" in card
+    assert page.locator("#out-card img").count() == 4
+    assert page.locator("#out-card video").count() == 1
+    assert "Network error" in page.locator("#out-error").inner_text()
