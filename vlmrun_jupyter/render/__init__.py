@@ -19,7 +19,9 @@ video, audio, document, recon, array, url) defining
 
 which returns a MIME dict (`text/plain` and `text/html` at least), optionally with
 IPython's per-MIME metadata dict, whose total size (`budget.bundle_size`) fits
-`budget.bytes`. It may raise anything: the caller turns exceptions into an error
+`budget.bytes`. Bundles are cached on disk beside the artifact unless the module
+sets `DISK_CACHE = False` (e.g. a bundle holding a live widget view, which must not
+outlive the kernel); the in-memory cache on the ref object applies to every kind. It may raise anything: the caller turns exceptions into an error
 card. A kind without a module (e.g. recon before `render/recon.py` exists) gets
 the summary card from `summary.py`. Renderers are pure functions of the file, so
 they can be tested on local media without a server.
@@ -47,7 +49,7 @@ from .errors import error_bundle
 log = logging.getLogger(__name__)
 
 PREVIEW_VERSION = 1
-ERROR_TTL = 5.0  # seconds an error card is reused (IPython may ask twice in a row)
+ERROR_TTL = 2.0  # seconds an error card is reused (IPython may ask twice in a row)
 
 Bundle = tuple[dict[str, Any], dict[str, Any]]
 
@@ -74,6 +76,15 @@ def _normalize(out: Any) -> Bundle:
     else:
         data, md = out, {}
     return dict(data), dict(md or {})
+
+
+def disk_cacheable(kind: str) -> bool:
+    """Whether a kind's bundles may be stored on disk (see the module docstring)."""
+    try:
+        module = _kind_module(kind)
+    except Exception:
+        return False
+    return bool(getattr(module, "DISK_CACHE", True)) if module is not None else True
 
 
 def render_path(ref: Any, path: Path, budget: Budget, kind: str | None = None) -> Bundle:
@@ -227,10 +238,12 @@ def _compute(ref: Any, budget: Budget, path: Path | BaseException | None = None)
         _memo_put(ref, key, bundle, ttl=ERROR_TTL)
         return bundle
     try:
-        bundle = _disk_get(ref, path, budget) or ()  # type: ignore[assignment]
+        on_disk = disk_cacheable(getattr(ref, "kind", ""))
+        bundle = (on_disk and _disk_get(ref, path, budget)) or ()  # type: ignore[assignment]
         if not bundle:
             bundle = render_path(ref, path, budget)
-            _disk_put(ref, path, budget, bundle)
+            if on_disk:
+                _disk_put(ref, path, budget, bundle)
         _memo_put(ref, key, bundle)
         return bundle
     except Exception as exc:
