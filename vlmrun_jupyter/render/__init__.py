@@ -21,7 +21,8 @@ which returns a MIME dict (`text/plain` and `text/html` at least), optionally wi
 IPython's per-MIME metadata dict, whose total size (`budget.bundle_size`) fits
 `budget.bytes`. Bundles are cached on disk beside the artifact unless the module
 sets `DISK_CACHE = False` (e.g. a bundle holding a live widget view, which must not
-outlive the kernel); the in-memory cache on the ref object applies to every kind. It may raise anything: the caller turns exceptions into an error
+outlive the kernel); bump a module-level `VERSION = n` when its output changes so
+stored previews are redone. The in-memory cache on the ref object applies to every kind. It may raise anything: the caller turns exceptions into an error
 card. A kind without a module (e.g. recon before `render/recon.py` exists) gets
 the summary card from `summary.py`. Renderers are pure functions of the file, so
 they can be tested on local media without a server.
@@ -76,6 +77,18 @@ def _normalize(out: Any) -> Bundle:
     else:
         data, md = out, {}
     return dict(data), dict(md or {})
+
+
+def renderer_id(kind: str) -> str:
+    """Which renderer produced a stored preview: a preview made by the summary fallback
+    (or an older module `VERSION`) is not reused once a newer renderer is installed."""
+    try:
+        module = _kind_module(kind)
+    except Exception:
+        return "broken"
+    if module is None or not hasattr(module, "render"):
+        return "summary"
+    return f"{kind}:{getattr(module, 'VERSION', 1)}"
 
 
 def disk_cacheable(kind: str) -> bool:
@@ -183,7 +196,9 @@ def _disk_get(ref: Any, path: Path, budget: Budget) -> Bundle | None:
         return None
     try:
         saved = json.loads(pf.read_text("utf-8"))
-        if saved.get("stamp") != _stamp(path) or saved.get("kind") != getattr(ref, "kind", ""):
+        if saved.get("stamp") != _stamp(path) or saved.get("renderer") != renderer_id(
+            getattr(ref, "kind", "")
+        ):
             return None
         return dict(saved["data"]), dict(saved.get("metadata") or {})
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -196,7 +211,7 @@ def _disk_put(ref: Any, path: Path, budget: Budget, bundle: Bundle) -> None:
         return
     record = {
         "stamp": _stamp(path),
-        "kind": getattr(ref, "kind", ""),
+        "renderer": renderer_id(getattr(ref, "kind", "")),
         "data": bundle[0],
         "metadata": bundle[1],
     }
