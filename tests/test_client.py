@@ -6,6 +6,14 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,9 +23,33 @@ from pydantic import BaseModel
 from vlmrun_jupyter import client as client_mod
 from vlmrun_jupyter import refs
 from vlmrun_jupyter.client import Client, Completion
-from vlmrun_jupyter.errors import ConfigurationError, RequestError
+from vlmrun_jupyter.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ExpiredError,
+    IntegrityError,
+    NetworkError,
+    NotFoundError,
+    RateLimitError,
+    RequestError,
+    ServerError,
+    UnboundRefError,
+    VlmRunError,
+    VlmRunTimeoutError,
+)
 
 KEY = "sk-test-very-secret-key-123"
+
+
+def _has_local_server() -> bool:
+    try:
+        from vlmrun_jupyter.local import LocalServer  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+needs_server = pytest.mark.skipif(not _has_local_server(), reason="LocalServer not merged yet")
 
 
 @pytest.fixture()
@@ -138,3 +170,359 @@ def test_completion_repr_and_bundle_never_raise():
     )
     bundle = c._repr_mimebundle_()
     assert "text/plain" in bundle and "Completion" in repr(c)
+
+
+# -- against the live LocalServer -----------------------------------------------------------
+
+ART = "/v1/artifacts"
+
+
+def _jpeg(seed: int = 0, side: int = 64) -> bytes:
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (side, side, 3), dtype=np.uint8)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def _pdf() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), "white").save(buf, "PDF")
+    return buf.getvalue()
+
+
+def _cache_files(client: Client) -> list[Path]:
+    return sorted(p for p in client.cache.root.rglob("*") if p.is_file())
+
+
+@pytest.fixture()
+def fast_client(live_server, tmp_path):
+    """A client with a tiny backoff and a short timeout, so fault tests run quickly."""
+    c = Client(
+        api_key=live_server.api_key,
+        base_url=live_server.base_url,
+        cache_dir=tmp_path / "cache",
+        timeout=2.0,
+        max_retries=2,
+        backoff_base=0.01,
+        retry_after_max=5.0,
+    )
+    yield c
+    c.close()
+
+
+@pytest.fixture()
+def image_ref(live_server):
+    data = _jpeg(1)
+    sid, oid = live_server.add_artifact("img", data, content_type="image/jpeg")
+    return refs.ImageRef(id=oid).bind(session_id=sid), data
+
+
+def _assert_secret_free(server, exc: BaseException | None = None, logs: str = "") -> None:
+    key = server.api_key
+    assert key not in logs
+    if exc is not None:
+        text = (
+            "".join(traceback.format_exception(exc)) + repr(exc) + str(getattr(exc, "detail", ""))
+        )
+        assert key not in text
+
+
+@needs_server
+def test_fetch_streams_into_the_sdk_layout_and_load_returns_sdk_types(fast_client, image_ref):
+    ref, data = image_ref
+    path = fast_client.fetch(ref)
+    assert path == fast_client.cache.root / ref.session_id / f"{ref.id}.jpg"
+    assert path.read_bytes() == data
+    img = ref.load(fast_client)
+    assert isinstance(img, Image.Image) and img.size == (64, 64)
+    out = ref.save(fast_client.cache.cache_dir.parent / "copy.jpg", fast_client)
+    assert out.read_bytes() == data
+
+
+@needs_server
+def test_a_cached_artifact_is_served_without_any_request(fast_client, image_ref, live_server):
+    ref, _ = image_ref
+    first = fast_client.fetch(ref)
+    live_server.reset_requests()
+    assert fast_client.fetch(ref) == first
+    with Client(
+        api_key=live_server.api_key,
+        base_url=live_server.base_url,
+        cache_dir=fast_client.cache.cache_dir,
+    ) as other:
+        assert other.fetch(ref) == first
+    assert live_server.count(ART) == 0
+
+
+@needs_server
+def test_an_unbound_ref_parsed_from_text_finds_its_session(fast_client, image_ref):
+    ref, data = image_ref
+    fast_client.fetch(ref)  # the client has now seen the id
+
+    class Out(BaseModel):
+        image: refs.ImageRef
+
+    parsed = Out.model_validate_json(json.dumps({"image": {"id": ref.id}}))
+    assert parsed.image.fetch(fast_client).read_bytes() == data
+    stranger = refs.ImageRef(id="img_zzzzzz")
+    with pytest.raises(UnboundRefError, match="img_zzzzzz is not bound"):
+        fast_client.fetch(stranger)
+
+
+@needs_server
+def test_429_with_retry_after_is_honoured_then_succeeds(fast_client, image_ref, live_server):
+    ref, data = image_ref
+    live_server.inject("status", status=429, retry_after=1, times=1, path=ART)
+    t0 = time.monotonic()
+    assert fast_client.fetch(ref).read_bytes() == data
+    assert time.monotonic() - t0 >= 0.9
+    assert live_server.count(ART, object_id=ref.id) == 2
+
+
+@needs_server
+def test_retry_after_is_capped(live_server, image_ref, tmp_path):
+    ref, _ = image_ref
+    live_server.inject("status", status=429, retry_after=120, times=None, path=ART)
+    with Client(
+        api_key=live_server.api_key,
+        base_url=live_server.base_url,
+        cache_dir=tmp_path,
+        max_retries=1,
+        retry_after_max=0.1,
+    ) as c:
+        t0 = time.monotonic()
+        with pytest.raises(RateLimitError) as info:
+            c.fetch(ref)
+    assert time.monotonic() - t0 < 5
+    assert info.value.status == 429 and info.value.retry_after == 120
+    assert live_server.count(ART, object_id=ref.id) == 2
+
+
+@pytest.mark.parametrize("status", [500, 503])
+@needs_server
+def test_5xx_retries_stop_at_the_bound_then_a_clean_request_succeeds(
+    fast_client, image_ref, live_server, status
+):
+    ref, data = image_ref
+    live_server.inject("status", status=status, times=None, path=ART)
+    with pytest.raises(ServerError) as info:
+        fast_client.fetch(ref)
+    assert info.value.status == status and f"HTTP {status}" in str(info.value)
+    assert live_server.count(ART, object_id=ref.id) == 1 + fast_client.max_retries
+    assert _cache_files(fast_client) == []
+    _assert_secret_free(live_server, info.value)
+    live_server.clear_faults()
+    assert fast_client.fetch(ref).read_bytes() == data
+
+
+@needs_server
+def test_a_truncated_body_is_retried_and_never_cached(fast_client, image_ref, live_server):
+    ref, data = image_ref
+    live_server.inject("truncate", fraction=0.5, times=None, path=ART)
+    with pytest.raises(IntegrityError, match="nothing was cached") as info:
+        fast_client.fetch(ref)
+    assert live_server.count(ART, object_id=ref.id) == 1 + fast_client.max_retries
+    assert [p for p in _cache_files(fast_client) if ref.id in p.name] == []
+    assert not list(fast_client.cache.root.rglob(".tmp-*"))
+    _assert_secret_free(live_server, info.value)
+    live_server.clear_faults()
+    live_server.inject("truncate", fraction=0.3, times=1, path=ART)
+    assert fast_client.fetch(ref).read_bytes() == data  # one bad try, then a good one
+
+
+@needs_server
+def test_a_wrong_content_type_is_refused_and_not_cached(fast_client, live_server):
+    sid, oid = live_server.add_artifact("doc", _pdf(), content_type="application/pdf")
+    ref = refs.DocumentRef(id=oid).bind(session_id=sid)
+    live_server.inject("content_type", value="text/html", times=1, path=ART)
+    with pytest.raises(IntegrityError, match="text/html"):
+        fast_client.fetch(ref)
+    assert live_server.count(ART, object_id=oid) == 1  # not worth retrying
+    assert _cache_files(fast_client) == []
+    assert fast_client.fetch(ref).read_bytes().startswith(b"%PDF")
+
+
+@needs_server
+def test_a_dropped_connection_is_retried(fast_client, image_ref, live_server):
+    ref, data = image_ref
+    live_server.inject("drop", times=1, path=ART)
+    assert fast_client.fetch(ref).read_bytes() == data
+    assert live_server.count(ART, object_id=ref.id) >= 1
+    live_server.inject("drop", times=None, path=ART)
+    with pytest.raises(NetworkError) as info:
+        fast_client.fetch(refs.ImageRef(id="img_drop01").bind(session_id=ref.session_id))
+    _assert_secret_free(live_server, info.value)
+
+
+@needs_server
+def test_a_slow_body_past_the_timeout_is_a_timeout_and_leaves_nothing(live_server, tmp_path):
+    sid, oid = live_server.add_artifact("img", _jpeg(2, side=600), content_type="image/jpeg")
+    ref = refs.ImageRef(id=oid).bind(session_id=sid)
+    live_server.inject("slow_body", seconds=1.0, times=1, path=ART)
+    with Client(
+        api_key=live_server.api_key, base_url=live_server.base_url, cache_dir=tmp_path, timeout=0.3
+    ) as c:
+        with pytest.raises(VlmRunTimeoutError) as info:
+            c.fetch(ref)
+        assert "timed out" in str(info.value) or "stalled" in str(info.value)
+        assert not [p for p in tmp_path.rglob("*") if p.is_file() and "img_" in p.name]
+        assert c.fetch(ref).stat().st_size > 0
+
+
+@needs_server
+def test_an_expired_session_says_so(fast_client, live_server):
+    sid, oid = live_server.add_artifact("img", _jpeg(3), content_type="image/jpeg")
+    live_server.expire(sid)
+    with pytest.raises(ExpiredError) as info:
+        fast_client.fetch(refs.ImageRef(id=oid).bind(session_id=sid))
+    assert info.value.status == 404 and "expire" in str(info.value).lower()
+    with pytest.raises(NotFoundError) as missing:
+        fast_client.fetch(refs.ImageRef(id="img_nope00").bind(session_id=sid + "x"))
+    assert not isinstance(missing.value, ExpiredError)
+
+
+@needs_server
+def test_a_bad_key_is_an_authentication_error_without_the_key(
+    live_server, image_ref, tmp_path, caplog
+):
+    ref, _ = image_ref
+    wrong = "sk-wrong-key-that-must-not-leak-999"
+    caplog.set_level(logging.DEBUG)
+    with Client(api_key=wrong, base_url=live_server.base_url, cache_dir=tmp_path) as c:
+        with pytest.raises(AuthenticationError) as info:
+            c.fetch(ref)
+        assert wrong not in repr(c)
+    text = "".join(traceback.format_exception(info.value)) + caplog.text
+    assert info.value.status == 401 and wrong not in text
+    assert live_server.count(ART, object_id=ref.id) == 1  # a 401 is not retried
+
+
+@needs_server
+def test_no_key_in_logs_or_errors_across_faults(fast_client, image_ref, live_server, caplog):
+    ref, _ = image_ref
+    caplog.set_level(logging.DEBUG)
+    for fault, params in [
+        ("status", {"status": 500}),
+        ("drop", {}),
+        ("truncate", {"fraction": 0.5}),
+    ]:
+        live_server.inject(fault, times=None, path=ART, **params)
+        with pytest.raises(VlmRunError) as info:
+            fast_client.fetch(ref)
+        _assert_secret_free(live_server, info.value, caplog.text)
+        live_server.clear_faults()
+
+
+@needs_server
+def test_fetch_all_is_concurrent_ordered_and_can_return_exceptions(fast_client, live_server):
+    sid = None
+    made = []
+    for i in range(6):
+        sid, oid = live_server.add_artifact(
+            "img", _jpeg(10 + i), session_id=sid, content_type="image/jpeg"
+        )
+        made.append(refs.ImageRef(id=oid).bind(session_id=sid))
+    live_server.inject("latency", seconds=0.3, times=None, path=ART)
+    t0 = time.monotonic()
+    paths = fast_client.fetch_all(made, max_workers=6)
+    assert time.monotonic() - t0 < 1.5  # six 0.3 s requests in parallel, not 1.8 s in a row
+    assert [p.name for p in paths] == [f"{r.id}.jpg" for r in made]
+    live_server.clear_faults()
+    missing = refs.ImageRef(id="img_miss00").bind(session_id=sid)
+    out = fast_client.fetch_all([made[0], missing], return_exceptions=True)
+    assert out[0] == paths[0] and isinstance(out[1], NotFoundError)
+    with pytest.raises(NotFoundError):
+        fast_client.fetch_all([missing])
+
+
+@needs_server
+def test_artifacts_lists_bound_refs(fast_client, live_server):
+    sid, a = live_server.add_artifact("img", _jpeg(4), content_type="image/jpeg")
+    _, b = live_server.add_artifact("doc", _pdf(), session_id=sid, content_type="application/pdf")
+    listed = fast_client.artifacts(session_id=sid)
+    assert {r.id for r in listed} == {a, b}
+    assert all(r.session_id == sid for r in listed)
+    assert {type(r) for r in listed} == {refs.ImageRef, refs.DocumentRef}
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    seen: list[dict] = []
+
+    def do_GET(self):  # noqa: N802
+        type(self).seen.append(dict(self.headers))
+        body = b"%PDF-1.4 target"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/pdf")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@needs_server
+def test_url_refs_download_their_target_without_our_key(fast_client, live_server):
+    other = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{other.server_address[1]}/files/report.pdf?sig=abc"
+        sid, oid = live_server.add_artifact("url", url.encode(), content_type="text/plain")
+        ref = refs.UrlRef(id=oid).bind(session_id=sid)
+        path = fast_client.fetch(ref)
+        assert path.name == "report.pdf.pdf" and path.read_bytes() == b"%PDF-1.4 target"
+        assert _Recorder.seen and all("Authorization" not in h for h in _Recorder.seen)
+        assert all(live_server.api_key not in json.dumps(h) for h in _Recorder.seen)
+        live_server.reset_requests()
+        assert fast_client.fetch(ref) == path and live_server.count(ART) == 0
+    finally:
+        other.shutdown()
+    sid, oid = live_server.add_artifact("url", b"file:///etc/passwd", content_type="text/plain")
+    with pytest.raises(IntegrityError, match="not an http"):
+        fast_client.fetch(refs.UrlRef(id=oid).bind(session_id=sid))
+
+
+CONCURRENT = r"""
+import json, sys
+from vlmrun_jupyter import Client, ImageRef
+args = json.loads(sys.argv[1])
+with Client(api_key=args["key"], base_url=args["base"], cache_dir=args["cache"]) as c:
+    refs = [ImageRef(id=i).bind(session_id=args["sid"]) for i in args["ids"]]
+    paths = c.fetch_all(refs * 2, max_workers=16)
+print(json.dumps([str(p) for p in paths]))
+"""
+
+
+@needs_server
+def test_threads_and_processes_download_each_artifact_once(live_server, tmp_path):
+    sid = None
+    ids, blobs = [], {}
+    for i in range(20):
+        data = _jpeg(100 + i, side=96)
+        sid, oid = live_server.add_artifact("img", data, session_id=sid, content_type="image/jpeg")
+        ids.append(oid)
+        blobs[oid] = data
+    live_server.inject("latency", seconds=0.05, times=None, path=ART)
+    args = json.dumps(
+        {
+            "key": live_server.api_key,
+            "base": live_server.base_url,
+            "cache": str(tmp_path),
+            "ids": ids,
+            "sid": sid,
+        }
+    )
+    env = {**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT, args], stdout=subprocess.PIPE, text=True, env=env
+        )
+        for _ in range(2)
+    ]
+    outs = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert outs[0] == outs[1]
+    for oid in ids:
+        assert live_server.count(ART, object_id=oid) == 1, oid
+        assert (tmp_path / "artifacts" / sid / f"{oid}.jpg").read_bytes() == blobs[oid]
+    assert not list(tmp_path.rglob(".tmp-*"))

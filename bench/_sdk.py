@@ -1,0 +1,61 @@
+"""Shared bench helpers: run a measuring snippet in a fresh subprocess, either with our
+package or with the official SDK (vlmrun) in its own venv.
+
+The SDK venv lives at $VLMRUN_SDK_VENV (default /tmp/vlmrun-sdk-venv) and is created
+on first use with `python -m venv` + `pip install vlmrun`. Both sides run out of
+process so neither shares a GIL with the LocalServer serving them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SDK_VENV = Path(os.environ.get("VLMRUN_SDK_VENV", "/tmp/vlmrun-sdk-venv"))
+REPO = Path(__file__).resolve().parent.parent
+
+
+def sdk_python() -> Path:
+    """The SDK venv's interpreter, creating the venv if needed."""
+    python = SDK_VENV / "bin" / "python"
+    if not python.exists():
+        print(f"creating the SDK venv at {SDK_VENV} (pip install vlmrun) ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(SDK_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "vlmrun"], check=True)
+    return python
+
+
+def _run(python: Path | str, script: str, env: dict[str, str], args: dict) -> dict:
+    proc = subprocess.run(
+        [str(python), "-c", script],
+        input=json.dumps(args),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench subprocess failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _env(base_url: str, api_key: str, cache_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(VLMRUN_API_KEY=api_key, VLMRUN_BASE_URL=base_url, VLMRUN_CACHE_DIR=str(cache_dir))
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def run_sdk(script: str, *, base_url: str, api_key: str, cache_dir: Path, args: dict) -> dict:
+    """Run `script` (reads JSON args on stdin, prints one JSON line) with the SDK."""
+    return _run(sdk_python(), script, _env(base_url, api_key, cache_dir), args)
+
+
+def run_ours(script: str, *, base_url: str, api_key: str, cache_dir: Path, args: dict) -> dict:
+    """Run `script` with this repository's package importable."""
+    env = _env(base_url, api_key, cache_dir)
+    env["PYTHONPATH"] = str(REPO)
+    return _run(sys.executable, script, env, args)
