@@ -385,7 +385,7 @@ def test_result_card_fields_refs_inline_and_gallery(files, offline):
     for i in range(4):
         assert f"frame number {i}" in html
     assert "4.5 s" in html  # a timestamp caption
-    assert "grid" in html and data["text/plain"].startswith("Highlights(")
+    assert "inline-block" in html and data["text/plain"].startswith("Highlights(")
 
 
 def test_completion_and_execution_cards_have_a_quiet_footer(files, offline):

@@ -46,7 +46,6 @@ TH = (
 )
 TD = "text-align: left; vertical-align: top; padding: 3px 0; border: none; background: none;"
 TABLE = "border-collapse: collapse; border: none; margin: 0; width: 100%;"
-CELL = "min-width: 0; overflow: hidden;"
 _REF_ID = re.compile(r"^[a-z]+_\w{6}$", re.ASCII)
 
 
@@ -145,9 +144,9 @@ class Layout:
         more = f'<div style="{MUTED}">... {extra:,} more items</div>' if extra > 0 else ""
         if all(as_ref(i) is not None for i in shown):
             cells = [self.cell([as_ref(i)], "") for i in shown]  # type: ignore[list-item]
-            return grid(cells, 180) + more
+            return grid(cells, 200) + more
         if all(isinstance(i, BaseModel | dict) and _has_refs(i) for i in shown):
-            return grid([self.gallery_item(i, depth) for i in shown], 200) + more
+            return grid([self.gallery_item(i, depth) for i in shown], 220) + more
         if all(isinstance(i, str | int | float | bool) or i is None for i in shown):
             return self.text(", ".join(str(i) for i in shown), MAX_TEXT) + more
         rows = "".join(f'<li style="margin: 2px 0;">{self.value(i, depth)}</li>' for i in shown)
@@ -176,7 +175,7 @@ class Layout:
 
     def cell(self, refs: list[BaseRef], cap: str) -> str:
         pics = "".join(self.slot(r, thumb=True) for r in refs)
-        return f'<div style="{CELL}">{pics}<div style="font-size: 12px; margin-top: 2px;">{cap}</div></div>'
+        return f'<div>{pics}<div style="font-size: 12px; margin-top: 2px;">{cap}</div></div>'
 
 
 def _safe_repr(v: Any, limit: int = 4000) -> str:

@@ -56,7 +56,7 @@ def render(ref: Any, path: Path, budget: Budget) -> dict[str, Any]:
     facts = [f"{count} page{'s' if count != 1 else ''}", human_size(size)]
     note = f"first {len(cells)} of {count} pages shown" if 0 < len(cells) < count else ""
     head = f'<div style="font-weight: 600; margin-bottom: 4px;">{esc(title)}</div>' if title else ""
-    body = head + (grid(cells, 160 if shown > 1 else 200) if cells else "")
+    body = head + (grid(cells, 200 if shown > 1 else 320) if cells else "")
     return {
         "text/plain": plain(ref, *facts),
         "text/html": frame(body, caption(ref, *facts, note=note)),

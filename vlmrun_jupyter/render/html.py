@@ -32,7 +32,9 @@ PRE = (
     "background: var(--jp-layout-color2, rgba(128,128,128,0.08)); border-radius: 4px;"
 )
 MEDIA = "display: block; max-width: 100%; height: auto; border-radius: 4px;"
-GRID = "display: grid; grid-template-columns: repeat(auto-fill, minmax({min}px, 1fr)); gap: 8px; align-items: start;"
+# Gallery cells are inline blocks, not CSS grid: JupyterLab's sanitizer (untrusted
+# notebooks) keeps display/width/vertical-align but drops grid-template-columns.
+CELL = "display: inline-block; vertical-align: top; width: {w}px; max-width: 100%; margin: 0 8px 8px 0; box-sizing: border-box;"
 ACCENT = "#4a7bd0"  # one neutral blue that reads on light and dark backgrounds
 
 # Media types a data: URL may carry. Anything else is never put into a src attribute.
@@ -180,5 +182,8 @@ def img_tag(mime: str, data: bytes, width: int, height: int, alt: str, style: st
     )
 
 
-def grid(items: list[str], min_px: int = 180) -> str:
-    return f'<div style="{GRID.format(min=int(min_px))}">{"".join(items)}</div>'
+def grid(items: list[str], cell_px: int = 200) -> str:
+    """Items side by side in fixed-width cells that wrap with the output's width."""
+    style = CELL.format(w=int(cell_px))
+    cells = "".join(f'<div style="{style}">{item}</div>' for item in items)
+    return f'<div style="line-height: 1.3;">{cells}</div>'
