@@ -1,0 +1,318 @@
+"""Fault injection and request recording for the local server.
+
+Tests prove the client copes with a misbehaving API by asking the server to
+misbehave: add latency, answer 429/5xx, truncate a body, lie about the content
+type, slow the body down, or drop the connection. Faults are set for the whole
+server (`FaultTable.add`, for the next N requests or with a probability) or per
+request with the `X-Vlmrun-Fault` header. Everything received is recorded
+(never the Authorization header) so tests can count requests at the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+KINDS = ("latency", "status", "truncate", "content_type", "drop", "slow_body")
+HEADER = "x-vlmrun-fault"
+_JSON_RECORD_LIMIT = 8 * 1024 * 1024
+
+
+@dataclass
+class Fault:
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+    times: int | None = 1  # None: until cleared
+    probability: float = 1.0
+    path: str | None = None  # URL path prefix
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown fault {self.kind!r}; expected one of {', '.join(KINDS)}")
+        if not 0.0 <= float(self.probability) <= 1.0:
+            raise ValueError("probability must be between 0 and 1")
+
+    def describe(self) -> str:
+        args = ";".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.kind}({args})" if args else self.kind
+
+
+def parse_header(value: str) -> Fault | None:
+    """`status=429;retry_after=1` | `latency=0.05` | `truncate=0.5` | `drop` | ..."""
+    items = [p.strip() for p in value.split(";") if p.strip()]
+    if not items:
+        return None
+    params: dict[str, Any] = {}
+    kind = None
+    for item in items:
+        key, _, raw = item.partition("=")
+        key = key.strip().lower()
+        if kind is None:
+            kind = key
+        if raw:
+            params[key] = _number(raw.strip())
+    assert kind is not None
+    # The first key names the fault; its value is the main parameter under a canonical name.
+    main = {
+        "latency": "seconds",
+        "truncate": "fraction",
+        "content_type": "value",
+        "slow_body": "seconds",
+    }
+    if kind in main and kind in params:
+        params[main[kind]] = params.pop(kind)
+    try:
+        return Fault(kind=kind, params=params)
+    except ValueError:
+        return None
+
+
+def _number(raw: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+class FaultTable:
+    """Server-wide faults, consumed in order of insertion."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+        self._rng = random.Random(seed)
+
+    def add(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def pick(self, path: str, drop: bool = False) -> Fault | None:
+        """The next matching fault, consumed. The protocol layer asks for `drop` faults
+        (applied before HTTP parsing), the middleware for all the others."""
+        with self._lock:
+            for fault in list(self._faults):
+                if (fault.kind == "drop") != drop:
+                    continue
+                if fault.path and not path.startswith(fault.path):
+                    continue
+                if fault.probability < 1.0 and self._rng.random() >= fault.probability:
+                    continue
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+                return fault
+        return None
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                {
+                    "fault": f.kind,
+                    **f.params,
+                    "times": f.times,
+                    "probability": f.probability,
+                    "path": f.path,
+                }
+                for f in self._faults
+            ]
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    json: Any = None
+    status: int | None = None
+    fault: str | None = None
+    time: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "json": self.json,
+            "status": self.status,
+            "fault": self.fault,
+        }
+
+
+class Recorder:
+    """Every request the server received, in order."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[RecordedRequest] = []
+
+    def add(self, item: RecordedRequest) -> None:
+        with self._lock:
+            self._items.append(item)
+
+    def all(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._items)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def count(self, path: str | None = None, **query: str) -> int:
+        return sum(
+            1
+            for r in self.all()
+            if (path is None or r.path == path)
+            and all(r.query.get(k) == str(v) for k, v in query.items())
+        )
+
+
+class _Abort(Exception):
+    """Raised from the wrapped `send` to stop the app mid-body (the connection is then closed)."""
+
+
+class FaultMiddleware:
+    """ASGI middleware: records requests and applies faults (all but `drop`, which the
+    protocol layer applies before the request reaches the app)."""
+
+    def __init__(self, app: Any, table: FaultTable, recorder: Recorder) -> None:
+        self.app = app
+        self.table = table
+        self.recorder = recorder
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        record = RecordedRequest(scope["method"], path, query, time=time.time())
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        fault = None
+        if HEADER in headers and _is_loopback(scope):
+            fault = parse_header(headers[HEADER])
+            if fault is not None and fault.kind == "drop":
+                fault = None  # already applied by the protocol layer
+        if fault is None and not path.startswith("/v1/_local/"):
+            fault = self.table.pick(path)
+        record.fault = fault.describe() if fault else None
+        self.recorder.add(record)
+
+        receive = self._recording_receive(receive, record, headers)
+        if fault is None:
+            await self.app(scope, receive, self._status_send(send, record))
+            return
+        if fault.kind == "latency":
+            await asyncio.sleep(float(fault.params.get("seconds", 0.1)))
+            await self.app(scope, receive, self._status_send(send, record))
+            return
+        if fault.kind == "status":
+            await self._fault_status(fault, send, record)
+            return
+        await self._body_fault(fault, scope, receive, send, record)
+
+    # -- helpers -----------------------------------------------------------------------
+    def _recording_receive(self, receive: Any, record: RecordedRequest, headers: dict) -> Any:
+        is_json = headers.get("content-type", "").startswith("application/json")
+        chunks: list[bytes] = []
+        size = 0
+
+        async def wrapped() -> dict:
+            nonlocal size
+            message = await receive()
+            if is_json and message.get("type") == "http.request":
+                body = message.get("body", b"")
+                size += len(body)
+                if size <= _JSON_RECORD_LIMIT:
+                    chunks.append(body)
+                if not message.get("more_body"):
+                    try:
+                        record.json = json.loads(b"".join(chunks) or b"null")
+                    except ValueError:
+                        record.json = None
+            return message
+
+        return wrapped
+
+    @staticmethod
+    def _status_send(send: Any, record: RecordedRequest) -> Any:
+        async def wrapped(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                record.status = message["status"]
+            await send(message)
+
+        return wrapped
+
+    async def _fault_status(self, fault: Fault, send: Any, record: RecordedRequest) -> None:
+        status = int(fault.params.get("status", 500))
+        body = json.dumps({"detail": f"injected fault: HTTP {status}"}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        if "retry_after" in fault.params:
+            headers.append((b"retry-after", str(fault.params["retry_after"]).encode()))
+        record.status = status
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _body_fault(
+        self, fault: Fault, scope: dict, receive: Any, send: Any, record: RecordedRequest
+    ) -> None:
+        total: int | None = None
+        sent = 0
+
+        async def wrapped(message: dict) -> None:
+            nonlocal total, sent
+            if message["type"] == "http.response.start":
+                record.status = message["status"]
+                headers = list(message.get("headers", []))
+                if fault.kind == "content_type":
+                    value = str(fault.params.get("value", "text/html")).encode()
+                    headers = [(k, v) for k, v in headers if k.lower() != b"content-type"]
+                    headers.append((b"content-type", value))
+                for k, v in headers:
+                    if k.lower() == b"content-length":
+                        total = int(v)
+                message = {**message, "headers": headers}
+                await send(message)
+                return
+            if message["type"] == "http.response.body":
+                body = message.get("body", b"")
+                if fault.kind == "slow_body":
+                    await asyncio.sleep(float(fault.params.get("seconds", 0.5)))
+                if fault.kind == "truncate" and total is not None:
+                    limit = int(total * float(fault.params.get("fraction", 0.5)))
+                    if sent + len(body) >= limit:
+                        await send(
+                            {
+                                "type": "http.response.body",
+                                "body": body[: limit - sent],
+                                "more_body": True,
+                            }
+                        )
+                        raise _Abort
+                sent += len(body)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, wrapped)
+        except _Abort:
+            return  # response incomplete: the server closes the connection
+
+
+def _is_loopback(scope: dict) -> bool:
+    client = scope.get("client")
+    return bool(client) and client[0] in ("127.0.0.1", "::1", "localhost")

@@ -1,0 +1,292 @@
+"""On-disk storage of the local server: namespaces (sessions and executions) with
+their artifacts, uploaded files, and public links for `url_` artifacts.
+
+Every id is checked against a strict pattern before it becomes a path, and every
+path is checked to stay inside the data directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+OBJECT_RE = re.compile(r"^(img|vid|aud|doc|recon|arr|url)_\w{6}$", re.ASCII)
+FILE_RE = re.compile(r"^file-[a-f0-9]{24}$")
+TOKEN_RE = re.compile(r"^[a-f0-9]{32}$")
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+# Content types per prefix, as the design's table says.
+CONTENT_TYPES = {
+    "vid": "video/mp4",
+    "aud": "audio/mpeg",
+    "doc": "application/pdf",
+    "recon": "application/octet-stream",
+    "arr": "application/octet-stream",
+    "url": "text/plain; charset=utf-8",
+}
+EXTENSIONS = {"vid": "mp4", "aud": "mp3", "doc": "pdf", "recon": "spz", "arr": "npy", "url": "txt"}
+
+
+class StoreError(Exception):
+    """Maps to an HTTP status with a detail a person can act on."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def safe_filename(name: str | None, default: str = "upload.bin") -> str:
+    """A basename with a safe alphabet: no separators, no leading dots, bounded length."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".")[:120]
+    return base or default
+
+
+def inside(root: Path, path: Path) -> Path:
+    """`path` resolved, or StoreError if it leaves `root`."""
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise StoreError(400, "path escapes the data directory")
+    return resolved
+
+
+@dataclass
+class Artifact:
+    object_id: str
+    path: Path
+    content_type: str
+    filename: str
+
+
+@dataclass
+class Namespace:
+    """A session or an execution: the scope of artifact ids."""
+
+    kind: str  # "session" | "execution"
+    id: str
+    root: Path
+    created_at: float
+    artifacts: dict[str, Artifact] = field(default_factory=dict)
+    expired: bool = False
+
+
+class NamespaceStore:
+    """What an operation may write to (the `ops.Store` protocol), for one namespace."""
+
+    def __init__(self, store: Store, ns: Namespace, public_base: str) -> None:
+        self._store = store
+        self.ns = ns
+        self.public_base = public_base.rstrip("/")
+        self.workdir = ns.root / "work"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+
+    def add(
+        self, prefix: str, data: bytes | Path, content_type: str, filename: str | None = None
+    ) -> str:
+        return self._store.add_artifact(self.ns, prefix, data, content_type, filename)
+
+    def url_for(self, object_id_or_name: str) -> str:
+        art = self.ns.artifacts.get(object_id_or_name)
+        if art is None:
+            raise KeyError(object_id_or_name)
+        token = self._store.publish(art.path)
+        return f"{self.public_base}/v1/_local/public/{token}/{safe_filename(art.filename)}"
+
+    def get(self, object_id: str) -> Artifact | None:
+        return self.ns.artifacts.get(object_id)
+
+
+class Store:
+    def __init__(self, root: Path, ttl: float) -> None:
+        self.root = root.resolve()
+        self.ttl = float(ttl)
+        self._lock = threading.RLock()
+        self._namespaces: dict[str, Namespace] = {}
+        self._files: dict[str, dict[str, Any]] = {}
+        self._by_hash: dict[str, str] = {}
+        self._public: dict[str, Path] = {}
+        for sub in ("ns", "files"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    # -- namespaces ----------------------------------------------------------------------
+    def new_namespace(self, kind: str) -> Namespace:
+        ns_id = str(uuid.uuid4())
+        root = self.root / "ns" / ns_id
+        root.mkdir(parents=True)
+        ns = Namespace(kind=kind, id=ns_id, root=root, created_at=time.time())
+        with self._lock:
+            self._namespaces[ns_id] = ns
+        return ns
+
+    def namespace(self, ns_id: str, kind: str | None = None) -> Namespace:
+        """The live namespace, or StoreError 422 (malformed) / 404 (unknown or expired)."""
+        label = kind or "session"
+        if not isinstance(ns_id, str) or not NAMESPACE_RE.match(ns_id):
+            raise StoreError(422, f"malformed {label}_id: use the id returned by the API")
+        with self._lock:
+            ns = self._namespaces.get(ns_id)
+        if ns is None or (kind is not None and ns.kind != kind):
+            raise StoreError(404, f"{label} {ns_id} not found: check the id")
+        if ns.expired or time.time() - ns.created_at > self.ttl:
+            self._expire(ns)
+            hours = self.ttl / 3600
+            raise StoreError(
+                404,
+                f"{label} {ns_id} has expired: artifacts live {hours:g} hours; run the request again",
+            )
+        return ns
+
+    def _expire(self, ns: Namespace) -> None:
+        with self._lock:
+            if not ns.expired:
+                ns.expired = True
+                ns.artifacts.clear()
+                shutil.rmtree(ns.root, ignore_errors=True)
+
+    def expire(self, ns_id: str) -> None:
+        with self._lock:
+            ns = self._namespaces.get(ns_id)
+        if ns is None:
+            raise KeyError(ns_id)
+        self._expire(ns)
+
+    def list_namespaces(self, kind: str) -> list[Namespace]:
+        with self._lock:
+            return [ns for ns in self._namespaces.values() if ns.kind == kind]
+
+    # -- artifacts -----------------------------------------------------------------------
+    def _new_object_id(self, ns: Namespace, prefix: str) -> str:
+        while True:
+            oid = f"{prefix}_" + "".join(secrets.choice(_ALPHABET) for _ in range(6))
+            if oid not in ns.artifacts:
+                return oid
+
+    def add_artifact(
+        self,
+        ns: Namespace,
+        prefix: str,
+        data: bytes | Path,
+        content_type: str | None = None,
+        filename: str | None = None,
+    ) -> str:
+        if prefix not in ("img", "vid", "aud", "doc", "recon", "arr", "url"):
+            raise ValueError(f"unknown artifact prefix {prefix!r}")
+        with self._lock:
+            oid = self._new_object_id(ns, prefix)
+            ext = EXTENSIONS.get(prefix) or ("png" if content_type == "image/png" else "jpg")
+            dest = inside(self.root, ns.root / "artifacts" / f"{oid}.{ext}")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(data, (bytes, bytearray)):
+                dest.write_bytes(data)
+            else:
+                src = Path(data)
+                try:
+                    dest.hardlink_to(src)
+                except OSError:
+                    shutil.copyfile(src, dest)
+            ctype = content_type or CONTENT_TYPES.get(prefix) or "image/jpeg"
+            if prefix in CONTENT_TYPES:
+                ctype = CONTENT_TYPES[prefix]
+            ns.artifacts[oid] = Artifact(oid, dest, ctype, safe_filename(filename, f"{oid}.{ext}"))
+            (ns.root / "artifacts" / f"{oid}.json").write_text(
+                json.dumps({"content_type": ctype, "filename": ns.artifacts[oid].filename})
+            )
+            return oid
+
+    def artifact(self, ns: Namespace, object_id: str) -> Artifact:
+        if not isinstance(object_id, str) or not OBJECT_RE.match(object_id):
+            raise StoreError(
+                422,
+                "malformed object_id: expected a prefix (img, vid, aud, doc, recon, arr, url), '_' and 6 characters",
+            )
+        art = ns.artifacts.get(object_id)
+        if art is None:
+            raise StoreError(404, f"artifact {object_id} not found in {ns.kind} {ns.id}")
+        return art
+
+    def find_in(self, ns: Namespace, object_id: str) -> Artifact | None:
+        return ns.artifacts.get(object_id)
+
+    # -- public links (url_ artifacts) ---------------------------------------------------------
+    def publish(self, path: Path) -> str:
+        token = secrets.token_hex(16)
+        with self._lock:
+            self._public[token] = inside(self.root, path)
+        return token
+
+    def public(self, token: str) -> Path:
+        if not TOKEN_RE.match(token or ""):
+            raise StoreError(404, "not found")
+        with self._lock:
+            path = self._public.get(token)
+        if path is None or not path.exists():
+            raise StoreError(404, "not found")
+        return path
+
+    # -- uploaded files ------------------------------------------------------------------------
+    def save_upload(self, stream: Any, filename: str | None, purpose: str) -> dict[str, Any]:
+        file_id = "file-" + secrets.token_hex(12)
+        name = safe_filename(filename)
+        dest = inside(self.root, self.root / "files" / file_id / name)
+        dest.parent.mkdir(parents=True)
+        digest = hashlib.md5()
+        size = 0
+        with dest.open("wb") as out:
+            while chunk := stream.read(1024 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+        info = {
+            "id": file_id,
+            "filename": name,
+            "bytes": size,
+            "purpose": purpose,
+            "created_at": _iso(time.time()),
+            "object": "file",
+            "_path": dest,
+            "_md5": digest.hexdigest(),
+        }
+        with self._lock:
+            self._files[file_id] = info
+            self._by_hash[info["_md5"]] = file_id
+        return info
+
+    def file(self, file_id: str) -> dict[str, Any]:
+        if not isinstance(file_id, str) or not FILE_RE.match(file_id):
+            raise StoreError(422, "malformed file id: use the id returned by POST /v1/files")
+        with self._lock:
+            info = self._files.get(file_id)
+        if info is None:
+            raise StoreError(404, f"file {file_id} not found: upload it with POST /v1/files")
+        return info
+
+    def file_by_hash(self, md5: str) -> dict[str, Any] | None:
+        with self._lock:
+            fid = self._by_hash.get(md5)
+            return self._files.get(fid) if fid else None
+
+    def files(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._files.values())
+
+
+def public_file_info(info: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in info.items() if not k.startswith("_")}
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+iso = _iso
