@@ -547,18 +547,6 @@ def test_nothing_unsafe_in_any_kind(files):
 ART = "/v1/artifacts"
 
 
-def _has_local_server() -> bool:
-    try:
-        from vlmrun_jupyter.local import LocalServer  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-# Temporary: the local server is being written in parallel; remove once it lands.
-needs_server = pytest.mark.skipif(not _has_local_server(), reason="LocalServer not merged yet")
-
-
 @pytest.fixture()
 def quick(live_server, tmp_path):
     """A client that gives up fast (one retry, tiny backoff) so fault tests stay quick."""
@@ -580,7 +568,6 @@ def _served(server, cls, src: Path, session_id: str | None = None):
     return sid, oid
 
 
-@needs_server
 def test_display_is_lazy_then_fetches_once_then_never(live_server, files, quick):
     sid, img = _served(live_server, ImageRef, files["jpg"])
     _, vid = _served(live_server, VideoRef, files["mp4"], sid)
@@ -601,7 +588,6 @@ def test_display_is_lazy_then_fetches_once_then_never(live_server, files, quick)
     assert live_server.count(ART) == 3
 
 
-@needs_server
 def test_gallery_fetches_each_ref_once(live_server, files, quick):
     sid, _ = _served(live_server, ImageRef, files["jpg"])
     ids = [_served(live_server, ImageRef, files["jpg"], sid)[1] for _ in range(8)]
@@ -631,7 +617,6 @@ FAULTS = [
 ]
 
 
-@needs_server
 @pytest.mark.parametrize("fault,params,title", FAULTS, ids=[f[0] + str(f[1]) for f in FAULTS])
 def test_every_injected_fault_gives_an_error_card(live_server, files, quick, fault, params, title):
     sid, oid = _served(live_server, ImageRef, files["jpg"])
@@ -644,7 +629,6 @@ def test_every_injected_fault_gives_an_error_card(live_server, files, quick, fau
     assert "image/jpeg" in data
 
 
-@needs_server
 def test_timeout_error_card(live_server, files, tmp_path):
     sid, oid = _served(live_server, ImageRef, files["jpg"])
     live_server.inject("latency", times=None, path=ART, seconds=2)
@@ -662,7 +646,6 @@ def test_timeout_error_card(live_server, files, tmp_path):
         c.close()
 
 
-@needs_server
 def test_bad_key_error_card(live_server, files, tmp_path):
     sid, oid = _served(live_server, ImageRef, files["jpg"])
     c = Client(api_key="wrong-key", base_url=live_server.base_url, cache_dir=tmp_path)
@@ -676,7 +659,6 @@ def test_bad_key_error_card(live_server, files, tmp_path):
         c.close()
 
 
-@needs_server
 def test_expired_session_error_card(live_server, files, quick):
     sid, oid = _served(live_server, ImageRef, files["jpg"])
     live_server.expire(sid)
@@ -684,8 +666,28 @@ def test_expired_session_error_card(live_server, files, quick):
     _assert_error_card(ref._repr_mimebundle_(), "Session expired", "24 hours")
 
 
-@needs_server
 def test_not_found_error_card(live_server, files, quick):
     sid, _ = _served(live_server, ImageRef, files["jpg"])
     ref = ImageRef(id="img_nope00").bind(session_id=sid, client=quick)
     _assert_error_card(ref._repr_mimebundle_(), "Not found")
+
+
+def test_url_ref_from_the_server_is_lazy_linked_and_cached(live_server, files, quick):
+    sid, img = _served(live_server, ImageRef, files["jpg"])
+    stored = live_server.store.namespace(sid, "session").artifacts[img].path
+    token = live_server.store.publish(stored)  # the server's own public link, as ops use
+    url = f"{live_server.base_url}/_local/public/{token}/photo.jpg"
+    _, oid = live_server.add_artifact(
+        "url", url.encode(), session_id=sid, content_type="text/plain"
+    )
+    live_server.reset_requests()
+    ref = UrlRef(id=oid).bind(session_id=sid, client=quick)
+    assert live_server.count() == 0
+    data, _ = ref._repr_mimebundle_()
+    html = html_of(data)
+    (a,) = [x for t, x in tags(html) if t == "a"]
+    assert a["href"] == url and any(t == "img" for t, _ in tags(html))
+    assert live_server.count(ART, object_id=oid) == 1
+    assert sum(r.path.startswith("/v1/_local/public/") for r in live_server.requests) == 1
+    UrlRef(id=oid).bind(session_id=sid, client=quick)._repr_mimebundle_()
+    assert live_server.count() == 2
