@@ -1,5 +1,5 @@
 """The outputs work in a real browser: a notebook-like page holding every kind's
-output is loaded in headless Chromium. Images decode, the video plays, the audio
+output (refs fetched from the live local server) is loaded in headless Chromium. Images decode, the video plays, the audio
 loads, PDF pages and the array summary are visible, links are safe, and hostile
 content runs nothing. Screenshots (light and dark theme) go to the artifacts dir.
 """
@@ -7,7 +7,6 @@ content runs nothing. Screenshots (light and dark theme) go to the artifacts dir
 from __future__ import annotations
 
 import html as htmllib
-import shutil
 from pathlib import Path
 
 import pytest
@@ -57,64 +56,58 @@ class Highlights(BaseModel):
     summary: str
 
 
-def _seed(client, cls, src: Path, object_id: str, name: str | None = None):
-    d = client.cache.root / SID
-    d.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, d / (name or f"{object_id}.{cls.ext}"))
-    return cls(id=object_id).bind(session_id=SID, client=client)
-
-
 @pytest.fixture(scope="module")
-def outputs(tmp_path_factory) -> dict[str, str]:
-    """name -> the text/html a notebook would show for each kind."""
+def outputs(server, tmp_path_factory) -> dict[str, str]:
+    """name -> the text/html a notebook would show, for refs fetched from the live server."""
     d = tmp_path_factory.mktemp("browser")
-    c = Client(api_key="k", base_url="http://127.0.0.1:9/v1", cache_dir=d / "cache", max_retries=0)
+    c = Client(api_key=server.api_key, base_url=server.base_url, cache_dir=d / "cache")
+    sid, _ = server.add_artifact("img", media.photo(d / "seed.jpg", 64, 64))
+
+    def ref(cls, src: Path, **kw):
+        _, oid = server.add_artifact(cls.prefix, src, session_id=sid, **kw)
+        return cls(id=oid).bind(session_id=sid, client=c)
+
     photo = media.photo(d / "photo.jpg", 1280, 720)
+    clip = media.video(d / "v.mp4", seconds=3)
     out: dict[str, str] = {}
-    out["image"] = _seed(c, ImageRef, photo, "img_brw001")._repr_html_()
-    out["image_alpha"] = _seed(
-        c, ImageRef, media.photo(d / "a.png", 400, 300, alpha=True), "img_brw002", "img_brw002.png"
+    out["image"] = ref(ImageRef, photo)._repr_html_()
+    out["image_alpha"] = ref(
+        ImageRef, media.photo(d / "a.png", 400, 300, alpha=True), content_type="image/png"
     )._repr_html_()
-    out["video"] = _seed(
-        c, VideoRef, media.video(d / "v.mp4", seconds=3), "vid_brw001"
-    )._repr_html_()
-    out["video_sheet"] = _seed(
-        c,
-        VideoRef,
-        media.video(d / "m.mp4", codec="mjpeg", audio=None, pix_fmt="yuvj420p"),
-        "vid_brw002",
-    )._repr_html_()
-    out["audio"] = _seed(c, AudioRef, media.mp3(d / "a.mp3"), "aud_brw001")._repr_html_()
-    out["document"] = _seed(c, DocumentRef, media.pdf(d / "d.pdf", 4), "doc_brw001")._repr_html_()
-    out["array"] = _seed(c, ArrayRef, media.npy(d / "x.npy"), "arr_brw001")._repr_html_()
-    out["recon"] = _seed(c, ReconRef, media.spz(d / "s.spz"), "recon_brw001")._repr_html_()
-    url = "https://example.com/files/photo.jpg"
-    (c.cache.root / SID / "url_brw001.url").write_text(url)
-    out["url"] = _seed(c, UrlRef, photo, "url_brw001", "photo.jpg.jpg")._repr_html_()
+    out["video"] = ref(VideoRef, clip)._repr_html_()
+    mjpeg = media.video(d / "m.mp4", codec="mjpeg", audio=None, pix_fmt="yuvj420p")
+    out["video_sheet"] = ref(VideoRef, mjpeg)._repr_html_()
+    out["audio"] = ref(AudioRef, media.mp3(d / "a.mp3"))._repr_html_()
+    out["document"] = ref(DocumentRef, media.pdf(d / "d.pdf", 4))._repr_html_()
+    out["array"] = ref(ArrayRef, media.npy(d / "x.npy"))._repr_html_()
+    out["recon"] = ref(ReconRef, media.spz(d / "s.spz"))._repr_html_()
+    _, img = server.add_artifact("img", photo, session_id=sid)
+    token = server.store.publish(server.store.namespace(sid, "session").artifacts[img].path)
+    url = f"{server.base_url}/_local/public/{token}/photo.jpg"
+    out["url"] = ref(UrlRef, url.encode(), content_type="text/plain")._repr_html_()
     frames = [
         KeyFrame(
-            image=_seed(c, ImageRef, photo, f"img_kfb{i:03d}"),
+            image=ref(ImageRef, photo),
             timestamp=i * 1.5,
             description=f'<img src=x onerror="window.__pwned=1"> frame {i}',
         )
         for i in range(4)
     ]
     result = Highlights(
-        clip=_seed(c, VideoRef, d / "v.mp4", "vid_brw003"),
-        frames=frames,
-        summary="<script>window.__pwned=1</script>",
+        clip=ref(VideoRef, clip), frames=frames, summary="<script>window.__pwned=1</script>"
     )
     comp = Completion(
         id="c",
         model="vlmrun-orion-1:auto",
-        session_id=SID,
+        session_id=sid,
         text="",
         result=result,
         usage={"total_tokens": 42},
         latency_s=1.5,
     )
     out["card"] = result_bundle(comp)["text/html"]
-    out["error"] = ImageRef(id="img_miss01").bind(session_id=SID, client=c)._repr_html_()
+    out["error"] = ImageRef(id="img_miss01").bind(session_id=sid, client=c)._repr_html_()
+    out["_url"] = url
     c.close()
     return out
 
@@ -124,6 +117,7 @@ def _page(outputs: dict[str, str]) -> str:
         f'<div class="cell"><div class="prompt">Out[{htmllib.escape(name)}]:</div>'
         f'<div class="output" id="out-{name}">{body}</div></div>'
         for name, body in outputs.items()
+        if not name.startswith("_")
     )
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
@@ -213,9 +207,9 @@ def test_array_summary_shown(page):
     assert page.locator("#out-array pre").is_visible()
 
 
-def test_links_are_safe_and_card_is_inert(page):
+def test_links_are_safe_and_card_is_inert(page, outputs):
     links = page.evaluate("() => Array.from(document.links).map(a => [a.href, a.rel, a.target])")
-    assert links == [["https://example.com/files/photo.jpg", "noopener noreferrer", "_blank"]]
+    assert links == [[outputs["_url"], "noopener noreferrer", "_blank"]]
     assert page.evaluate("() => window.__pwned") is None
     assert page.dialogs == []  # type: ignore[attr-defined]
     card = page.locator("#out-card").inner_text()
@@ -223,4 +217,4 @@ def test_links_are_safe_and_card_is_inert(page):
     assert "vlmrun-orion-1:auto" in card and "total tokens 42" in card
     assert page.locator("#out-card img").count() == 4
     assert page.locator("#out-card video").count() == 1
-    assert "Network error" in page.locator("#out-error").inner_text()
+    assert "Not found" in page.locator("#out-error").inner_text()
