@@ -112,7 +112,7 @@ def render_path(ref: Any, path: Path, budget: Budget, kind: str | None = None) -
     else:
         data, md = _normalize(module.render(ref, path, budget))
     if bundle_size(data, md) > budget.bytes:
-        log.warning("%s renderer overshot the budget for %s", kind, getattr(ref, "id", "?"))
+        log.debug("%s renderer overshot the budget for %s", kind, getattr(ref, "id", "?"))
         data, md = _normalize(summary.render(ref, path, budget, note="preview over budget"))
     data.setdefault("text/plain", f"<{type(ref).__name__} {getattr(ref, 'id', '?')}>")
     return data, md

@@ -262,20 +262,27 @@ def _chip(ref: BaseRef) -> str:
 
 
 def _fill(html: str, layout: Layout, room: int) -> str:
-    """Render every slot within its share of `room` bytes and substitute it."""
+    """Render every slot within its share of `room` bytes and substitute it. When there
+    is not enough room for all, the first slots get previews and the rest chips."""
     slots = layout.slots
     if not slots:
         return html
     weights = [1 if thumb else INLINE_WEIGHT for _, thumb in slots]
-    unit = max(0, room) // max(1, sum(weights))
+    room = max(0, room)
+    shown, total = 0, 0
+    for w in weights:  # the longest prefix that still gets MIN_SHARE per unit of weight
+        if (total + w) * MIN_SHARE > room:
+            break
+        shown, total = shown + 1, total + w
+    unit = room // max(1, total)
     budgets = [
         Budget(
-            unit * w,
+            unit * w if i < shown else 0,
             max_edge=THUMB_EDGE if thumb else INLINE_EDGE,
             html_only=True,
             thumbnail=thumb,
         )
-        for (_, thumb), w in zip(slots, weights, strict=True)
+        for i, ((_, thumb), w) in enumerate(zip(slots, weights, strict=True))
     ]
     wanted = [
         ref
