@@ -49,9 +49,20 @@ def _env(base_url: str, api_key: str, cache_dir: Path) -> dict[str, str]:
     return env
 
 
+# The SDK reads `dict(response.headers)["Content-Type"]`, i.e. it depends on the
+# server's header-name case; uvicorn/starlette send lowercase names. This shim makes
+# the SDK see canonical names (no cost worth measuring); it changes nothing else.
+SDK_HEADER_SHIM = r"""
+import requests.structures as _rs
+def _iter(self):
+    return ("-".join(w.capitalize() for w in k.split("-")) for k, _ in self._store.values())
+_rs.CaseInsensitiveDict.__iter__ = _iter
+"""
+
+
 def run_sdk(script: str, *, base_url: str, api_key: str, cache_dir: Path, args: dict) -> dict:
     """Run `script` (reads JSON args on stdin, prints one JSON line) with the SDK."""
-    return _run(sdk_python(), script, _env(base_url, api_key, cache_dir), args)
+    return _run(sdk_python(), SDK_HEADER_SHIM + script, _env(base_url, api_key, cache_dir), args)
 
 
 def run_ours(script: str, *, base_url: str, api_key: str, cache_dir: Path, args: dict) -> dict:
