@@ -26,6 +26,7 @@ from vlmrun_jupyter.client import Client, Completion
 from vlmrun_jupyter.errors import (
     AuthenticationError,
     ConfigurationError,
+    ExecutionFailedError,
     ExpiredError,
     IntegrityError,
     NetworkError,
@@ -526,3 +527,37 @@ def test_threads_and_processes_download_each_artifact_once(live_server, tmp_path
         assert live_server.count(ART, object_id=oid) == 1, oid
         assert (tmp_path / "artifacts" / sid / f"{oid}.jpg").read_bytes() == blobs[oid]
     assert not list(tmp_path.rglob(".tmp-*"))
+
+
+@needs_server
+def test_a_failed_execution_is_final_and_raises_the_server_message(fast_client, live_server):
+    seen = []
+    with pytest.raises(ExecutionFailedError) as info:
+        fast_client.execute(
+            "x/unknown-agent",
+            prompt="qqq zzz nothing the server supports",
+            timeout=30,
+            poll_interval=0.05,
+            on_status=lambda status, elapsed: seen.append(status),
+        )
+    assert "failed" in str(info.value) and "x/unknown-agent" in str(info.value)
+    assert seen[-1] == "failed"
+    polls = live_server.count("/v1/agent/executions/" + info.value.detail["id"])
+    assert polls == len(seen) - 1  # one status report per poll, plus the final one
+    assert live_server.count("/v1/agent/execute") == 1
+
+
+@needs_server
+def test_upload_streams_a_file_and_returns_its_id(fast_client, live_server, tmp_path):
+    big = tmp_path / "clip.mp4"
+    big.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 20_000)
+    file_id = fast_client.upload(big)
+    info = fast_client._json("GET", f"files/{file_id}")
+    assert info["id"] == file_id and info["filename"] == "clip.mp4"
+    assert info["bytes"] == big.stat().st_size
+    assert fast_client.upload(b"%PDF-1.4 tiny", filename="t.pdf") != file_id
+    live_server.inject("status", status=503, times=1, path="/v1/files")
+    assert fast_client.upload(big)  # retried, the file re-opened for the second try
+    assert live_server.count("/v1/files") == 4
+    with pytest.raises(RequestError, match="no such file"):
+        fast_client.upload(tmp_path / "missing.bin")
