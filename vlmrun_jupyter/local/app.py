@@ -184,11 +184,9 @@ def _ops():
     return ops
 
 
-def _save_input(workdir: Path, data: bytes, content_type: str, name: str) -> Path:
-    ext = _MEDIA_EXT.get(content_type.split(";")[0].strip().lower())
-    stem = safe_filename(name, "input")
-    filename = stem if (ext is None or stem.lower().endswith("." + ext)) else f"{stem}.{ext}"
-    path = workdir / f"in-{uuid.uuid4().hex[:8]}-{filename}"
+def _save_input(workdir: Path, data: bytes, content_type: str) -> Path:
+    ext = _MEDIA_EXT.get(content_type.split(";")[0].strip().lower(), "bin")
+    path = workdir / f"input-{uuid.uuid4().hex[:8]}.{ext}"
     path.write_bytes(data)
     return path
 
@@ -222,7 +220,7 @@ def _resolve_url(url: str, ns_store: NamespaceStore, state: State, hint: str) ->
             )
         except (binascii.Error, ValueError):
             raise StoreError(422, f"{hint}: data: URL is not valid base64") from None
-        path = _save_input(ns_store.workdir, data, ctype, hint.replace(" ", "_"))
+        path = _save_input(ns_store.workdir, data, ctype)
         return ops.Media(ops.media_kind(ctype, path.name, path), path, ctype, path.name)
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
@@ -236,7 +234,7 @@ def _resolve_url(url: str, ns_store: NamespaceStore, state: State, hint: str) ->
             raise StoreError(422, f"{hint}: fetching the URL answered HTTP {resp.status_code}")
         ctype = resp.headers.get("content-type", "application/octet-stream").split(";")[0]
         name = safe_filename(urlsplit(url).path.rsplit("/", 1)[-1], "download")
-        path = ns_store.workdir / f"in-{uuid.uuid4().hex[:8]}-{name}"
+        path = ns_store.workdir / f"input-{uuid.uuid4().hex[:8]}-{name}"
         size = 0
         with path.open("wb") as out:
             for chunk in resp.iter_bytes():
@@ -346,7 +344,7 @@ async def chat_completions(request: Request, state: State) -> Response:
         ns = state.store.new_namespace("session")
     ns_store = NamespaceStore(state.store, ns, str(request.base_url))
 
-    def work() -> str:
+    def work() -> tuple[str, str]:
         prompt, inputs = _parse_messages(body.get("messages"), ns_store, state)
         return prompt, _run_ops(prompt, inputs, schema, ns_store)
 
