@@ -1,0 +1,250 @@
+"""The local server's operations produce real media: decoded and checked here, over HTTP."""
+
+from __future__ import annotations
+
+import io
+
+import av
+import httpx
+import numpy as np
+import pypdfium2 as pdfium
+import pytest
+from PIL import Image
+from pydantic import BaseModel
+
+from vlmrun_jupyter import ArrayRef, AudioRef, DocumentRef, ImageRef, ReconRef, UrlRef, VideoRef
+from vlmrun_jupyter.local import media, samples
+from vlmrun_jupyter.splat import spz
+
+
+class Blurred(BaseModel):
+    image: ImageRef
+    description: str
+
+
+class Trimmed(BaseModel):
+    video: VideoRef
+
+
+class KeyFrame(BaseModel):
+    image: ImageRef
+    timestamp: float
+    description: str
+
+
+class KeyFrames(BaseModel):
+    frames: list[KeyFrame]
+
+
+class Redacted(BaseModel):
+    document: DocumentRef
+
+
+class Recon(BaseModel):
+    recon: ReconRef
+
+
+class Audio(BaseModel):
+    audio: AudioRef
+
+
+class Depth(BaseModel):
+    depth: ArrayRef
+
+
+class Link(BaseModel):
+    link: UrlRef
+
+
+class Everything(BaseModel):
+    image: ImageRef
+    video: VideoRef
+    document: DocumentRef
+    array: ArrayRef
+    url: UrlRef
+    recon: ReconRef
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("inputs")
+    img = samples.sample_image()
+    return {
+        "image": img,
+        "video": samples.sample_video(d / "clip.mp4", seconds=4.0, fps=24),
+        "pdf": samples.sample_pdf(d / "doc.pdf", pages=3),
+    }
+
+
+def _frames(path) -> list[tuple[float, np.ndarray]]:
+    with av.open(str(path)) as c:
+        return [(f.time, f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+
+
+def test_blur_faces_changes_the_faces_and_nothing_else(client, inputs):
+    img = inputs["image"]
+    faces = media.detect_faces(img)
+    assert len(faces) >= 1, "the sample image must contain a detectable face"
+    done = client.complete("Blur the faces in this photo", inputs=[img], schema=Blurred)
+    out = np.asarray(done.result.image.load().convert("RGB"), np.float32)
+    # compare against the same JPEG round trip of the input, so only the blur differs
+    ref = np.asarray(Image.open(io.BytesIO(samples.image_bytes(img))).convert("RGB"), np.float32)
+    diff = np.abs(out - ref).mean(axis=2)
+    inside = np.zeros(diff.shape, bool)
+    for x, y, w, h in faces:
+        pad = int(0.1 * max(w, h))
+        inside[max(0, y - pad) : y + h + pad, max(0, x - pad) : x + w + pad] = True
+    assert diff[inside].mean() > 8.0, "faces should be visibly blurred"
+    margin = np.ones(diff.shape, bool)
+    for x, y, w, h in faces:
+        margin[max(0, y - h) : y + 2 * h, max(0, x - w) : x + 2 * w] = False
+    assert diff[margin].mean() < 2.0, "pixels away from the faces should not change"
+    assert f"Blurred {len(faces)} face" in done.result.description
+
+
+def test_trim_keeps_exactly_the_first_two_seconds(client, inputs):
+    done = client.complete(
+        "Trim the video to its first 2 seconds", inputs=[inputs["video"]], schema=Trimmed
+    )
+    path = done.result.video.fetch()
+    assert path.suffix == ".mp4"
+    src, out = _frames(inputs["video"]), _frames(path)
+    assert abs(len(out) - 48) <= 1, len(out)
+    with av.open(str(path)) as c:
+        assert c.streams.video[0].codec_context.name == "h264"
+        assert abs(c.duration / 1e6 - 2.0) <= 1 / 24 + 0.05
+        assert c.streams.audio, "the audio track is kept"
+    # the frames are the input's first frames (frame-index stripe survives re-encoding)
+    for (_, a), (_, b) in zip(src[:3] + src[40:46], out[:3] + out[40:46], strict=True):
+        assert np.abs(a[:8, :40].astype(int) - b[:8, :40].astype(int)).mean() < 12
+
+
+def test_five_key_frames_with_real_increasing_timestamps(client, inputs):
+    done = client.complete(
+        "Extract 5 key frames with timestamp and description",
+        inputs=[inputs["video"]],
+        schema=KeyFrames,
+    )
+    frames = done.result.frames
+    assert len(frames) == 5
+    times = [f.timestamp for f in frames]
+    assert times == sorted(times) and 0 <= times[0] < times[-1] <= 4.0
+    assert len({f.image.id for f in frames}) == 5
+    for f in frames:
+        im = f.image.load()
+        assert im.size == (320, 240)
+        assert f"{f.timestamp:.2f} s" in f.description
+
+
+def test_redacted_region_is_black_and_pages_kept(client, inputs):
+    done = client.complete(
+        "Redact region 0.1,0.1,0.5,0.2 on page 2", inputs=[inputs["pdf"]], schema=Redacted
+    )
+    path = done.result.document.fetch()
+    pdf = pdfium.PdfDocument(str(path))
+    try:
+        assert len(pdf) == 3
+        pages = [np.asarray(pdf[i].render(scale=1).to_pil().convert("L")) for i in range(3)]
+    finally:
+        pdf.close()
+    h, w = pages[1].shape
+    box = pages[1][int(0.12 * h) : int(0.28 * h), int(0.12 * w) : int(0.58 * w)]
+    assert box.max() <= 16, "the redacted region renders black"
+    assert pages[0][int(0.12 * h) : int(0.28 * h), int(0.12 * w) : int(0.58 * w)].mean() > 100
+
+
+def test_audio_extraction_decodes_as_mp3_of_the_right_length(client, inputs):
+    done = client.complete(
+        "Extract the audio of this video", inputs=[inputs["video"]], schema=Audio
+    )
+    path = done.result.audio.fetch()
+    assert path.suffix == ".mp3"
+    with av.open(str(path)) as c:
+        assert c.streams.audio[0].codec_context.name.startswith("mp3")
+        samples_ = np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(audio=0)])
+        rate = c.streams.audio[0].codec_context.sample_rate
+    assert abs(len(samples_) / rate - 4.0) < 0.1
+    # the 440 Hz tone survives (a one-second window: FFT bin k is k Hz)
+    spectrum = np.abs(np.fft.rfft(samples_[:rate]))
+    assert abs(int(np.argmax(spectrum)) - 440) < 5
+
+
+def test_reconstruction_is_a_real_spz_relief_of_the_image(client, inputs):
+    done = client.complete(
+        "3D reconstruction of this image", inputs=[inputs["image"]], schema=Recon
+    )
+    data = done.result.recon.fetch().read_bytes()
+    assert data[:2] == b"\x1f\x8b"
+    splats = spz.decode(data)
+    assert 50_000 < len(splats) <= 100_000
+    # colours follow the image: the sky (top rows) is bluer than the ground (bottom rows)
+    y = splats.positions[:, 1]
+    top, bottom = splats.colors[y > np.percentile(y, 90)], splats.colors[y < np.percentile(y, 10)]
+    assert top[:, 2].mean() > bottom[:, 2].mean()
+
+
+def test_depth_map_is_a_float_array_of_the_image_size(client, inputs):
+    done = client.complete("Estimate a depth map", inputs=[inputs["image"]], schema=Depth)
+    arr = done.result.depth.load()
+    assert arr.shape == (480, 640) and arr.dtype == np.float32
+    assert 0.0 <= arr.min() < arr.max() <= 1.0
+
+
+def test_url_artifact_points_at_the_servers_own_file(client, inputs, live_server):
+    done = client.complete("Give me a link to this image", inputs=[inputs["image"]], schema=Link)
+    raw = httpx.get(
+        f"{live_server.base_url}/artifacts",
+        params={"object_id": done.result.link.id, "session_id": done.session_id},
+        headers={"Authorization": f"Bearer {live_server.api_key}"},
+    )
+    url = raw.text
+    assert url.startswith(live_server.base_url.rsplit("/v1", 1)[0])
+    body = httpx.get(url).content  # public route: no key needed
+    assert Image.open(io.BytesIO(body)).size == (640, 480)
+
+
+def test_every_ref_field_gets_a_real_artifact_of_its_kind(client, inputs):
+    done = client.complete("Blur the image", inputs=[inputs["image"]], schema=Everything)
+    r = done.result
+    assert r.image.load().size == (640, 480)
+    assert r.video.fetch().read_bytes()[4:8] == b"ftyp"
+    assert r.document.fetch().read_bytes().startswith(b"%PDF")
+    assert r.array.load().ndim == 2
+    assert len(spz.decode(r.recon.fetch().read_bytes())) > 0
+    assert r.url.fetch().stat().st_size > 0
+
+
+def test_same_input_same_output_bytes(client, inputs):
+    a = client.complete(
+        "Blur the faces", inputs=[inputs["image"]], schema=Blurred
+    ).result.image.fetch()
+    b = client.complete(
+        "Blur the faces", inputs=[inputs["image"]], schema=Blurred
+    ).result.image.fetch()
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_session_continues_with_an_earlier_artifact(client, inputs):
+    first = client.complete("Blur the image", inputs=[inputs["image"]], schema=Blurred)
+    second = client.complete(
+        f"Make it grayscale: {first.result.image.id}", schema=Blurred, session_id=first.session_id
+    )
+    assert second.session_id == first.session_id
+    arr = np.asarray(second.result.image.load().convert("RGB"), np.int16)
+    assert np.abs(arr[..., 0] - arr[..., 1]).max() <= 3  # gray
+
+
+def test_unsupported_prompt_lists_what_is_supported(client, inputs):
+    from vlmrun_jupyter.errors import RequestError
+
+    with pytest.raises(RequestError) as info:
+        client.complete("Compose a sonnet about this", inputs=[inputs["image"]])
+    assert info.value.status == 422
+    assert "blur the faces" in str(info.value) and "key frames" in str(info.value)
+
+
+def test_missing_input_names_what_is_missing(client):
+    from vlmrun_jupyter.errors import RequestError
+
+    with pytest.raises(RequestError, match="needs a video"):
+        client.complete("Trim the video to the first 2 seconds")
