@@ -561,3 +561,78 @@ def test_upload_streams_a_file_and_returns_its_id(fast_client, live_server, tmp_
     assert live_server.count("/v1/files") == 4
     with pytest.raises(RequestError, match="no such file"):
         fast_client.upload(tmp_path / "missing.bin")
+
+
+class Gray(BaseModel):
+    image: refs.ImageRef
+
+
+def _photo() -> Image.Image:
+    rng = np.random.default_rng(7)
+    return Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+
+
+@needs_server
+def test_complete_with_a_schema_returns_bound_refs_that_fetch(fast_client, live_server):
+    done = fast_client.complete("Convert this image to grayscale", inputs=[_photo()], schema=Gray)
+    assert isinstance(done.result, Gray) and done.session_id
+    assert done.result.image.session_id == done.session_id
+    assert done.usage["total_tokens"] > 0 and done.latency_s > 0 and done.model
+    sent = [r for r in live_server.requests if r.path == "/v1/openai/chat/completions"][-1].json
+    assert sent["response_format"] == {"type": "json_schema", "schema": Gray.model_json_schema()}
+    assert sent["messages"][0]["content"][1]["image_url"]["url"].startswith("data:image/png")
+    img = done.result.image.load(fast_client)
+    arr = np.asarray(img.convert("RGB")).astype(int)
+    assert img.size == (64, 48) and np.abs(arr[..., 0] - arr[..., 1]).max() <= 2
+
+
+@needs_server
+def test_a_ref_passed_back_continues_its_session(fast_client):
+    first = fast_client.complete("Convert this image to grayscale", inputs=[_photo()], schema=Gray)
+    again = fast_client.complete("Blur the image", inputs=[first.result.image], schema=Gray)
+    assert again.session_id == first.session_id
+    assert again.result.image.id != first.result.image.id
+    assert again.result.image.load(fast_client).size == (64, 48)
+
+
+@needs_server
+def test_streaming_assembles_the_same_answer(fast_client):
+    chunks = []
+    streamed = fast_client.complete(
+        "Convert this image to grayscale",
+        inputs=[_photo()],
+        schema=Gray.model_json_schema(),
+        stream=True,
+        on_chunk=chunks.append,
+    )
+    assert len(chunks) > 1 and "".join(chunks) == streamed.text
+    assert streamed.session_id and streamed.usage
+    image = streamed.result["image"]  # a JSON-schema dict gives a dict, refs made objects
+    assert isinstance(image, refs.ImageRef) and image.session_id == streamed.session_id
+    assert image.fetch(fast_client).stat().st_size > 0
+
+
+@needs_server
+def test_an_unsupported_prompt_is_a_request_error_with_the_server_detail(fast_client, live_server):
+    with pytest.raises(RequestError) as info:
+        fast_client.complete("qqq zzz nothing the server supports")
+    assert info.value.status == 422 and "grayscale" in str(info.value)
+    assert live_server.count("/v1/openai/chat/completions") == 1  # a 422 is not retried
+
+
+@needs_server
+def test_execute_returns_refs_bound_to_the_execution(fast_client):
+    statuses = []
+    done = fast_client.execute(
+        "image/grayscale",
+        prompt="Convert this image to grayscale",
+        inputs={"image": _photo()},
+        schema=Gray,
+        timeout=60,
+        poll_interval=0.05,
+        on_status=lambda s, t: statuses.append(s),
+    )
+    assert done.status == "completed" and statuses[-1] == "completed"
+    assert isinstance(done.result, Gray) and done.result.image.execution_id == done.id
+    assert done.result.image.load(fast_client).size == (64, 48)
+    assert [r.id for r in fast_client.artifacts(execution_id=done.id)] == [done.result.image.id]
