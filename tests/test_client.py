@@ -636,3 +636,39 @@ def test_execute_returns_refs_bound_to_the_execution(fast_client):
     assert isinstance(done.result, Gray) and done.result.image.execution_id == done.id
     assert done.result.image.load(fast_client).size == (64, 48)
     assert [r.id for r in fast_client.artifacts(execution_id=done.id)] == [done.result.image.id]
+
+
+class _SlowImage(BaseHTTPRequestHandler):
+    """Serves a JPEG after a delay, so an execution that reads it stays running."""
+
+    def do_GET(self):  # noqa: N802
+        time.sleep(1.5)
+        body = _jpeg(5)
+        self.send_response(200)
+        self.send_header("Content-Type", "image/jpeg")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@needs_server
+def test_an_execution_past_its_timeout_raises_a_timeout(fast_client, live_server):
+    slow = ThreadingHTTPServer(("127.0.0.1", 0), _SlowImage)
+    threading.Thread(target=slow.serve_forever, daemon=True).start()
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(VlmRunTimeoutError, match="still") as info:
+            fast_client.execute(
+                "image/grayscale",
+                prompt="Convert this image to grayscale",
+                inputs={"image": f"http://127.0.0.1:{slow.server_address[1]}/photo.jpg"},
+                timeout=0.4,
+                poll_interval=0.1,
+            )
+        assert time.monotonic() - t0 < 1.4
+        assert "poll it later" in str(info.value)
+    finally:
+        slow.shutdown()
