@@ -672,3 +672,38 @@ def test_an_execution_past_its_timeout_raises_a_timeout(fast_client, live_server
         assert "poll it later" in str(info.value)
     finally:
         slow.shutdown()
+
+
+def test_an_artifact_redirect_is_followed_without_our_key(tmp_path):
+    """Real deployments may redirect artifact downloads to object storage: the key must
+    not follow. The storage host here records the headers it receives."""
+    storage = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=storage.serve_forever, daemon=True).start()
+    _Recorder.seen = []
+    storage_url = f"http://127.0.0.1:{storage.server_address[1]}/bucket/doc.pdf"
+
+    class Api(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            assert self.headers.get("Authorization") == f"Bearer {KEY}"
+            self.send_response(302)
+            self.send_header("Location", storage_url)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    api = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{api.server_address[1]}/v1"
+        with Client(api_key=KEY, base_url=base, cache_dir=tmp_path) as c:
+            ref = refs.DocumentRef(id="doc_redir1").bind(session_id="s-redirect")
+            path = c.fetch(ref)
+        assert path.name == "doc_redir1.pdf" and path.read_bytes() == b"%PDF-1.4 target"
+        assert len(_Recorder.seen) == 1
+        assert not any(k.lower() == "authorization" for k in _Recorder.seen[0])
+        assert KEY not in json.dumps(_Recorder.seen)
+    finally:
+        api.shutdown()
+        storage.shutdown()

@@ -747,7 +747,8 @@ class Client:
         return {"object_id": ref.id, **ns.query}
 
     def _download(self, ref: BaseRef, ns: Namespace) -> Path:
-        """One attempt at streaming an artifact into the cache."""
+        """One attempt at streaming an artifact into the cache. A redirect (e.g. to
+        object storage) is followed without our credentials."""
         resp = self._send(
             "GET",
             "artifacts",
@@ -756,6 +757,12 @@ class Client:
             stream=True,
         )
         try:
+            if resp.is_redirect and resp.headers.get("location"):
+                target = resp.url.join(resp.headers["location"])
+                resp.close()
+                if target.scheme not in ("http", "https"):
+                    raise IntegrityError(f"{ref.id}: redirected to a non-http(s) URL; refused.")
+                resp = self._get_external(target)
             content_type = resp.headers.get("content-type")
             check_content_type(ref, content_type)
             ext = (
@@ -767,6 +774,32 @@ class Client:
             return self._store(resp, dest, ref.kind, ref.id)
         finally:
             resp.close()
+
+    def _get_external(self, url: httpx.URL) -> httpx.Response:
+        """One streamed GET without any credentials (url_ targets, storage redirects).
+        Returns a successful response; raises `_Retry` or a VlmRunError otherwise."""
+        what = f"GET {url.host}"
+        try:
+            resp = self._external.send(
+                self._external.build_request("GET", url, headers={"Accept-Encoding": "identity"}),
+                stream=True,
+            )
+        except httpx.TimeoutException as exc:
+            raise self._transport_error(exc, what) from None
+        except httpx.TransportError as exc:
+            raise _Retry(self._transport_error(exc, what)) from None
+        if resp.status_code < 400:
+            return resp
+        try:
+            resp.read()
+        except httpx.HTTPError:
+            pass
+        finally:
+            resp.close()
+        err = self._error_for(resp, what)
+        if resp.status_code == 429 or resp.status_code >= 500:
+            raise _Retry(err, getattr(err, "retry_after", None))
+        raise err
 
     def _store(self, resp: httpx.Response, dest: Path, kind: str, what: str) -> Path:
         """Stream a response body into the cache, turning mid-body failures into retries."""
@@ -815,25 +848,8 @@ class Client:
         dest = self.cache.url_dest(ref, ns, url)
 
         def download() -> Path:
-            what = f"GET {target.host}"
+            resp = self._get_external(target)
             try:
-                resp = self._external.send(
-                    self._external.build_request(
-                        "GET", target, headers={"Accept-Encoding": "identity"}
-                    ),
-                    stream=True,
-                )
-            except httpx.TimeoutException as exc:
-                raise self._transport_error(exc, what) from None
-            except httpx.TransportError as exc:
-                raise _Retry(self._transport_error(exc, what)) from None
-            try:
-                if resp.status_code >= 400:
-                    resp.read()
-                    err = self._error_for(resp, what)
-                    if resp.status_code == 429 or resp.status_code >= 500:
-                        raise _Retry(err, getattr(err, "retry_after", None))
-                    raise err
                 return self._store(resp, dest, "url", ref.id)
             finally:
                 resp.close()
