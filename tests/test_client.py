@@ -707,3 +707,48 @@ def test_an_artifact_redirect_is_followed_without_our_key(tmp_path):
     finally:
         api.shutdown()
         storage.shutdown()
+
+
+def _npy(arr) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()
+
+
+@needs_server
+@pytest.mark.parametrize(
+    "prefix,body,ctype,ext",
+    [
+        ("vid", b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100, "video/mp4", "mp4"),
+        ("aud", b"ID3\x03\x00" + b"\x00" * 100, "audio/mpeg", "mp3"),
+        ("doc", b"%PDF-1.4\n" + b"x" * 100, "application/pdf", "pdf"),
+        ("recon", b"\x1f\x8b\x08\x00" + b"\x00" * 100, "application/octet-stream", "spz"),
+        (
+            "arr",
+            _npy(np.arange(6, dtype=np.int16).reshape(2, 3)),
+            "application/octet-stream",
+            "npy",
+        ),
+        ("arr", b"[[0, 1, 2], [3, 4, 5]]", "application/json", "npy"),
+    ],
+)
+def test_every_kind_lands_where_the_sdk_puts_it(fast_client, live_server, prefix, body, ctype, ext):
+    sid, oid = live_server.add_artifact(prefix, body, content_type=ctype)
+    ref = refs.make_ref(oid).bind(session_id=sid)
+    path = fast_client.fetch(ref)
+    assert path == fast_client.cache.root / sid / f"{oid}.{ext}" and path.read_bytes() == body
+    value = ref.load(fast_client)
+    if prefix == "arr":
+        assert value.tolist() == [[0, 1, 2], [3, 4, 5]]
+    else:
+        assert value == path
+
+
+@needs_server
+def test_an_array_body_that_is_neither_npy_nor_json_is_refused(fast_client, live_server):
+    sid, oid = live_server.add_artifact(
+        "arr", b"\x80\x04pickle", content_type="application/octet-stream"
+    )
+    with pytest.raises(IntegrityError, match="not a valid array"):
+        fast_client.fetch(refs.ArrayRef(id=oid).bind(session_id=sid))
+    assert _cache_files(fast_client) == []

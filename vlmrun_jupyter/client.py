@@ -2,7 +2,8 @@
 
 One pooled `httpx.Client` carries the API key, bound to the configured base URL
 and never following redirects, so the key only ever goes to that origin. A second
-pool without any credentials downloads the targets of `url_` artifacts.
+pool without any credentials downloads the targets of `url_` artifacts and artifact
+downloads the API redirects elsewhere (object storage).
 
 Every failure becomes one exception from `errors.py` whose message says what
 happened and what to do, with anything from outside passed through `redact()`.
@@ -629,7 +630,7 @@ class Client:
         deadline = t0 + timeout
         data = self._json("POST", "agent/execute", json=body)
         exec_id = str(data.get("id", ""))
-        if not exec_id or not namespace_ok(exec_id):
+        if not exec_id or not _namespace_ok(exec_id):
             raise ServerError("the execution response has no valid id.")
         status = str(data.get("status", ""))
         while status not in ("completed", "failed"):
@@ -862,7 +863,7 @@ class Client:
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def namespace_ok(value: str) -> bool:
+def _namespace_ok(value: str) -> bool:
     try:
         Namespace("execution", value)
         return True
