@@ -232,9 +232,9 @@ def images_to_video(
 # -- documents -------------------------------------------------------------------------------
 
 
-def images_to_pdf(images: list[Image.Image], dst: Path) -> int:
+def images_to_pdf(images: list[Image.Image], dst: Path, title: str = "Document") -> int:
     pages = [im.convert("RGB") for im in images]
-    pages[0].save(dst, "PDF", save_all=True, append_images=pages[1:], resolution=72.0)
+    pages[0].save(dst, "PDF", save_all=True, append_images=pages[1:], resolution=72.0, title=title)
     return len(pages)
 
 
@@ -276,5 +276,12 @@ def redact(
                     [int(x * W), int(y * H), int((x + w) * W) - 1, int((y + h) * H) - 1],
                     fill=(0, 0, 0),
                 )
-    pages[0].save(dst, "PDF", save_all=True, append_images=pages[1:], resolution=144.0)
+    pages[0].save(
+        dst,
+        "PDF",
+        save_all=True,
+        append_images=pages[1:],
+        resolution=144.0,
+        title="Redacted document",
+    )
     return len(pages)

@@ -1,0 +1,134 @@
+"""`vlmrun-jupyter demo`: execute the bundled notebooks offline and export them.
+
+Each notebook starts the local server inside its own kernel, so the demo needs
+nothing but this package. The executed notebooks and standalone HTML land in
+`--out`; the summary printed at the end says what every output rendered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+_PLAIN_KIND = re.compile(r"^<(\w+Ref) ")
+
+
+@dataclass
+class Rendered:
+    notebook: str
+    cell: int
+    kind: str
+    mime: str
+    bytes: int
+
+
+def find_notebooks(directory: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """Quickstart first, then the others by name."""
+    found = sorted(p for p in directory.glob("*.ipynb") if not p.name.startswith("."))
+    return sorted(found, key=lambda p: (p.stem != "quickstart", p.name))
+
+
+def _kind(data: dict) -> str:
+    plain = str(data.get("text/plain", ""))
+    m = _PLAIN_KIND.match(plain)
+    if m:
+        return m.group(1)
+    if plain.startswith(("Completion(", "Execution(")):
+        return plain.split("(", 1)[0]
+    if "application/vnd.jupyter.widget-view+json" in data:
+        return "widget"
+    if plain.startswith("<PIL."):
+        return "PIL image"
+    return "card" if "text/html" in data else "text"
+
+
+def summarize(nb, name: str) -> list[Rendered]:
+    rows = []
+    for index, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") not in ("execute_result", "display_data"):
+                continue
+            data = out.get("data", {})
+            mime = next(
+                (m for m in ("text/html", "image/jpeg", "image/png") if m in data), "text/plain"
+            )
+            size = sum(len(json.dumps(v)) for v in data.values())
+            rows.append(Rendered(name, index, _kind(data), mime, size))
+    return rows
+
+
+def execute(path: Path, out_dir: Path, timeout: int = 600) -> tuple[Path, Path, list[Rendered]]:
+    """Run one notebook top to bottom (in a scratch copy of its folder) and export it."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbconvert import HTMLExporter
+
+    work = out_dir / ".work" / path.stem
+    work.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(work)}}
+    ).execute()
+    executed = out_dir / path.name
+    nbformat.write(nb, executed)
+    html_path = out_dir / f"{path.stem}.html"
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    html_path.write_text(body, encoding="utf-8")
+    return executed, html_path, summarize(nb, path.name)
+
+
+def _print_table(rows: list[Rendered]) -> None:
+    print(f"\n{'notebook':<22} {'cell':>4}  {'rendered':<14} {'as':<11} {'bytes':>9}")
+    for r in rows:
+        print(f"{r.notebook:<22} {r.cell:>4}  {r.kind:<14} {r.mime:<11} {r.bytes:>9,}")
+
+
+def run_demo(out: Path, notebooks: list[Path] | None = None) -> list[Rendered]:
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[Rendered] = []
+    for path in notebooks or find_notebooks():
+        print(f"executing {path.name} ...", flush=True)
+        executed, html_path, found = execute(path, out)
+        rows.extend(found)
+        print(
+            f"  wrote {executed} ({executed.stat().st_size / 1e6:.1f} MB) and {html_path}",
+            flush=True,
+        )
+    shutil.rmtree(out / ".work", ignore_errors=True)
+    _print_table(rows)
+    print(f"\nOpen {out / 'quickstart.html'} in a browser, or the .ipynb files in Jupyter.")
+    return rows
+
+
+def _lab(args: argparse.Namespace) -> int:
+    target = NOTEBOOKS_DIR / "quickstart.ipynb"
+    cmd = [sys.executable, "-m", "jupyter", "lab", str(target), "--ServerApp.ip=127.0.0.1"]
+    try:
+        return subprocess.call(cmd)
+    except FileNotFoundError:  # pragma: no cover
+        print("JupyterLab is not installed: pip install 'vlmrun-jupyter[lab]'", file=sys.stderr)
+        return 2
+
+
+def _demo(args: argparse.Namespace) -> int:
+    if args.lab:
+        return _lab(args)
+    run_demo(Path(args.out))
+    return 0
+
+
+def add_parser(sub) -> None:
+    demo = sub.add_parser("demo", help="execute the notebooks offline and export them as HTML")
+    demo.add_argument("--out", default="demo-out", help="output directory (default demo-out)")
+    demo.add_argument(
+        "--lab", action="store_true", help="open the quickstart in JupyterLab instead"
+    )
+    demo.set_defaults(func=_demo)
