@@ -752,3 +752,13 @@ def test_an_array_body_that_is_neither_npy_nor_json_is_refused(fast_client, live
     with pytest.raises(IntegrityError, match="not a valid array"):
         fast_client.fetch(refs.ArrayRef(id=oid).bind(session_id=sid))
     assert _cache_files(fast_client) == []
+
+
+@needs_server
+def test_a_damaged_cache_file_is_fetched_again(fast_client, image_ref, live_server):
+    ref, data = image_ref
+    path = fast_client.fetch(ref)
+    path.write_bytes(b"\x00" * 10)  # e.g. a crash of some other tool mid-write
+    live_server.reset_requests()
+    assert fast_client.fetch(ref).read_bytes() == data
+    assert live_server.count(ART, object_id=ref.id) == 1
