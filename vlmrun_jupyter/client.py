@@ -722,7 +722,7 @@ class Client:
     def fetch_all(
         self,
         refs: Iterable[BaseRef | str | Any],
-        max_workers: int = 8,
+        max_workers: int = 16,
         return_exceptions: bool = False,
     ) -> list[Path | Exception]:
         """Fetch many artifacts concurrently (bounded pool); results in input order."""

@@ -1,0 +1,58 @@
+"""3D reconstructions (SPZ Gaussian splats): a picture rendered from the splats plus a
+summary (point count, robust bounds, SH degree, file size).
+
+The picture is a real splat rendering (`splat.preview`), so exported HTML, GitHub and
+untrusted notebooks show the scene, not just numbers.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..splat import preview, spz
+from .budget import Budget
+from .html import caption, frame, human_size, img_tag, plain
+from .image import encode_fit
+
+VERSION = 1
+
+
+def _bounds(positions: np.ndarray) -> str:
+    lo, hi = preview.robust_bounds(positions)
+    spans = (
+        f"{axis}[{low:.2f}, {high:.2f}]" for axis, low, high in zip("xyz", lo, hi, strict=True)
+    )
+    return "bounds " + " ".join(spans)
+
+
+def render(ref: Any, path: Path, budget: Budget) -> tuple[dict[str, Any], dict[str, Any]]:
+    splats = spz.decode(path.read_bytes())
+    facts = (
+        f"{len(splats):,} points",
+        f"SH degree {splats.sh_degree}",
+        human_size(path.stat().st_size),
+    )
+    size = (320, 240) if budget.thumbnail else (640, 480)
+    picture = preview.render(splats, *size) if len(splats) else None
+    text = plain(ref, *facts)
+    detail = _bounds(splats.positions) if len(splats) else "empty scene"
+    copies = 1 if budget.html_only else 2
+    enc = encode_fit(picture, budget.media(copies), max(size), keep_png=True) if picture else None
+    if enc is None:
+        html = frame("", caption(ref, *facts, note=detail), bordered=True)
+        return {"text/plain": text, "text/html": html}, {}
+    mime, data, w, h = enc
+    cap = caption(ref, *facts) if budget.thumbnail else caption(ref, *facts, note=detail)
+    out: dict[str, Any] = {
+        "text/plain": text,
+        "text/html": frame(img_tag(mime, data, w, h, alt=str(ref.id)), cap),
+    }
+    md: dict[str, Any] = {}
+    if not budget.html_only:
+        out[mime] = base64.b64encode(data).decode("ascii")
+        md[mime] = {"width": w, "height": h}
+    return out, md

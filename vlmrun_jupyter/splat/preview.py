@@ -1,0 +1,204 @@
+"""A static picture of Gaussian splats, rendered in numpy.
+
+Each splat is projected as an anisotropic 2D Gaussian (its 3D covariance from
+scale and rotation, pushed through the camera Jacobian), and splats are
+composited front to back in depth order. For speed, splats are processed in
+depth-sorted chunks: chunks are composited in order, and inside a chunk the
+overlapping splats are blended by their alpha weights (a small, local
+approximation of strict per-splat ordering).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from .spz import Splats
+
+UP_AXES = {
+    "y": (0.0, 1.0, 0.0),
+    "-y": (0.0, -1.0, 0.0),
+    "z": (0.0, 0.0, 1.0),
+    "-z": (0.0, 0.0, -1.0),
+}
+MAX_SPLATS = 400_000
+CHUNK = 4096
+RADIUS_BUCKETS = (1, 2, 4, 8, 16)
+BACKGROUND = (250, 250, 250)
+
+
+@dataclass(frozen=True)
+class Camera:
+    eye: np.ndarray
+    rotation: np.ndarray  # rows: right, up, forward (world -> camera)
+    focal: float
+    width: int
+    height: int
+
+    def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pixel coordinates (u, v) and depth of world points."""
+        cam = (points - self.eye) @ self.rotation.T
+        z = cam[:, 2]
+        safe = np.where(z > 1e-6, z, 1e-6)
+        u = self.width / 2 + self.focal * cam[:, 0] / safe
+        v = self.height / 2 - self.focal * cam[:, 1] / safe
+        return u, v, z
+
+
+def robust_bounds(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """2nd-98th percentile box: a few stray splats don't shrink the subject to a dot."""
+    return np.percentile(positions, 2, axis=0), np.percentile(positions, 98, axis=0)
+
+
+def frame_camera(
+    positions: np.ndarray,
+    up: str = "y",
+    width: int = 640,
+    height: int = 480,
+    fov_deg: float = 40.0,
+    elevation_deg: float = 20.0,
+    azimuth_deg: float = 30.0,
+) -> Camera:
+    """A camera looking at the robust centre from the front (+z for y-up), slightly above."""
+    if up not in UP_AXES:
+        raise ValueError(f"up must be one of {', '.join(UP_AXES)}")
+    lo, hi = robust_bounds(positions)
+    center = (lo + hi) / 2
+    radius = max(float(np.linalg.norm(hi - lo)) / 2, 1e-3)
+    up_v = np.array(UP_AXES[up])
+    front = np.array([0.0, 0.0, 1.0]) if abs(up_v[2]) < 0.5 else np.array([0.0, -1.0, 0.0])
+    side = np.cross(up_v, front)
+    el, az = np.radians(elevation_deg), np.radians(azimuth_deg)
+    direction = np.cos(el) * (np.cos(az) * front + np.sin(az) * side) + np.sin(el) * up_v
+    focal = (height / 2) / np.tan(np.radians(fov_deg) / 2)
+    distance = radius / np.tan(np.radians(fov_deg) / 2) * 1.15 * max(1.0, width / height * 0.75)
+    eye = center + direction * distance
+    forward = (center - eye) / np.linalg.norm(center - eye)
+    right = np.cross(forward, up_v)
+    right /= np.linalg.norm(right)
+    true_up = np.cross(right, forward)
+    return Camera(eye, np.stack([right, true_up, forward]), float(focal), width, height)
+
+
+def _rotation_matrices(q: np.ndarray) -> np.ndarray:
+    """(N, 3, 3) from unit quaternions in (x, y, z, w) order."""
+    q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+    x, y, z, w = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        axis=1,
+    )
+
+
+def _conics(
+    splats: Splats, cam: Camera, z: np.ndarray, pos_cam: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse 2D covariances (a, b, c) and pixel radii of the projected Gaussians."""
+    r = _rotation_matrices(splats.rotations.astype(np.float64))
+    s = np.exp(splats.log_scales.astype(np.float64))
+    m = r * s[:, None, :]  # R @ diag(s)
+    cov3 = m @ np.transpose(m, (0, 2, 1))
+    w = cam.rotation
+    cov_cam = w @ cov3 @ w.T
+    zz = np.maximum(z, 1e-6)
+    j = np.zeros((len(z), 2, 3))
+    j[:, 0, 0] = cam.focal / zz
+    j[:, 0, 2] = -cam.focal * pos_cam[:, 0] / zz**2
+    j[:, 1, 1] = -cam.focal / zz
+    j[:, 1, 2] = cam.focal * pos_cam[:, 1] / zz**2
+    cov2 = j @ cov_cam @ np.transpose(j, (0, 2, 1))
+    cov2[:, 0, 0] += 0.3  # at least about a pixel wide (anti-aliasing)
+    cov2[:, 1, 1] += 0.3
+    a, b, c = cov2[:, 0, 0], cov2[:, 0, 1], cov2[:, 1, 1]
+    det = np.maximum(a * c - b * b, 1e-12)
+    conic = np.stack([c / det, -b / det, a / det], axis=1)
+    mid = (a + c) / 2
+    lam = mid + np.sqrt(np.maximum(mid * mid - det, 0.0))
+    return conic, np.ceil(3.0 * np.sqrt(lam))
+
+
+def render(
+    splats: Splats,
+    width: int = 640,
+    height: int = 480,
+    up: str = "y",
+    camera: Camera | None = None,
+    background: tuple[int, int, int] = BACKGROUND,
+) -> Image.Image:
+    """The splats as an RGB image (deterministic)."""
+    n = len(splats)
+    if n > MAX_SPLATS:  # deterministic subsample, fattened to keep coverage
+        idx = np.linspace(0, n - 1, MAX_SPLATS).astype(np.int64)
+        grow = np.log(np.sqrt(n / MAX_SPLATS))
+        splats = Splats(
+            splats.positions[idx], splats.opacities[idx], splats.colors[idx],
+            splats.log_scales[idx] + grow, splats.rotations[idx], splats.sh[idx], splats.sh_degree,
+        )  # fmt: skip
+    cam = camera or frame_camera(splats.positions, up, width, height)
+    pos = splats.positions.astype(np.float64)
+    pos_cam = (pos - cam.eye) @ cam.rotation.T
+    z = pos_cam[:, 2]
+    u = cam.width / 2 + cam.focal * pos_cam[:, 0] / np.maximum(z, 1e-6)
+    v = cam.height / 2 - cam.focal * pos_cam[:, 1] / np.maximum(z, 1e-6)
+    conic, radius = _conics(splats, cam, z, pos_cam)
+    visible = (
+        (z > 1e-3)
+        & (u + radius >= 0) & (u - radius < width) & (v + radius >= 0) & (v - radius < height)
+        & (splats.opacities > 1 / 255)
+    )  # fmt: skip
+    order = np.nonzero(visible)[0]
+    order = order[np.argsort(z[order], kind="stable")]  # front to back
+    colors = np.clip(splats.colors.astype(np.float64), 0, 1)
+    opac = splats.opacities.astype(np.float64)
+    radius = np.minimum(radius, RADIUS_BUCKETS[-1])
+
+    npx = width * height
+    accum = np.zeros((npx, 3))
+    trans = np.ones(npx)
+    for start in range(0, len(order), CHUNK):
+        chunk = order[start : start + CHUNK]
+        log_keep = np.zeros(npx)
+        weight = np.zeros(npx)
+        wcol = np.zeros((npx, 3))
+        lower = 0
+        for bucket in RADIUS_BUCKETS:
+            sel = chunk[(radius[chunk] > lower) & (radius[chunk] <= bucket)]
+            lower = bucket
+            if not len(sel):
+                continue
+            off = np.arange(-bucket, bucket + 1)
+            dx, dy = np.meshgrid(off, off)
+            dx, dy = dx.ravel(), dy.ravel()
+            px = np.floor(u[sel])[:, None] + dx
+            py = np.floor(v[sel])[:, None] + dy
+            ddx = px + 0.5 - u[sel][:, None]
+            ddy = py + 0.5 - v[sel][:, None]
+            ca, cb, cc = conic[sel, 0][:, None], conic[sel, 1][:, None], conic[sel, 2][:, None]
+            power = -0.5 * (ca * ddx * ddx + 2 * cb * ddx * ddy + cc * ddy * ddy)
+            alpha = np.minimum(0.99, opac[sel][:, None] * np.exp(np.minimum(power, 0)))
+            ok = (alpha > 1 / 255) & (px >= 0) & (px < width) & (py >= 0) & (py < height)
+            pix = (py * width + px)[ok].astype(np.int64)
+            a = alpha[ok]
+            rows = np.broadcast_to(np.arange(len(sel))[:, None], ok.shape)[ok]
+            log_keep += np.bincount(pix, np.log1p(-a), npx)
+            weight += np.bincount(pix, a, npx)
+            for ch in range(3):
+                wcol[:, ch] += np.bincount(pix, a * colors[sel[rows], ch], npx)
+        covered = weight > 0
+        chunk_alpha = 1 - np.exp(log_keep)
+        mean_col = np.where(covered[:, None], wcol / np.maximum(weight, 1e-12)[:, None], 0)
+        accum += (trans * chunk_alpha)[:, None] * mean_col
+        trans *= 1 - chunk_alpha
+        if trans.max() < 1e-3:
+            break
+    bg = np.array(background, np.float64) / 255
+    rgb = accum + trans[:, None] * bg
+    return Image.fromarray(
+        (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8).reshape(height, width, 3), "RGB"
+    )
