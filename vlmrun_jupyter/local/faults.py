@@ -196,6 +196,7 @@ class FaultMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
             await self.app(scope, receive, send)
             return
+        send = _title_case_headers(send)
         path = scope["path"]
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         record = RecordedRequest(scope["method"], path, query, time=time.time())
@@ -311,6 +312,22 @@ class FaultMiddleware:
             await self.app(scope, receive, wrapped)
         except _Abort:
             return  # response incomplete: the server closes the connection
+
+
+def _title_case_headers(send: Any) -> Any:
+    """`Content-Type`, not `content-type`: HTTP names are case-insensitive, but the
+    official SDK reads `dict(response.headers)["Content-Type"]`."""
+
+    async def wrapped(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            headers = [
+                (k.decode("latin-1").title().encode("latin-1"), v)
+                for k, v in message.get("headers", [])
+            ]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return wrapped
 
 
 def _is_loopback(scope: dict) -> bool:
