@@ -154,7 +154,7 @@ def test_every_image_decodes(page):
                 .map(i => i.closest('.output').id)"""
     )
     count = page.evaluate("() => document.images.length")
-    assert count == 13 and bad == []  # 1+1+1 sheet+4 pages+1 heatmap+1 url+4 thumbs
+    assert count == 14 and bad == []  # 1+1+1 sheet+4 pages+1 heatmap+1 url+1 splat preview+4 thumbs
 
 
 def test_video_plays(page):

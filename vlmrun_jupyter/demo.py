@@ -8,6 +8,7 @@ nothing but this package. The executed notebooks and standalone HTML land in
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import re
 import shutil
@@ -27,6 +28,13 @@ class Rendered:
     kind: str
     mime: str
     bytes: int
+
+
+def missing_requirements(path: Path) -> list[str]:
+    """Packages a notebook declares it needs (metadata vlmrun_jupyter.requires) that are absent."""
+    meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
+    needs = meta.get("vlmrun_jupyter", {}).get("requires", [])
+    return [name for name in needs if importlib.util.find_spec(name) is None]
 
 
 def find_notebooks(directory: Path = NOTEBOOKS_DIR) -> list[Path]:
@@ -95,6 +103,12 @@ def run_demo(out: Path, notebooks: list[Path] | None = None) -> list[Rendered]:
     out.mkdir(parents=True, exist_ok=True)
     rows: list[Rendered] = []
     for path in notebooks or find_notebooks():
+        missing = missing_requirements(path)
+        if missing:
+            print(
+                f"skipping {path.name}: needs {', '.join(missing)} (pip install {' '.join(missing)})"
+            )
+            continue
         print(f"executing {path.name} ...", flush=True)
         executed, html_path, found = execute(path, out)
         rows.extend(found)

@@ -71,11 +71,22 @@ def _unregister_magics(ip: Any) -> None:
     """Magic removal goes here (owned by magic.py's author)."""
 
 
+def _sdk_printers() -> list[tuple[tuple[str, str], Any]]:
+    """Printers for the official SDK's completion and execution objects, by name."""
+    from . import sdk
+
+    pairs = [(key, sdk.completion_bundle) for key in sdk.COMPLETION_TYPES]
+    return pairs + [(key, sdk.execution_bundle) for key in sdk.EXECUTION_TYPES]
+
+
 def load(ip: Any) -> None:
     """Register the formatters (once per shell) and the magic."""
     if ip is None:
         return
     if getattr(ip, _STATE, None) is None:
+        from . import sdk
+        from .refs import registry
+
         fmt = ip.display_formatter.mimebundle_formatter
         previous: dict[type, Any] = {}
         for typ in TYPES:
@@ -84,7 +95,12 @@ def load(ip: Any) -> None:
                 old = None  # a stale registration of ours: never restore it
             previous[typ] = old
             fmt.for_type(typ, _printer)
-        setattr(ip, _STATE, {"previous": previous})
+        previous_named: dict[tuple[str, str], Any] = {}
+        for key, printer in _sdk_printers():
+            previous_named[key] = fmt.deferred_printers.get(key)
+            fmt.for_type_by_name(*key, printer)
+        registry.add_finder(sdk.find_namespace)
+        setattr(ip, _STATE, {"previous": previous, "previous_named": previous_named})
     _register_magics(ip)
 
 
@@ -96,6 +112,9 @@ def unload(ip: Any) -> None:
     state = getattr(ip, _STATE, None)
     if state is None:
         return
+    from . import sdk
+    from .refs import registry
+
     fmt = ip.display_formatter.mimebundle_formatter
     for typ, old in state["previous"].items():
         if getattr(fmt.type_printers.get(typ), "_vlmrun", False):
@@ -103,6 +122,18 @@ def unload(ip: Any) -> None:
                 fmt.type_printers.pop(typ, None)
             else:
                 fmt.type_printers[typ] = old
+    ours = {printer for _, printer in _sdk_printers()}
+    for key, old in state.get("previous_named", {}).items():
+        if fmt.deferred_printers.get(key) in ours:
+            if old is None:
+                fmt.deferred_printers.pop(key, None)
+            else:
+                fmt.deferred_printers[key] = old
+        # once the class was imported, IPython moved the printer to type_printers
+        for typ, printer in list(fmt.type_printers.items()):
+            if printer in ours and (typ.__module__, typ.__name__) == key:
+                fmt.type_printers.pop(typ)
+    registry.remove_finder(sdk.find_namespace)
     delattr(ip, _STATE)
 
 

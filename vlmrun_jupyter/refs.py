@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -63,11 +64,14 @@ def namespace(session_id: str | None = None, execution_id: str | None = None) ->
 
 class _Registry:
     """Remembers which namespace each ref id was seen in, so refs that user code
-    parsed itself (without binding) still find their session."""
+    parsed itself (without binding) still find their session. Finders (added by the
+    extension) are asked about ids never seen, e.g. to look through the SDK objects a
+    notebook holds; what they find is remembered."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._seen: dict[str, Namespace] = {}
+        self._finders: list[Callable[[str], Namespace | None]] = []
 
     def remember(self, object_id: str, ns: Namespace) -> None:
         with self._lock:
@@ -75,7 +79,27 @@ class _Registry:
 
     def lookup(self, object_id: str) -> Namespace | None:
         with self._lock:
-            return self._seen.get(object_id)
+            found = self._seen.get(object_id)
+            finders = list(self._finders)
+        for finder in finders if found is None else ():
+            try:
+                found = finder(object_id)
+            except Exception:  # a finder never breaks a lookup
+                found = None
+            if found is not None:
+                self.remember(object_id, found)
+                break
+        return found
+
+    def add_finder(self, finder: Callable[[str], Namespace | None]) -> None:
+        with self._lock:
+            if finder not in self._finders:
+                self._finders.append(finder)
+
+    def remove_finder(self, finder: Callable[[str], Namespace | None]) -> None:
+        with self._lock:
+            if finder in self._finders:
+                self._finders.remove(finder)
 
     def clear(self) -> None:
         with self._lock:
@@ -290,7 +314,9 @@ def ref_class_for(object_id: str) -> type[BaseRef]:
         return BY_PREFIX[prefix]
     except KeyError:
         kinds = ", ".join(f"{p}_" for p in BY_PREFIX)
-        raise ValueError(f"unknown artifact id {_short(object_id)}: expected one of {kinds}") from None
+        raise ValueError(
+            f"unknown artifact id {_short(object_id)}: expected one of {kinds}"
+        ) from None
 
 
 def make_ref(object_id: str) -> BaseRef:

@@ -217,7 +217,7 @@ def _footer(run: Any) -> str:
         if bits:
             parts.append(", ".join(bits))
     lat = getattr(run, "latency_s", None)
-    if isinstance(lat, int | float):
+    if isinstance(lat, int | float) and lat == lat:  # NaN: unknown (e.g. an SDK object)
         parts.append(f"{lat:.2f} s")
     body = " &middot; ".join(parts)
     return (
