@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-ARTIFACTS = Path(os.environ.get("VLMRUN_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
+ARTIFACTS = Path(
+    os.environ.get("VLMRUN_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts")
+)
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +42,8 @@ def client(live_server, tmp_path):
     """A Client pointed at the local server with a private cache directory."""
     from vlmrun_jupyter import Client
 
-    c = Client(api_key=live_server.api_key, base_url=live_server.base_url, cache_dir=tmp_path / "cache")
+    c = Client(
+        api_key=live_server.api_key, base_url=live_server.base_url, cache_dir=tmp_path / "cache"
+    )
     yield c
     c.close()
