@@ -64,11 +64,17 @@ _printer._vlmrun = True  # type: ignore[attr-defined]  # marks our printer acros
 
 
 def _register_magics(ip: Any) -> None:
-    """Magic registration goes here (owned by magic.py's author)."""
+    """The %vlmrun magic and its short VlmRunError tracebacks (see magic.py)."""
+    from .magic import register
+
+    register(ip)
 
 
 def _unregister_magics(ip: Any) -> None:
-    """Magic removal goes here (owned by magic.py's author)."""
+    """Remove the magic and restore the previous exception handler (see magic.py)."""
+    from .magic import unregister
+
+    unregister(ip)
 
 
 def _sdk_printers() -> list[tuple[tuple[str, str], Any]]:
