@@ -772,9 +772,12 @@ def register(ip: Any) -> VlmRunMagics:
         if not isinstance(value, VlmRunError):  # someone else's registered exception
             return prev_handler(etype, value, tb, tb_offset=tb_offset)
         if magics.short_errors:
-            return magics.error_lines(value)
-        stb = shell.InteractiveTB.structured_traceback(etype, value, tb, tb_offset=tb_offset)
-        return [redact(line, *magics.secrets()) for line in stb]
+            stb = magics.error_lines(value)
+        else:
+            full = shell.InteractiveTB.structured_traceback(etype, value, tb, tb_offset=tb_offset)
+            stb = [redact(line, *magics.secrets()) for line in full]
+        shell._showtraceback(etype, value, stb)  # IPython leaves showing it to the handler
+        return stb
 
     ip.set_custom_exc((VlmRunError, *prev_types), handler)
     setattr(ip, _STATE, {"magics": magics, "previous": previous, "custom_tb": ip.CustomTB})
