@@ -1,0 +1,84 @@
+"""The magic in a real Jupyter kernel: a notebook executed with nbclient, offline."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+REPO = Path(__file__).resolve().parent.parent
+
+CELLS = [
+    "%load_ext vlmrun_jupyter",
+    "%vlmrun local start",
+    """from pydantic import BaseModel
+from vlmrun_jupyter import ImageRef
+from vlmrun_jupyter.local.samples import sample_image
+img = sample_image()
+class Blurred(BaseModel):
+    image: ImageRef""",
+    '%%vlmrun -s Blurred -o out\nBlur the faces in {{ img }} and answer like {"image": {"id": "..."}}',
+    "out.image",
+    "%vlmrun config",
+    # the test reads the server's key from a file (never an output) to scan the notebook for it
+    "from pathlib import Path\n"
+    "Path('key.txt').write_text("
+    "get_ipython().magics_manager.registry['VlmRunMagics'].local_server.api_key);",
+]
+
+
+@pytest.fixture()
+def kernel_env(monkeypatch, tmp_path):
+    """The kernel inherits this: no key at all, a private cache, this checkout importable."""
+    monkeypatch.delenv("VLMRUN_API_KEY", raising=False)
+    monkeypatch.delenv("VLMRUN_BASE_URL", raising=False)
+    monkeypatch.setenv("VLMRUN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    # jupyter_client runs a kernelspec's "python" as sys.executable; PATH covers the rest
+    monkeypatch.setenv(
+        "PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    )
+    return tmp_path
+
+
+def test_notebook_runs_the_magic_offline_in_a_kernel(kernel_env):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
+    client = NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=60,
+        resources={"metadata": {"path": str(kernel_env)}},
+    )
+    client.execute()
+
+    outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
+    errors = [o for o in outputs if o.output_type == "error"]
+    assert not errors, errors
+
+    # the magic's cell: the status line was cleared in place, the result shown as a card
+    magic_cell = nb.cells[3].outputs
+    status = [o for o in magic_cell if o.output_type == "display_data"]
+    assert [o["data"] for o in status] == [{"text/plain": ""}]
+    results = [o for o in magic_cell if o.output_type == "execute_result"]
+    assert results and "Blurred" in results[0]["data"]["text/plain"]
+
+    # `out.image` displays the blurred image inline
+    shown = nb.cells[4].outputs
+    assert any(
+        "image/jpeg" in o.get("data", {}) or "<img" in o.get("data", {}).get("text/html", "")
+        for o in shown
+    ), shown
+
+    # config says a key is set, from the local server, without showing it
+    config_text = "".join(o.get("text", "") for o in nb.cells[5].outputs)
+    assert "set (local server)" in config_text
+
+    # the key never appears anywhere in the notebook, outputs included
+    key = (kernel_env / "key.txt").read_text()
+    assert len(key) > 16
+    assert key not in nbformat.writes(nb)
