@@ -365,7 +365,8 @@ def test_ctrl_c_cancels_cleanly(ip, magics, env):
 
 
 def test_full_tracebacks_on_request_still_hide_the_key(ip, magics, env):
-    magics.short_errors = False
+    run(ip, "%config VlmRunMagics.short_errors = False")
+    assert magics.short_errors is False
     res, cap = run(ip, '%vlmrun "dance {{ img }}"')
     assert "Traceback" in cap.stdout or len(cap.stdout.splitlines()) > 3
     assert "RequestError" in cap.stdout
@@ -389,6 +390,10 @@ def test_nothing_shown_ever_contains_the_key(ip, magics, env):
         assert env.api_key not in seen, cell
     dry = run(ip, '%vlmrun "describe {{ img }}" --dry-run')[0].result
     assert dry["headers"] == {"Authorization": "Bearer ***"}
+    res, _ = run(ip, '%vlmrun "Blur the faces" -i img --agent image/blur-image --dry-run')
+    assert res.result["url"].endswith("/agent/execute")
+    assert res.result["json"]["inputs"]["img"].startswith("data:image/png;base64,")
+    assert env.api_key not in everything(ip, _, res)
     assert "<" in dry["json"]["messages"][0]["content"][1]["image_url"]["url"][-20:]
 
 

@@ -24,6 +24,7 @@ class Blurred(BaseModel):
     '%%vlmrun -s Blurred -o out\nBlur the faces in {{ img }} and answer like {"image": {"id": "..."}}',
     "out.image",
     "%vlmrun config",
+    '%vlmrun "dance the tango with {{ img }}"',  # tagged raises-exception below
     # the test reads the server's key from a file (never an output) to scan the notebook for it
     "from pathlib import Path\n"
     "Path('key.txt').write_text("
@@ -48,6 +49,7 @@ def kernel_env(monkeypatch, tmp_path):
 def test_notebook_runs_the_magic_offline_in_a_kernel(kernel_env):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
+    nb.cells[6].metadata["tags"] = ["raises-exception"]
     client = NotebookClient(
         nb,
         kernel_name="python3",
@@ -58,7 +60,14 @@ def test_notebook_runs_the_magic_offline_in_a_kernel(kernel_env):
 
     outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
     errors = [o for o in outputs if o.output_type == "error"]
-    assert not errors, errors
+    assert len(errors) == 1 and errors[0] in nb.cells[6].outputs, errors
+
+    # the unsupported prompt: one short line, the server's detail, no Python traceback
+    (err,) = errors
+    assert err["ename"] == "RequestError"
+    assert len(err["traceback"]) == 1
+    assert err["traceback"][0].startswith("RequestError (HTTP 422): ")
+    assert "does not understand this prompt" in err["traceback"][0]
 
     # the magic's cell: the status line was cleared in place, the result shown as a card
     magic_cell = nb.cells[3].outputs

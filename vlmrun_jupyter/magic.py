@@ -288,6 +288,7 @@ class VlmRunMagics(Magics):
         self._local_client: Client | None = None
         self._own_client: Client | None = None
         self._own_client_for: tuple[str, str] | None = None
+        self._previous_default: Client | None = None
 
     @classmethod
     def class_get_trait_help(cls, trait: Any, inst: Any = None, helptext: Any = None) -> str:
@@ -714,6 +715,9 @@ class VlmRunMagics(Magics):
                 client = Client(api_key=server.api_key, base_url=server.base_url)
                 self.local_server, self._local_client = server, client
                 self.last_session = None
+                from . import client as client_module
+
+                self._previous_default = client_module._default  # restored by `local stop`
                 set_default_client(client)
                 print(
                     f"Local VLM Run server running at {server.base_url} (offline; its key is "
@@ -742,7 +746,8 @@ class VlmRunMagics(Magics):
             return False
         self.local_server = self._local_client = None
         self.last_session = None
-        set_default_client(None)
+        set_default_client(self._previous_default)
+        self._previous_default = None
         if client is not None:
             client.close()
         server.stop()
