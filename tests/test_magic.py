@@ -433,3 +433,12 @@ def test_reload_registers_once_and_unload_restores(ip, magics):
     finally:
         ip.set_custom_exc((), None)
         ip.run_line_magic("load_ext", "vlmrun_jupyter")
+
+
+def test_agent_status_changes_show_in_the_status_line(ip, magics, env):
+    magics.status_line = "always"
+    res, cap = run(ip, "%%vlmrun --agent image/blur-image -s Blurred\nBlur the faces in {{ img }}")
+    assert res.error_in_exec is None, cap.stdout
+    lines = [o.data.get("text/plain", "") for o in cap.outputs]
+    assert any(("pending" in t or "running" in t) for t in lines), lines
+    assert lines[-1] == ""  # cleared when done
