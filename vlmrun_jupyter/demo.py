@@ -17,7 +17,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+_HERE = Path(__file__).resolve().parent
+# A source checkout has notebooks/ beside the package; a wheel carries a copy inside it.
+NOTEBOOKS_DIR = next(
+    (d for d in (_HERE.parent / "notebooks", _HERE / "_notebooks") if d.is_dir()),
+    _HERE.parent / "notebooks",
+)
 _PLAIN_KIND = re.compile(r"^<(\w+Ref) ")
 
 
@@ -74,9 +79,12 @@ def summarize(nb, name: str) -> list[Rendered]:
 
 def execute(path: Path, out_dir: Path, timeout: int = 600) -> tuple[Path, Path, list[Rendered]]:
     """Run one notebook top to bottom (in a scratch copy of its folder) and export it."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbconvert import HTMLExporter
+    try:
+        import nbformat
+        from nbclient import NotebookClient
+        from nbconvert import HTMLExporter
+    except ImportError as exc:
+        raise SystemExit(f"the demo needs {exc.name}: pip install 'vlmrun-jupyter[demo]'") from None
 
     work = out_dir / ".work" / path.stem
     work.mkdir(parents=True, exist_ok=True)
