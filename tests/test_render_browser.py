@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import render_media as media
+from browser import CHROMIUM, CHROMIUM_ARGS
 from pydantic import BaseModel
 
 from vlmrun_jupyter import (
@@ -28,16 +29,6 @@ from vlmrun_jupyter.render import result_bundle
 
 pytestmark = pytest.mark.browser
 SID = "sess-browser"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-]
 DARK = (
     "--jp-ui-font-color1: #e6e6e6; --jp-ui-font-color2: #a0a0a0; --jp-layout-color2: #2a2a2a; "
     "--jp-border-color2: #444; --jp-content-link-color: #7fb0ff; background: #111; color: #e6e6e6;"
@@ -134,7 +125,7 @@ def page(outputs, artifacts_dir):
     if not Path("/usr/bin/chromium").exists():
         pytest.skip("Chromium is not installed at /usr/bin/chromium")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         pg = browser.new_page(viewport={"width": 1100, "height": 900})
         dialogs: list[str] = []
         pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))

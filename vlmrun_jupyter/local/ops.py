@@ -47,6 +47,20 @@ REF_KINDS = {
     "ArrayRef": "arr",
     "UrlRef": "url",
 }
+# Which artifact prefix an input kind becomes, and the content type each prefix is stored with.
+PREFIX_OF_KIND = {
+    "image": "img",
+    "video": "vid",
+    "audio": "aud",
+    "document": "doc",
+    "recon": "recon",
+}
+CONTENT_TYPE = {
+    "img": "image/jpeg",
+    "vid": "video/mp4",
+    "aud": "audio/mpeg",
+    "doc": "application/pdf",
+}
 _PATTERN_PREFIX = re.compile(r"^\^(img|vid|aud|doc|recon|arr|url)_")
 
 
@@ -384,32 +398,17 @@ def op_link(ctx: Context) -> None:
     if not ctx.inputs:
         raise Unsupported("a link needs an input to point at")
     m = ctx.inputs[0]
-    prefix = {
-        "image": "img",
-        "video": "vid",
-        "audio": "aud",
-        "document": "doc",
-        "recon": "recon",
-    }.get(m.kind, "arr")
-    ctx.out.primary = (prefix, m.path)
+    ctx.out.primary = (PREFIX_OF_KIND.get(m.kind, "arr"), m.path)
     ctx.out.text = f"A link to {m.name}."
 
 
 def op_describe(ctx: Context) -> None:
     if not ctx.inputs:
         raise Unsupported("describe needs an input")
-    lines = [_describe(m) for m in ctx.inputs]
-    ctx.out.text = " ".join(lines)
+    ctx.out.text = " ".join(_describe(m) for m in ctx.inputs)
     m = ctx.inputs[0]
-    prefix = {
-        "image": "img",
-        "video": "vid",
-        "audio": "aud",
-        "document": "doc",
-        "recon": "recon",
-    }.get(m.kind)
-    if prefix:
-        ctx.out.primary = (prefix, m.path)
+    if m.kind in PREFIX_OF_KIND:
+        ctx.out.primary = (PREFIX_OF_KIND[m.kind], m.path)
 
 
 def _describe(m: Media) -> str:
@@ -651,49 +650,18 @@ class SchemaFiller:
         src = ctx.out.primary
         if src is None and ctx.inputs:
             m = ctx.inputs[0]
-            kind_prefix = {
-                "image": "img",
-                "video": "vid",
-                "audio": "aud",
-                "document": "doc",
-                "recon": "recon",
-            }
-            src = (kind_prefix.get(m.kind, "arr"), m.path)
+            src = (PREFIX_OF_KIND.get(m.kind, "arr"), m.path)
         if src is None:
             raise Unsupported(
                 f"the schema asks for a {prefix}_ artifact but there is nothing to make it from"
             )
         src_prefix, path = src
         if prefix == src_prefix:
-            ctypes = {
-                "img": "image/jpeg",
-                "vid": "video/mp4",
-                "aud": "audio/mpeg",
-                "doc": "application/pdf",
-            }
-            return ctx.save(
-                prefix,
-                path,
-                ctypes.get(prefix, "application/octet-stream"),
-                path.name,
-                primary=False,
-            )
+            return self._store_as(prefix, path)
         if prefix == "url":
             target_id = ctx.out.ids.get(src_prefix, [None])[0]
             if target_id is None:
-                ctypes = {
-                    "img": "image/jpeg",
-                    "vid": "video/mp4",
-                    "aud": "audio/mpeg",
-                    "doc": "application/pdf",
-                }
-                target_id = ctx.save(
-                    src_prefix,
-                    path,
-                    ctypes.get(src_prefix, "application/octet-stream"),
-                    path.name,
-                    primary=False,
-                )
+                target_id = self._store_as(src_prefix, path)
             url = ctx.store.url_for(target_id)
             return ctx.out.add("url", ctx.store.add("url", url.encode(), "text/plain", "link.txt"))
         image = self._image_of(src_prefix, path)
@@ -726,6 +694,10 @@ class SchemaFiller:
                     pass
             raise Unsupported("the schema asks for audio, but the inputs have no audio track")
         raise Unsupported(f"cannot produce a {prefix}_ artifact")
+
+    def _store_as(self, prefix: str, path: Path) -> str:
+        ctype = CONTENT_TYPE.get(prefix, "application/octet-stream")
+        return self.ctx.save(prefix, path, ctype, path.name, primary=False)
 
     def _image_of(self, prefix: str, path: Path) -> Image.Image:
         if prefix == "img":
