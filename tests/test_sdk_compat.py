@@ -1,4 +1,6 @@
-"""Code written for the official SDK works unchanged after `%load_ext vlmrun_jupyter`.
+"""The official SDK works unchanged: against our local server (every artifact kind it
+returns, fetched with `client.artifacts.get`), and in notebooks after
+`%load_ext vlmrun_jupyter`.
 
 Builds a venv holding both packages (the SDK pins its own dependencies), checks they
 install together, then runs notebooks/sdk_style.ipynb there: under nbval, and once
@@ -135,3 +137,132 @@ def test_sdk_objects_render_inline(compat_python, tmp_path):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+SDK_SCRIPT = r"""
+import json, sys
+from pathlib import Path
+from PIL import Image
+from pydantic import BaseModel
+from vlmrun.client import VLMRun
+from vlmrun.client.types import AgentExecutionConfig
+from vlmrun.types import AudioRef, DocumentRef, ImageRef, ReconRef, VideoRef
+
+inputs = json.loads(sys.stdin.read())
+client = VLMRun()
+
+class Blurred(BaseModel):
+    image: ImageRef
+
+class Trimmed(BaseModel):
+    video: VideoRef
+
+class KeyFrame(BaseModel):
+    image: ImageRef
+    timestamp: float
+    description: str
+
+class KeyFrames(BaseModel):
+    frames: list[KeyFrame]
+
+class Redacted(BaseModel):
+    document: DocumentRef
+
+class Recon(BaseModel):
+    recon: ReconRef
+
+class Audio(BaseModel):
+    audio: AudioRef
+
+def ask(text, part, model):
+    response = client.agent.completions.create(
+        model="vlmrun-orion-1:auto",
+        messages=[{"role": "user", "content": [{"type": "text", "text": text}, part]}],
+        response_format={"type": "json_schema", "schema": model.model_json_schema()},
+    )
+    return response, model.model_validate_json(response.choices[0].message.content)
+
+def fetched(value):
+    if isinstance(value, Image.Image):
+        return {"type": "PIL", "size": list(value.size)}
+    assert isinstance(value, Path), type(value)
+    return {"type": "Path", "path": str(value), "suffix": value.suffix}
+
+image = {"type": "image_url", "image_url": {"url": inputs["image"]}}
+video = {"type": "video_url", "video_url": {"url": inputs["video"]}}
+pdf = {"type": "file_url", "file_url": {"url": inputs["pdf"]}}
+out = {}
+r, m = ask("Blur the faces in this image", image, Blurred)
+out["blur"] = fetched(client.artifacts.get(session_id=r.session_id, object_id=m.image.id))
+r, m = ask("Trim the video to its first 2 seconds", video, Trimmed)
+out["trim"] = fetched(client.artifacts.get(session_id=r.session_id, object_id=m.video.id))
+r, m = ask("Extract 5 key frames with timestamp and description", video, KeyFrames)
+out["frames"] = [fetched(client.artifacts.get(session_id=r.session_id, object_id=f.image.id)) | {"t": f.timestamp} for f in m.frames]
+r, m = ask("Redact the document", pdf, Redacted)
+out["redact"] = fetched(client.artifacts.get(session_id=r.session_id, object_id=m.document.id))
+r, m = ask("3D reconstruction of this image", image, Recon)
+out["recon"] = fetched(client.artifacts.get(session_id=r.session_id, object_id=m.recon.id))
+r, m = ask("Extract the audio of this video", video, Audio)
+out["audio"] = fetched(client.artifacts.get(session_id=r.session_id, object_id=m.audio.id))
+execution = client.agent.execute(
+    name="image/blur-image",
+    inputs={"image": inputs["image"]},
+    config=AgentExecutionConfig(prompt="Blur the faces", response_model=Blurred),
+)
+done = client.executions.wait(execution.id, timeout=60, sleep=1)
+blurred = Blurred.model_validate(done.response)
+out["execution"] = {"status": done.status} | fetched(client.artifacts.get(execution_id=done.id, object_id=blurred.image.id))
+print(json.dumps(out))
+"""
+
+
+def test_the_official_sdk_works_against_the_local_server(compat_python, server, tmp_path):
+    import av
+    import pypdfium2 as pdfium
+
+    from vlmrun_jupyter.local import samples
+    from vlmrun_jupyter.splat import spz
+
+    clip = samples.sample_video(tmp_path / "clip.mp4", seconds=4.0)
+    inputs = {
+        "image": samples.data_url(samples.image_bytes(samples.sample_image()), "image/jpeg"),
+        "video": samples.data_url(clip.read_bytes(), "video/mp4"),
+        "pdf": samples.data_url(
+            samples.sample_pdf(tmp_path / "doc.pdf", pages=3).read_bytes(), "application/pdf"
+        ),
+    }
+    env = {
+        **os.environ,
+        "VLMRUN_BASE_URL": server.base_url,
+        "VLMRUN_API_KEY": server.api_key,
+        "VLMRUN_CACHE_DIR": str(tmp_path / "sdk-cache"),
+    }
+    proc = subprocess.run(
+        [str(compat_python), "-c", SDK_SCRIPT],
+        input=json.dumps(inputs),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["blur"] == {"type": "PIL", "size": [640, 480]}
+    assert [f["type"] for f in out["frames"]] == ["PIL"] * 5
+    assert sorted(f["t"] for f in out["frames"]) == [f["t"] for f in out["frames"]]
+    assert out["trim"]["suffix"] == ".mp4"
+    with av.open(out["trim"]["path"]) as c:
+        frames = sum(1 for _ in c.decode(video=0))
+    assert abs(frames - 48) <= 1  # 2 s at 24 fps, +- one frame
+    assert out["redact"]["suffix"] == ".pdf"
+    pdf = pdfium.PdfDocument(out["redact"]["path"])
+    try:
+        assert len(pdf) == 3
+    finally:
+        pdf.close()
+    assert out["recon"]["suffix"] == ".spz"
+    assert len(spz.decode(Path(out["recon"]["path"]).read_bytes())) > 50_000
+    assert out["audio"]["suffix"] == ".mp3"
+    with av.open(out["audio"]["path"]) as c:
+        assert sum(f.samples for f in c.decode(audio=0)) > 44100 * 3
+    assert out["execution"]["status"] == "completed" and out["execution"]["type"] == "PIL"
