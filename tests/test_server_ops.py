@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import av
 import httpx
@@ -13,7 +14,7 @@ from PIL import Image
 from pydantic import BaseModel
 
 from vlmrun_jupyter import ArrayRef, AudioRef, DocumentRef, ImageRef, ReconRef, UrlRef, VideoRef
-from vlmrun_jupyter.local import media, samples
+from vlmrun_jupyter.local import media, ops, samples
 from vlmrun_jupyter.splat import spz
 
 
@@ -248,3 +249,147 @@ def test_missing_input_names_what_is_missing(client):
 
     with pytest.raises(RequestError, match="needs a video"):
         client.complete("Trim the video to the first 2 seconds")
+
+
+# -- respond() directly, with a minimal store (the HTTP layer's Store protocol) --------------------
+
+
+class DirStore:
+    """A Store that keeps artifacts as files in a directory."""
+
+    def __init__(self, root):
+        self.workdir = root / "work"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.files: dict[str, bytes] = {}
+
+    def add(self, prefix, data, content_type, filename=None):
+        oid = f"{prefix}_{len(self.files):06d}"
+        self.files[oid] = data if isinstance(data, bytes) else data.read_bytes()
+        return oid
+
+    def url_for(self, object_id_or_name):
+        return f"http://127.0.0.1:9/files/{object_id_or_name}"
+
+
+@pytest.fixture
+def store(tmp_path):
+    return DirStore(tmp_path)
+
+
+def _image_input(tmp_path, img, name="photo.png"):
+    path = tmp_path / name
+    img.save(path)
+    return ops.Media("image", path, "image/png", name)
+
+
+def _decoded(store, oid):
+    return Image.open(io.BytesIO(store.files[oid])).convert("RGB")
+
+
+def test_no_face_found_says_so_and_keeps_the_image(tmp_path, store):
+    img = samples.sample_image(faces=False)
+    answer = json.loads(
+        ops.respond(
+            "blur the faces", [_image_input(tmp_path, img)], Blurred.model_json_schema(), store
+        )
+    )
+    assert "No faces were found" in answer["description"]
+    out = np.asarray(_decoded(store, answer["image"]["id"]), np.float32)
+    assert np.abs(out - np.asarray(img, np.float32)).mean() < 2.0  # only JPEG noise
+
+
+def test_region_blur_changes_only_that_region(tmp_path, store):
+    img = samples.sample_image()
+    answer = json.loads(
+        ops.respond(
+            "Blur region 20,200,200,150",
+            [_image_input(tmp_path, img)],
+            Blurred.model_json_schema(),
+            store,
+        )
+    )
+    diff = np.abs(
+        np.asarray(_decoded(store, answer["image"]["id"]), np.float32) - np.asarray(img, np.float32)
+    ).mean(axis=2)
+    assert diff[205:345, 25:215].mean() > 3.0
+    assert diff[:150].mean() < 2.0 and diff[:, 300:].mean() < 2.0
+
+
+def test_crop_resize_grayscale_mask_from_real_pixels(tmp_path, store):
+    m = _image_input(tmp_path, samples.sample_image())
+    crop = json.loads(ops.respond("crop to 10,20,100,50", [m], Blurred.model_json_schema(), store))
+    assert _decoded(store, crop["image"]["id"]).size == (100, 50)
+    small = json.loads(ops.respond("resize to width 160", [m], Blurred.model_json_schema(), store))
+    assert _decoded(store, small["image"]["id"]).size == (160, 120)
+    gray = json.loads(ops.respond("make it grayscale", [m], Blurred.model_json_schema(), store))
+    g = np.asarray(_decoded(store, gray["image"]["id"]), np.int16)
+    assert np.abs(g[..., 0] - g[..., 2]).max() <= 3
+    mask = json.loads(ops.respond("segment the image", [m], Depth.model_json_schema(), store))
+    arr = np.load(io.BytesIO(store.files[mask["depth"]["id"]]), allow_pickle=False)
+    assert arr.shape == (480, 640) and set(np.unique(arr)) == {0, 1}
+
+
+def test_video_from_images_at_the_requested_fps(tmp_path, store):
+    a, b = samples.sample_image(320, 240), samples.sample_image(320, 240, faces=False)
+    inputs = [_image_input(tmp_path, a, "a.png"), _image_input(tmp_path, b, "b.png")]
+    answer = json.loads(
+        ops.respond(
+            "Make a video from the images at 5 fps, 2 seconds per image",
+            inputs,
+            Trimmed.model_json_schema(),
+            store,
+        )
+    )
+    path = tmp_path / "slides.mp4"
+    path.write_bytes(store.files[answer["video"]["id"]])
+    frames = _frames(path)
+    assert len(frames) == 20
+    assert abs(frames[1][0] - frames[0][0] - 0.2) < 1e-6  # 5 fps
+    # the first half shows image a (with faces), the second half image b
+    first, last = frames[0][1].astype(int), frames[-1][1].astype(int)
+    assert np.abs(first - np.asarray(a, int)).mean() < np.abs(first - np.asarray(b, int)).mean()
+    assert np.abs(last - np.asarray(b, int)).mean() < np.abs(last - np.asarray(a, int)).mean()
+
+
+def test_pdf_from_images_and_pages(tmp_path, store, inputs):
+    pdf = ops.Media("document", inputs["pdf"], "application/pdf", "doc.pdf")
+    answer = json.loads(
+        ops.respond(
+            "Make a PDF from the images and pages",
+            [_image_input(tmp_path, samples.sample_image()), pdf],
+            Redacted.model_json_schema(),
+            store,
+        )
+    )
+    doc = pdfium.PdfDocument(store.files[answer["document"]["id"]])
+    try:
+        assert len(doc) == 4
+    finally:
+        doc.close()
+
+
+def test_trimmed_video_is_byte_for_byte_reproducible(tmp_path, inputs):
+    video = ops.Media("video", inputs["video"], "video/mp4", "clip.mp4")
+    outs = []
+    for k in range(3):
+        s = DirStore(tmp_path / str(k))
+        answer = json.loads(
+            ops.respond("from 1 to 3 seconds", [video], Trimmed.model_json_schema(), s)
+        )
+        outs.append(s.files[answer["video"]["id"]])
+    assert outs[0] == outs[1] == outs[2]
+
+
+def test_plain_text_without_schema_describes_what_was_done(inputs, store):
+    video = ops.Media("video", inputs["video"], "video/mp4", "clip.mp4")
+    text = ops.respond("extract 3 key frames", [video], None, store)
+    assert text.startswith("Extracted 3 key frames at ") and text.count(" s") >= 3
+    assert sum(oid.startswith("img_") for oid in store.files) == 3
+
+
+def test_missing_input_is_unsupported_naming_it(store):
+    with pytest.raises(ops.Unsupported, match="needs an image"):
+        ops.respond("give me a depth map", [], None, store)
+    with pytest.raises(ops.Unsupported) as info:
+        ops.respond("write a poem", [], None, store)
+    assert all(s in info.value.detail for s in ops.SUPPORTED)

@@ -28,7 +28,7 @@ SUPPORTED = [
     "trim the video to the first N seconds | from A to B seconds  (video)",
     "extract N key frames  (video; default 5)",
     "extract the audio  (video -> mp3)",
-    "make a video from the images  (images -> mp4)",
+    "make a video from the images [at N fps] [, S seconds per image]  (images -> mp4)",
     "make a PDF from the images / pages  (images or documents -> pdf)",
     "redact the document | redact region X,Y,W,H on page P  (pdf or image; fractions of the page)",
     "depth map  (image -> float32 array)",
@@ -252,11 +252,15 @@ def op_video_from_images(ctx: Context) -> None:
     images = [media.open_image(m.path) for m in ctx.all("image")]
     if not images:
         raise Unsupported("making a video needs one or more images as input")
+    fps_found = re.search(rf"{_NUM}\s*(?:fps|frames?\s+per\s+second)", ctx.lower)
+    each_found = re.search(rf"{_NUM}\s*(?:s|sec|seconds?)\s+(?:per|each|for each)", ctx.lower)
+    fps = max(1, min(60, round(float(fps_found.group(1))))) if fps_found else 10
+    each = max(1 / fps, min(60.0, float(each_found.group(1)))) if each_found else 1.0
     dst = ctx.tmp(".mp4")
-    seconds = media.images_to_video(images, dst)
+    seconds = media.images_to_video(images, dst, seconds_each=each, fps=fps)
     ctx.save("vid", dst, "video/mp4", "slideshow.mp4")
-    ctx.out.facts.update(duration=seconds, count=len(images))
-    ctx.out.text = f"Made a {seconds:g} s video from {len(images)} images."
+    ctx.out.facts.update(duration=seconds, count=len(images), fps=fps)
+    ctx.out.text = f"Made a {seconds:g} s video at {fps} fps from {len(images)} images."
 
 
 def op_pdf(ctx: Context) -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from .media import video_writer
+
 
 def _face(draw: ImageDraw.ImageDraw, cx: int, cy: int, r: int) -> None:
     """A frontal face simple enough to draw, real enough for a Haar face detector."""
@@ -85,9 +87,7 @@ def sample_video(
     base = np.asarray(sample_image(w, h, faces=True))
     n = int(round(seconds * fps))
     with av.open(str(path), "w", format="mp4") as out:
-        vs = out.add_stream("libx264", rate=fps)
-        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-        vs.options = {"crf": "23", "preset": "veryfast"}
+        vs = video_writer(out, fps, w, h)
         aus = out.add_stream("aac", rate=44100)
         aus.layout = "mono"
         for i in range(n):
