@@ -1,30 +1,46 @@
-"""SPZ, the compressed 3D Gaussian-splat format: encode (v3) and decode (v1-v3).
+"""SPZ, the compressed 3D Gaussian-splat format: decode v1-v4, encode v3 and v4.
 
-Layout (design section 5): the whole file is gzip; inside, a 16-byte header then
-each attribute for all points: positions (24-bit fixed point), alphas, colors,
-log-scales, rotations, spherical harmonics. Everything is vectorised numpy.
+Layout (design section 5). Every version stores the same six attribute sections,
+each for all points: positions, alphas, colors, log-scales, rotations, spherical
+harmonics. Versions 1-3 gzip a 16-byte header plus the sections as one stream;
+version 4 keeps a 32-byte header uncompressed, then a table of contents, then one
+zstd stream per non-empty section (so sections decompress in parallel).
 
-Headers are validated before anything is allocated, and decompression is bounded
-by the size the header declares, so a hostile file cannot make us allocate more.
+Everything is vectorised numpy. Headers are validated before anything is
+allocated, and decompression is bounded by the sizes the header declares, so a
+hostile file cannot make us allocate more than it honestly claims.
 """
 
 from __future__ import annotations
 
+import gzip
 import struct
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+import zstandard
 
 from ..errors import VlmRunError
 
 MAGIC = 0x5053474E  # "NGSP"
-HEADER = struct.Struct("<IIIBBBB")
+HEADER = struct.Struct("<IIIBBBB")  # v1-v3, inside the gzip stream
+HEADER_V4 = struct.Struct("<IIIBBBBI12x")  # v4, uncompressed
+TOC_ENTRY = struct.Struct("<QQ")  # compressed, uncompressed bytes
+VERSIONS = (1, 2, 3, 4)
 MAX_POINTS = 50_000_000
 SH_DIM = (0, 3, 8, 15)  # coefficients per colour channel beyond DC, by degree
 SH_C0 = 0.28209479177387814
 COLOR_SCALE = 0.15
 FLAG_ANTIALIASED = 0x1
+FLAG_EXTENSIONS = 0x2
+# The most output one input byte can honestly produce: deflate tops out near 1032:1;
+# zstd's raw-literal and RLE blocks allow far more, so its bound is loose.
+MAX_RATIO_GZIP = 1100
+MAX_RATIO_ZSTD = 50_000
+GZIP_MAGIC = b"\x1f\x8b"
+V4_MAGIC = struct.pack("<I", MAGIC)
 
 
 class SpzError(VlmRunError):
@@ -52,10 +68,22 @@ class Splats:
         return int(self.positions.shape[0])
 
 
-def _stride(version: int, sh_degree: int) -> int:
+def _widths(version: int, sh_degree: int) -> list[int]:
+    """Bytes per point of each section, in file order."""
     pos = 6 if version == 1 else 9
     rot = 4 if version >= 3 else 3
-    return pos + 1 + 3 + 3 + rot + SH_DIM[sh_degree] * 3
+    return [pos, 1, 3, 3, rot, SH_DIM[sh_degree] * 3]
+
+
+def _validate(version: int, n: int, deg: int, fbits: int) -> None:
+    if version not in VERSIONS:
+        raise SpzError(f"unsupported SPZ version {version} (this reader handles 1-4)")
+    if n > MAX_POINTS:
+        raise SpzError(f"SPZ header claims {n:,} points, more than the {MAX_POINTS:,} allowed")
+    if deg > 3:
+        raise SpzError(f"SPZ header has SH degree {deg}; the maximum is 3")
+    if fbits > 23:
+        raise SpzError(f"SPZ header has {fbits} fractional bits; the maximum is 23")
 
 
 # -- encode ----------------------------------------------------------------------------------
@@ -65,7 +93,7 @@ def _u8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
-def _pack_rotations_v3(q: np.ndarray) -> np.ndarray:
+def _pack_rotations(q: np.ndarray) -> np.ndarray:
     """Smallest-three: 2 bits for the largest component's index, then 3 x (sign + 9 bits)."""
     q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
     largest = np.argmax(np.abs(q), axis=1)
@@ -80,146 +108,200 @@ def _pack_rotations_v3(q: np.ndarray) -> np.ndarray:
     return comp.astype("<u4").view(np.uint8).reshape(-1, 4)
 
 
-def encode(splats: Splats, version: int = 3, fractional_bits: int = 12) -> bytes:
-    """Encode as SPZ v3 (gzip)."""
-    if version != 3:
-        raise SpzError(f"encoding SPZ version {version} is not supported (use 3)")
+def _pack_sections(splats: Splats, fbits: int) -> list[bytes]:
+    """The six sections (v3+ encodings), in file order."""
     n = len(splats)
-    deg = int(splats.sh_degree)
+    fixed = np.rint(np.asarray(splats.positions, np.float64) * (1 << fbits)).astype(np.int64)
+    fixed = np.clip(fixed, -(1 << 23), (1 << 23) - 1).astype("<i4")
+    pos = fixed.view(np.uint8).reshape(n, 3, 4)[:, :, :3]  # low three bytes, little-endian
+    dc = (np.asarray(splats.colors, np.float64) - 0.5) / SH_C0
+    sh = np.asarray(splats.sh, np.float64).reshape(n, -1)
+    return [
+        pos.tobytes(),
+        _u8(np.asarray(splats.opacities) * 255.0).tobytes(),
+        _u8(dc * (COLOR_SCALE * 255.0) + 127.5).tobytes(),
+        _u8((np.asarray(splats.log_scales, np.float64) + 10.0) * 16.0).tobytes(),
+        _pack_rotations(np.asarray(splats.rotations, np.float64)).tobytes(),
+        _u8(sh * 128.0 + 128.0).tobytes() if sh.size else b"",
+    ]
+
+
+def encode(splats: Splats, version: int = 3, fractional_bits: int = 12, level: int = 9) -> bytes:
+    """Encode as SPZ v3 (one gzip stream) or v4 (uncompressed header, zstd per section).
+
+    Output is deterministic for the same input (no timestamps, single-threaded zstd)."""
+    n, deg = len(splats), int(splats.sh_degree)
+    if version not in (3, 4):
+        raise SpzError(f"encoding SPZ version {version} is not supported (use 3 or 4)")
     if deg not in (0, 1, 2, 3):
         raise SpzError(f"SH degree {deg} out of range 0-3")
-    header = HEADER.pack(
-        MAGIC, 3, n, deg, fractional_bits, FLAG_ANTIALIASED if splats.antialiased else 0, 0
-    )
-    fixed = np.rint(np.asarray(splats.positions, np.float64) * (1 << fractional_bits)).astype(
-        np.int64
-    )
-    limit = (1 << 23) - 1
-    fixed = np.clip(fixed, -limit - 1, limit) & 0xFFFFFF
-    pos = (
-        np.stack([(fixed >> s) & 0xFF for s in (0, 8, 16)], axis=-1).astype(np.uint8).reshape(n, 9)
-    )
-    alpha = _u8(np.asarray(splats.opacities) * 255.0)
-    dc = (np.asarray(splats.colors, np.float64) - 0.5) / SH_C0
-    colors = _u8(dc * (COLOR_SCALE * 255.0) + 127.5)
-    scales = _u8((np.asarray(splats.log_scales, np.float64) + 10.0) * 16.0)
-    rot = _pack_rotations_v3(np.asarray(splats.rotations, np.float64))
-    sh = (
-        _u8(np.asarray(splats.sh, np.float64).reshape(n, -1) * 128.0 + 128.0)
-        if SH_DIM[deg]
-        else b""
-    )
-    body = b"".join(
-        [
-            header,
-            pos.tobytes(),
-            alpha.tobytes(),
-            colors.tobytes(),
-            scales.tobytes(),
-            rot.tobytes(),
-            bytes(sh),
-        ]
-    )
-    # mtime=0 keeps the output deterministic
-    return zlib_gzip(body)
-
-
-def zlib_gzip(data: bytes) -> bytes:
-    import gzip
-
-    return gzip.compress(data, compresslevel=6, mtime=0)
+    if np.asarray(splats.sh).reshape(n, -1).shape[1] != SH_DIM[deg] * 3:
+        raise SpzError(f"sh has the wrong shape for SH degree {deg}")
+    flags = FLAG_ANTIALIASED if splats.antialiased else 0
+    sections = _pack_sections(splats, fractional_bits)
+    if version == 3:
+        header = HEADER.pack(MAGIC, 3, n, deg, fractional_bits, flags, 0)
+        return gzip.compress(header + b"".join(sections), compresslevel=6, mtime=0)
+    compressor = zstandard.ZstdCompressor(level=level, write_content_size=True)
+    streams = [compressor.compress(s) for s in sections if s]
+    sizes = [len(s) for s in sections if s]
+    header = HEADER_V4.pack(MAGIC, 4, n, deg, fractional_bits, flags, len(streams), HEADER_V4.size)
+    toc = b"".join(TOC_ENTRY.pack(len(c), u) for c, u in zip(streams, sizes, strict=True))
+    return header + toc + b"".join(streams)
 
 
 # -- decode ----------------------------------------------------------------------------------
 
 
 def read_header(raw: bytes) -> tuple[int, int, int, int, int]:
-    """(version, num_points, sh_degree, fractional_bits, flags), validated."""
+    """(version, num_points, sh_degree, fractional_bits, flags) of a v1-v3 inner header."""
     if len(raw) < HEADER.size:
         raise SpzError("truncated SPZ header")
     magic, version, n, deg, fbits, flags, _ = HEADER.unpack_from(raw)
     if magic != MAGIC:
         raise SpzError("not an SPZ file (bad magic)")
-    if version not in (1, 2, 3):
-        raise SpzError(f"unsupported SPZ version {version} (this reader handles 1-3)")
-    if n > MAX_POINTS:
-        raise SpzError(f"SPZ header claims {n} points, more than the {MAX_POINTS} allowed")
-    if deg > 3:
-        raise SpzError(f"SPZ header has SH degree {deg}; the maximum is 3")
-    if fbits > 23:
-        raise SpzError(f"SPZ header has {fbits} fractional bits; the maximum is 23")
+    if version == 4:
+        raise SpzError("SPZ version 4 data inside a gzip stream; v4 files are not gzipped")
+    _validate(version, n, deg, fbits)
     return version, n, deg, fbits, flags
 
 
 def decode(data: bytes) -> Splats:
-    """Decode SPZ bytes (gzip v1-v3). Raises SpzError on anything malformed."""
-    if data[:2] != b"\x1f\x8b":
-        raise SpzError("not an SPZ file (expected gzip data)")
+    """Decode SPZ bytes (gzip v1-v3 or zstd v4). Raises SpzError on anything malformed."""
+    data = bytes(data) if not isinstance(data, bytes) else data
+    if data[:2] == GZIP_MAGIC:
+        return _decode_gzip(data)
+    if data[:4] == V4_MAGIC:
+        return _decode_v4(data)
+    raise SpzError("not an SPZ file (neither gzip data nor an NGSP header)")
+
+
+def _decode_gzip(data: bytes) -> Splats:
     d = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
-        head = d.decompress(data, HEADER.size)
-        version, n, deg, fbits, flags = read_header(head)
-        expected = _stride(version, deg) * n
+        version, n, deg, fbits, flags = read_header(d.decompress(data, HEADER.size))
+        widths = _widths(version, deg)
+        expected = sum(widths) * n
+        if expected > len(data) * MAX_RATIO_GZIP:
+            raise SpzError(
+                f"SPZ header claims {expected:,} bytes of data, more than "
+                f"{len(data):,} compressed bytes can hold"
+            )
         body = d.decompress(d.unconsumed_tail, expected + 1) if expected else b""
-        if len(body) < expected and not d.eof:
-            body += d.decompress(d.unconsumed_tail, expected + 1 - len(body))
     except zlib.error as exc:
         raise SpzError(f"corrupt SPZ compression: {exc}") from None
     if len(body) < expected:
-        raise SpzError(f"truncated SPZ data: {len(body)} of {expected} bytes")
+        raise SpzError(f"truncated SPZ data: {len(body):,} of {expected:,} bytes")
     if len(body) > expected or d.unconsumed_tail:
         raise SpzError("SPZ data is longer than its header declares")
-    return _decode_body(np.frombuffer(body, np.uint8), version, n, deg, fbits, flags)
+    buf = memoryview(body)
+    parts, off = [], 0
+    for w in widths:
+        parts.append(buf[off : off + w * n])
+        off += w * n
+    return _assemble(parts, version, n, deg, fbits, flags)
 
 
-def _decode_body(buf: np.ndarray, version: int, n: int, deg: int, fbits: int, flags: int) -> Splats:
-    off = 0
+def _decode_v4(data: bytes) -> Splats:
+    if len(data) < HEADER_V4.size:
+        raise SpzError("truncated SPZ header")
+    _, version, n, deg, fbits, flags, count, toc_at = HEADER_V4.unpack_from(data)
+    _validate(version, n, deg, fbits)
+    if version != 4:
+        raise SpzError(f"SPZ version {version} with an uncompressed header (only v4 has one)")
+    widths = _widths(version, deg)
+    wanted = [(i, w * n) for i, w in enumerate(widths) if w * n]
+    if count != len(wanted):
+        raise SpzError(f"SPZ v4 file has {count} streams; its header implies {len(wanted)}")
+    toc_end = toc_at + count * TOC_ENTRY.size
+    if toc_at < HEADER_V4.size or toc_end > len(data):
+        raise SpzError("SPZ v4 table of contents lies outside the file")
+    if toc_at > HEADER_V4.size and not flags & FLAG_EXTENSIONS:
+        raise SpzError("SPZ v4 has bytes before its table of contents but no extensions flag")
+    jobs, off = [], toc_end
+    for k, (index, size) in enumerate(wanted):
+        packed, unpacked = TOC_ENTRY.unpack_from(data, toc_at + k * TOC_ENTRY.size)
+        if unpacked != size:
+            raise SpzError(
+                f"SPZ v4 stream {index} declares {unpacked:,} bytes; {n:,} points need {size:,}"
+            )
+        if packed > len(data) - off:
+            raise SpzError(f"truncated SPZ data: stream {index} runs past the end of the file")
+        if size > packed * MAX_RATIO_ZSTD:
+            raise SpzError(f"SPZ v4 stream {index} claims an impossible compression ratio")
+        jobs.append((index, off, packed, size))
+        off += packed
+    if off != len(data):
+        raise SpzError("SPZ data is longer than its table of contents declares")
 
-    def take(width: int) -> np.ndarray:
-        nonlocal off
-        out = buf[off : off + n * width].reshape(n, width)
-        off += n * width
+    def inflate(job: tuple[int, int, int, int]) -> bytes:
+        index, start, packed, size = job
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            memoryview(data)[start : start + packed], read_across_frames=True
+        )
+        try:
+            out = reader.read(size + 1)
+        except zstandard.ZstdError as exc:
+            raise SpzError(f"corrupt SPZ compression in stream {index}: {exc}") from None
+        if len(out) != size:
+            raise SpzError(f"SPZ v4 stream {index} holds {len(out):,} bytes, not {size:,}")
         return out
 
+    with ThreadPoolExecutor(max_workers=len(jobs) or 1) as pool:
+        streams = dict(zip((j[0] for j in jobs), pool.map(inflate, jobs), strict=True))
+    parts = [streams.get(i, b"") for i in range(len(widths))]
+    return _assemble(parts, version, n, deg, fbits, flags)
+
+
+def _assemble(parts: list, version: int, n: int, deg: int, fbits: int, flags: int) -> Splats:
+    """Turn the six raw sections into float arrays."""
+    pos, alpha, color, scale, rot, sh = (np.frombuffer(p, np.uint8) for p in parts)
     if version == 1:
-        positions = take(6).copy().view("<f2").astype(np.float32)
+        positions = pos.view("<f2").reshape(n, 3).astype(np.float32)
     else:
-        p = take(9).reshape(n, 3, 3).astype(np.int32)
-        fixed = p[..., 0] | (p[..., 1] << 8) | (p[..., 2] << 16)
-        fixed = np.where(fixed & 0x800000, fixed - (1 << 24), fixed)
-        positions = (fixed / float(1 << fbits)).astype(np.float32)
-    opacities = (take(1)[:, 0] / 255.0).astype(np.float32)
-    dc = (take(3) / 255.0 - 0.5) / COLOR_SCALE
-    colors = (0.5 + SH_C0 * dc).astype(np.float32)
-    log_scales = (take(3) / 16.0 - 10.0).astype(np.float32)
+        # Each 24-bit value becomes the top three bytes of an int32; an arithmetic shift
+        # right by 8 then sign-extends it.
+        words = np.zeros((n * 3, 4), np.uint8)
+        words[:, 1:] = pos.reshape(n * 3, 3)
+        fixed = words.view("<i4")[:, 0] >> 8
+        positions = (fixed.astype(np.float32) * np.float32(1.0 / (1 << fbits))).reshape(n, 3)
+    opacities = alpha.astype(np.float32) * np.float32(1 / 255)
+    lut = (0.5 + SH_C0 * ((np.arange(256) / 255.0 - 0.5) / COLOR_SCALE)).astype(np.float32)
+    colors = lut[color].reshape(n, 3)
+    log_scales = (np.arange(256, dtype=np.float32) / 16 - 10)[scale].reshape(n, 3)
     if version >= 3:
-        rotations = _unpack_rotations_v3(take(4))
+        rotations = _unpack_rotations(rot.view("<u4"))
     else:
-        xyz = take(3) / 127.5 - 1.0
-        w = np.sqrt(np.maximum(0.0, 1.0 - np.sum(xyz * xyz, axis=1, keepdims=True)))
-        rotations = np.concatenate([xyz, w], axis=1).astype(np.float32)
+        xyz = rot.reshape(n, 3).astype(np.float32) / np.float32(127.5) - 1
+        w = np.sqrt(np.maximum(0.0, 1.0 - np.einsum("ij,ij->i", xyz, xyz)))
+        rotations = np.column_stack([xyz, w]).astype(np.float32)
     k = SH_DIM[deg]
-    sh = (
-        ((take(k * 3).reshape(n, k, 3).astype(np.float32) - 128.0) / 128.0)
-        if k
-        else np.zeros((n, 0, 3), np.float32)
-    )
+    sh_lut = (np.arange(256, dtype=np.float32) - 128) / 128
+    sh_values = sh_lut[sh].reshape(n, k, 3) if k else np.zeros((n, 0, 3), np.float32)
     return Splats(
-        positions, opacities, colors, log_scales, rotations, sh, deg, bool(flags & FLAG_ANTIALIASED)
+        positions,
+        opacities,
+        colors,
+        log_scales,
+        rotations,
+        sh_values,
+        deg,
+        bool(flags & FLAG_ANTIALIASED),
     )
 
 
-def _unpack_rotations_v3(raw: np.ndarray) -> np.ndarray:
-    comp = raw.copy().view("<u4")[:, 0].astype(np.uint64)
-    largest = (comp >> 30).astype(np.int64)
-    q = np.zeros((len(comp), 4), np.float64)
-    for i in range(3, -1, -1):
-        keep = largest != i
-        mag = (comp & 511).astype(np.float64)
-        neg = ((comp >> 9) & 1).astype(bool)
-        val = np.sqrt(0.5) * mag / 511.0
-        q[:, i] = np.where(keep, np.where(neg, -val, val), 0.0)
-        comp = np.where(keep, comp >> 10, comp)
-    rest = np.sum(q * q, axis=1)
-    q[np.arange(len(q)), largest] = np.sqrt(np.maximum(0.0, 1.0 - rest))
-    return q.astype(np.float32)
+def _unpack_rotations(comp: np.ndarray) -> np.ndarray:
+    """Inverse of `_pack_rotations`: the three stored components fill the other slots in
+    index order, and the largest is rebuilt from the unit norm."""
+    n = len(comp)
+    largest = (comp >> 30).astype(np.intp)
+    fields = np.stack([(comp >> s) & 1023 for s in (20, 10, 0)], axis=1)  # first stored first
+    values = (fields & 511).astype(np.float32) * np.float32(np.sqrt(0.5) / 511)
+    values = np.where(fields & 512, -values, values)
+    # slot order: the stored components go to indices 0..3 skipping `largest`
+    slots = np.arange(3)[None, :] + (np.arange(3)[None, :] >= largest[:, None])
+    q = np.zeros((n, 4), np.float32)
+    rows = np.arange(n)[:, None]
+    q[rows, slots] = values
+    q[np.arange(n), largest] = np.sqrt(np.maximum(0.0, 1.0 - np.einsum("ij,ij->i", values, values)))
+    return q
