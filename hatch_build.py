@@ -1,0 +1,47 @@
+"""Build hook: bundle the 3D viewer's JavaScript (js/) into the wheel.
+
+`npm ci` installs the pinned build tools from js/package-lock.json and esbuild writes
+vlmrun_jupyter/splat/static/viewer.js (git-ignored, shipped as a build artifact). The
+bundle is rebuilt only when a source is newer. Without npm, an editable install still
+works (3D refs then show their static preview only); a release wheel refuses to build.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+ROOT = Path(__file__).parent
+JS = ROOT / "js"
+OUT = ROOT / "vlmrun_jupyter" / "splat" / "static" / "viewer.js"
+
+
+def _stale() -> bool:
+    if not OUT.is_file():
+        return True
+    sources = [*JS.joinpath("src").rglob("*.js"), JS / "package.json", JS / "package-lock.json"]
+    built = OUT.stat().st_mtime
+    return any(s.stat().st_mtime > built for s in sources)
+
+
+class ViewerBuildHook(BuildHookInterface):
+    PLUGIN_NAME = "custom"
+
+    def initialize(self, version: str, build_data: dict) -> None:
+        if self.target_name != "wheel" or not JS.is_dir() or not _stale():
+            return
+        npm = shutil.which("npm")
+        if npm is None:
+            message = "npm not found: the 3D viewer's JavaScript (js/) cannot be built"
+            if version == "editable":
+                print(f"warning: {message}; 3D refs will show static previews", file=sys.stderr)
+                return
+            raise RuntimeError(f"{message}; install Node.js and npm")
+        quiet = ["--no-audit", "--no-fund", "--loglevel=error"]
+        if not (JS / "node_modules" / ".bin" / "esbuild").exists():
+            subprocess.run([npm, "ci", *quiet], cwd=JS, check=True)
+        subprocess.run([npm, "run", "build", "--silent"], cwd=JS, check=True)

@@ -1,0 +1,134 @@
+"""`SplatViewer`: the interactive 3D view of Gaussian splats, an anywidget.
+
+The browser side (WebGL2, sorting in a Web Worker, orbit/zoom/pan, up-axis toggle) is
+built from `js/` into `static/viewer.js` when the package is built; nothing is fetched
+at run time. Splats travel to the browser as one binary buffer, 32 bytes per splat,
+laid out for direct upload as a GPU texture (see `pack`), never as JSON.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anywidget
+import numpy as np
+import traitlets
+
+from .preview import UP_AXES, robust_bounds
+from .spz import Splats
+
+STATIC = Path(__file__).with_name("static") / "viewer.js"
+MAX_VIEWER_SPLATS = 4_000_000  # 128 MB of GPU data; beyond this we show a sample
+BYTES_PER_SPLAT = 32
+
+
+def available() -> bool:
+    """Whether the viewer's JavaScript was built into this installation."""
+    return STATIC.is_file()
+
+
+def _covariances(log_scales: np.ndarray, rotations: np.ndarray) -> np.ndarray:
+    """Upper triangles (xx, xy, xz, yy, yz, zz) of R S S^T R^T, float32 (N, 6)."""
+    x, y, z, w = (rotations[:, i].astype(np.float32) for i in range(4))
+    norm = np.sqrt(x * x + y * y + z * z + w * w)
+    norm[norm == 0] = 1
+    x, y, z, w = x / norm, y / norm, z / norm, w / norm
+    r = np.empty((len(x), 3, 3), np.float32)
+    r[:, 0, 0] = 1 - 2 * (y * y + z * z)
+    r[:, 0, 1] = 2 * (x * y - w * z)
+    r[:, 0, 2] = 2 * (x * z + w * y)
+    r[:, 1, 0] = 2 * (x * y + w * z)
+    r[:, 1, 1] = 1 - 2 * (x * x + z * z)
+    r[:, 1, 2] = 2 * (y * z - w * x)
+    r[:, 2, 0] = 2 * (x * z - w * y)
+    r[:, 2, 1] = 2 * (y * z + w * x)
+    r[:, 2, 2] = 1 - 2 * (x * x + y * y)
+    m = r * np.exp(log_scales.astype(np.float32))[:, None, :]  # scale the columns
+    cov = np.einsum("nij,nkj->nik", m, m)
+    return cov[:, [0, 0, 0, 1, 1, 2], [0, 1, 2, 1, 2, 2]]
+
+
+def pack(splats: Splats) -> tuple[bytes, float]:
+    """The GPU layout: per splat eight u32 words, position x/y/z as float32, RGBA8
+    colour, covariance as three half-float pairs, one spare. Covariances are stored
+    divided by `cov_unit` (returned) so tiny and huge splats both fit float16."""
+    n = len(splats)
+    words = np.zeros((n, 8), np.uint32)
+    words[:, 0:3] = np.ascontiguousarray(splats.positions, np.float32).view(np.uint32)
+    rgba = np.empty((n, 4), np.uint8)
+    rgba[:, :3] = np.clip(np.rint(splats.colors * 255), 0, 255)
+    rgba[:, 3] = np.clip(np.rint(splats.opacities * 255), 0, 255)
+    words[:, 3] = rgba.view("<u4")[:, 0]
+    cov = _covariances(splats.log_scales, splats.rotations)
+    diag = cov[:, [0, 3, 5]]
+    typical = float(np.median(diag)) if n else 1.0
+    cov_unit = typical if np.isfinite(typical) and typical > 0 else 1.0
+    halves = np.ascontiguousarray(np.clip(cov / cov_unit, -60000, 60000), "<f2")
+    words[:, 4:7] = halves.view("<u4")
+    return words.tobytes(), cov_unit
+
+
+def _sample(splats: Splats, limit: int) -> Splats:
+    """The most opaque `limit` splats (what a viewer loses least by dropping)."""
+    keep = np.sort(np.argpartition(-splats.opacities, limit - 1)[:limit])
+    return Splats(
+        splats.positions[keep],
+        splats.opacities[keep],
+        splats.colors[keep],
+        splats.log_scales[keep],
+        splats.rotations[keep],
+        splats.sh[keep],
+        splats.sh_degree,
+        splats.antialiased,
+    )
+
+
+_MISSING = "export default { render({ el }) { el.textContent = 'The 3D viewer was not built.'; } };"
+
+
+class SplatViewer(anywidget.AnyWidget):
+    """An interactive WebGL2 view of Gaussian splats. Drag to orbit, right-drag to pan,
+    wheel to zoom; `up` ("y", "-y", "z", "-z") picks the up axis. Build one with
+    `SplatViewer.from_splats(splats)`."""
+
+    _esm = STATIC if available() else _MISSING
+    data = traitlets.Bytes(b"").tag(sync=True)
+    count = traitlets.Int(0).tag(sync=True)
+    total = traitlets.Int(0).tag(sync=True)
+    center = traitlets.List(traitlets.Float(), [0.0, 0.0, 0.0]).tag(sync=True)
+    radius = traitlets.Float(1.0).tag(sync=True)
+    cov_unit = traitlets.Float(1.0).tag(sync=True)
+    up = traitlets.Enum(list(UP_AXES), "y").tag(sync=True)
+    height = traitlets.Int(420).tag(sync=True)
+    preview = traitlets.Bytes(b"").tag(sync=True)
+
+    @classmethod
+    def from_splats(
+        cls, splats: Splats, up: str = "y", height: int = 420, preview_png: bytes = b""
+    ) -> SplatViewer:
+        """A viewer of `splats` (a sample of the most opaque if there are more than
+        `MAX_VIEWER_SPLATS`); `preview_png` shows where WebGL2 is unavailable."""
+        if not available():
+            raise RuntimeError(
+                "the 3D viewer's JavaScript is missing from this installation "
+                "(build it with `npm --prefix js ci && npm --prefix js run build`)"
+            )
+        total = len(splats)
+        shown = _sample(splats, MAX_VIEWER_SPLATS) if total > MAX_VIEWER_SPLATS else splats
+        data, cov_unit = pack(shown)
+        center, radius = [0.0, 0.0, 0.0], 1.0
+        if len(shown):
+            lo, hi = robust_bounds(shown.positions)
+            center = ((lo + hi) / 2).tolist()
+            radius = max(float(np.linalg.norm(hi - lo)) / 2, 1e-3)
+        return cls(
+            data=data,
+            count=len(shown),
+            total=total,
+            center=center,
+            radius=radius,
+            cov_unit=cov_unit,
+            up=up,
+            height=height,
+            preview=preview_png,
+        )
