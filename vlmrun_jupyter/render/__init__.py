@@ -20,11 +20,16 @@ video, audio, document, recon, array, url) defining
 which returns a MIME dict (`text/plain` and `text/html` at least), optionally with
 IPython's per-MIME metadata dict, whose total size (`budget.bundle_size`) fits
 `budget.bytes`. Bundles are cached on disk beside the artifact unless the module
-sets `DISK_CACHE = False` (e.g. a bundle holding a live widget view, which must not
-outlive the kernel); bump a module-level `VERSION = n` when its output changes so
+sets `DISK_CACHE = False`; bump a module-level `VERSION = n` when its output changes so
 stored previews are redone. The in-memory cache on the ref object applies to every kind. It may raise anything: the caller turns exceptions into an error
 card. A kind without a module (e.g. recon before `render/recon.py` exists) gets
-the summary card from `summary.py`. Renderers are pure functions of the file, so
+the summary card from `summary.py`. A module may also define
+
+    def live(ref, data: dict) -> dict
+
+for parts that belong to the running kernel, such as a widget view (recon's 3D
+viewer): added to full-size displays only, kept on the ref, never stored on disk, so
+a saved notebook still carries the static bundle. Failures there are ignored. Renderers are pure functions of the file, so
 they can be tested on local media without a server.
 
 A repr never raises: every failure becomes an error card (`errors.py`).
@@ -281,12 +286,34 @@ def ref_bundle(
         budget = budget or default_budget()
         cached = _memo_get(ref, _memo_key(ref, budget))
         bundle = cached if cached is not None else _compute(ref, budget, path)
+        if not (budget.html_only or budget.thumbnail):
+            bundle = _with_live(ref, bundle)
         return _filter(bundle, include, exclude)
     except Exception as exc:  # the last line of defence
         try:
             return _filter((error_bundle(exc, ref), {}), include, exclude)
         except Exception:
             return {"text/plain": f"<{type(ref).__name__}>"}, {}
+
+
+def _with_live(ref: Any, bundle: Bundle) -> Bundle:
+    """`bundle` plus the kind's kernel-bound parts (see the module docstring)."""
+    module = _kind_module(getattr(ref, "kind", ""))
+    live = getattr(module, "live", None)
+    if live is None:
+        return bundle
+    hit = _memo_get(ref, "live")
+    if hit is None:
+        try:
+            hit = (dict(live(ref, bundle[0]) or {}), {})
+            _memo_put(ref, "live", hit)
+        except Exception as exc:
+            log.debug("no live view for %s: %s", getattr(ref, "id", "?"), exc)
+            hit = ({}, {})
+            _memo_put(ref, "live", hit, ttl=ERROR_TTL)
+    if not hit[0]:
+        return bundle
+    return {**bundle[0], **hit[0]}, bundle[1]
 
 
 def ref_html(ref: Any, budget: Budget | None = None) -> str:

@@ -1,8 +1,11 @@
-"""3D reconstructions (SPZ Gaussian splats): a picture rendered from the splats plus a
-summary (point count, robust bounds, SH degree, file size).
+"""3D reconstructions (SPZ Gaussian splats): an interactive viewer in a live kernel, and
+always a picture rendered from the splats plus a summary (point count, robust bounds,
+SH degree, file size).
 
 The picture is a real splat rendering (`splat.preview`), so exported HTML, GitHub and
-untrusted notebooks show the scene, not just numbers.
+untrusted notebooks show the scene, not just numbers. The interactive viewer
+(`splat.viewer.SplatViewer`, WebGL2) is added by `live` as a widget view on top of it:
+frontends that can run widgets show the viewer, the others fall back to the picture.
 """
 
 from __future__ import annotations
@@ -56,3 +59,34 @@ def render(ref: Any, path: Path, budget: Budget) -> tuple[dict[str, Any], dict[s
         out[mime] = base64.b64encode(data).decode("ascii")
         md[mime] = {"width": w, "height": h}
     return out, md
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def _kernel_shows_widgets() -> bool:
+    """Widgets need a kernel with a comm channel (not a terminal IPython or a script)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def live(ref: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """The widget view of an interactive viewer of the splats (empty without a kernel)."""
+    from ..splat import viewer
+
+    if not (_kernel_shows_widgets() and viewer.available()):
+        return {}
+    splats = spz.decode(ref.fetch().read_bytes())
+    if not len(splats):
+        return {}
+    png = data.get("image/png")
+    widget = viewer.SplatViewer.from_splats(
+        splats, preview_png=base64.b64decode(png) if isinstance(png, str) else b""
+    )
+    view = widget._repr_mimebundle_()
+    view = view[0] if isinstance(view, tuple) else view
+    return {WIDGET_VIEW: view[WIDGET_VIEW]} if WIDGET_VIEW in view else {}
