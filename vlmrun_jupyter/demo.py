@@ -89,8 +89,14 @@ def execute(path: Path, out_dir: Path, timeout: int = 600) -> tuple[Path, Path, 
     work = out_dir / ".work" / path.stem
     work.mkdir(parents=True, exist_ok=True)
     nb = nbformat.read(path, as_version=4)
+    # No widget state in the saved notebook: the 3D viewer's splats would grow the file with
+    # the artifact, and without it every exporter shows the static picture instead.
     NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(work)}}
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(work)}},
+        store_widget_state=False,
     ).execute()
     executed = out_dir / path.name
     nbformat.write(nb, executed)
