@@ -34,14 +34,20 @@ class ViewerBuildHook(BuildHookInterface):
     def initialize(self, version: str, build_data: dict) -> None:
         if self.target_name != "wheel" or not JS.is_dir() or not _stale():
             return
-        npm = shutil.which("npm")
-        if npm is None:
-            message = "npm not found: the 3D viewer's JavaScript (js/) cannot be built"
-            if version == "editable":
-                print(f"warning: {message}; 3D refs will show static previews", file=sys.stderr)
-                return
-            raise RuntimeError(f"{message}; install Node.js and npm")
-        quiet = ["--no-audit", "--no-fund", "--loglevel=error"]
-        if not (JS / "node_modules" / ".bin" / "esbuild").exists():
-            subprocess.run([npm, "ci", *quiet], cwd=JS, check=True)
-        subprocess.run([npm, "run", "build", "--silent"], cwd=JS, check=True)
+        try:
+            _build()
+        except (OSError, subprocess.CalledProcessError) as exc:
+            message = f"the 3D viewer's JavaScript (js/) could not be built: {exc}"
+            if version != "editable":
+                raise RuntimeError(f"{message}; install Node.js and npm") from exc
+            print(f"warning: {message}; 3D refs will show static previews", file=sys.stderr)
+
+
+def _build() -> None:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise FileNotFoundError("npm not found")
+    quiet = ["--no-audit", "--no-fund", "--loglevel=error"]
+    if not (JS / "node_modules" / ".bin" / "esbuild").exists():
+        subprocess.run([npm, "ci", *quiet], cwd=JS, check=True)
+    subprocess.run([npm, "run", "build", "--silent"], cwd=JS, check=True)
