@@ -1,0 +1,138 @@
+"""The viewer's data path in Python: what `SplatViewer` sends to the browser is the
+splats, exactly (positions bit for bit, colours and opacities to the byte, covariances
+to half-float precision), as one binary buffer rather than JSON; and a `ReconRef` adds
+the viewer to its bundle only where a kernel can show widgets."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import traitlets
+
+from vlmrun_jupyter.splat import spz, viewer
+from vlmrun_jupyter.splat.spz import Splats
+
+
+def scene(n: int, seed: int = 1) -> Splats:
+    rng = np.random.default_rng(seed)
+    q = rng.normal(size=(n, 4)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    return Splats(
+        positions=rng.normal(0, 3, (n, 3)).astype(np.float32),
+        opacities=rng.uniform(0, 1, n).astype(np.float32),
+        colors=rng.uniform(0, 1, (n, 3)).astype(np.float32),
+        log_scales=rng.uniform(-6, 0, (n, 3)).astype(np.float32),
+        rotations=q,
+        sh=np.zeros((n, 0, 3), np.float32),
+    )
+
+
+def unpack(data: bytes, n: int) -> dict[str, np.ndarray]:
+    words = np.frombuffer(data, "<u4").reshape(n, 8)
+    return {
+        "positions": words[:, :3].copy().view("<f4"),
+        "rgba": words[:, 3:4].copy().view(np.uint8).reshape(n, 4),
+        "cov": words[:, 4:7].copy().view("<f2").reshape(n, 6).astype(np.float64),
+    }
+
+
+def reference_covariance(s: Splats) -> np.ndarray:
+    x, y, z, w = s.rotations.T.astype(np.float64)
+    r = np.stack(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    ).transpose(2, 0, 1)
+    d = np.exp(2 * s.log_scales.astype(np.float64))
+    return np.einsum("nij,nj,nkj->nik", r, d, r)
+
+
+def test_pack_carries_every_splat_exactly():
+    s = scene(5000)
+    data, unit = viewer.pack(s)
+    assert isinstance(data, bytes) and len(data) == 5000 * viewer.BYTES_PER_SPLAT
+    got = unpack(data, 5000)
+    assert np.array_equal(got["positions"], s.positions)
+    assert np.array_equal(got["rgba"][:, :3], np.rint(s.colors * 255).astype(np.uint8))
+    assert np.array_equal(got["rgba"][:, 3], np.rint(s.opacities * 255).astype(np.uint8))
+    cov = got["cov"] * unit
+    ref = reference_covariance(s)[:, [0, 0, 0, 1, 1, 2], [0, 1, 2, 1, 2, 2]]
+    # float16 keeps ~3 significant digits relative to each splat's own size
+    scale = np.abs(ref[:, [0, 3, 5]]).max(axis=1, keepdims=True)
+    assert np.all(np.abs(cov - ref) <= 2e-3 * scale + 1e-7 * unit)
+
+
+def test_covariance_is_anisotropic_and_rotated():
+    s = Splats(
+        positions=np.zeros((2, 3), np.float32),
+        opacities=np.ones(2, np.float32),
+        colors=np.ones((2, 3), np.float32),
+        log_scales=np.log(np.array([[2.0, 0.5, 0.5]] * 2, np.float32)),
+        # identity, and 90 degrees about z (x, y, z, w)
+        rotations=np.array([[0, 0, 0, 1], [0, 0, np.sqrt(0.5), np.sqrt(0.5)]], np.float32),
+        sh=np.zeros((2, 0, 3), np.float32),
+    )
+    data, unit = viewer.pack(s)
+    cov = unpack(data, 2)["cov"] * unit  # xx, xy, xz, yy, yz, zz
+    assert cov[0, 0] == pytest.approx(4.0, rel=1e-3) and cov[0, 3] == pytest.approx(0.25, rel=1e-3)
+    assert cov[1, 0] == pytest.approx(0.25, rel=1e-3) and cov[1, 3] == pytest.approx(4.0, rel=1e-3)
+
+
+def test_viewer_traits_frame_the_scene_and_sample_huge_scenes(monkeypatch):
+    s = scene(3000)
+    s.positions[:30] = 1e4  # a few strays must not move the framing
+    w = viewer.SplatViewer.from_splats(s, up="-y", preview_png=b"\x89PNG")
+    assert (w.count, w.total, w.up, w.preview) == (3000, 3000, "-y", b"\x89PNG")
+    assert max(abs(c) for c in w.center) < 1.5 and w.radius < 20
+    state = w.get_state()
+    # the splats are a binary buffer, not JSON numbers
+    assert isinstance(state["data"], (bytes, memoryview))
+    json.dumps({k: v for k, v in state.items() if k not in ("data", "preview")})
+    with pytest.raises(traitlets.TraitError):
+        w.up = "sideways"
+    monkeypatch.setattr(viewer, "MAX_VIEWER_SPLATS", 1000)
+    small = viewer.SplatViewer.from_splats(s)
+    assert (small.count, small.total) == (1000, 3000)
+    kept = unpack(small.data, 1000)["rgba"][:, 3]
+    assert kept.min() >= np.sort(np.rint(s.opacities * 255))[-1000]  # the most opaque ones
+    w.close()
+    small.close()
+
+
+def test_empty_scene():
+    w = viewer.SplatViewer.from_splats(scene(0))
+    assert (w.count, w.data) == (0, b"")
+    w.close()
+
+
+def test_recon_bundle_adds_the_viewer_only_with_a_kernel(tmp_path, monkeypatch):
+    from vlmrun_jupyter.render import recon
+
+    path = tmp_path / "scene.spz"
+    path.write_bytes(spz.encode(scene(2000)))
+
+    class Ref:
+        id = "recon_test01"
+
+        def fetch(self):
+            return path
+
+    assert recon.live(Ref(), {}) == {}  # no kernel here: the static picture stands alone
+    monkeypatch.setattr(recon, "_kernel_shows_widgets", lambda: True)
+    made = []
+    build = viewer.SplatViewer.from_splats.__func__
+    monkeypatch.setattr(
+        viewer.SplatViewer,
+        "from_splats",
+        classmethod(lambda cls, *a, **k: made.append(build(cls, *a, **k)) or made[-1]),
+    )
+    parts = recon.live(Ref(), {"image/png": "iVBORw0KGgo="})
+    view = parts[recon.WIDGET_VIEW]
+    assert set(parts) == {recon.WIDGET_VIEW} and view["model_id"] == made[0].model_id
+    widget = made[0]
+    assert widget.count == 2000 and widget.preview.startswith(b"\x89PNG")
+    widget.close()
