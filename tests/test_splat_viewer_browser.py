@@ -32,9 +32,10 @@ PAGE = """<!doctype html>
 <script type="module">
   const state = await (await fetch("/state.json")).json();
   const data = new DataView(await (await fetch("/data.bin")).arrayBuffer());
+  const preview = new DataView(await (await fetch("/preview.png")).arrayBuffer());
   const listeners = {};
   const model = {
-    get: (name) => (name === "data" ? data : state[name]),
+    get: (name) => ({ data, preview })[name] ?? state[name],
     set: (name, value) => {
       state[name] = value;
       (listeners["change:" + name] || []).forEach((f) => f());
@@ -75,87 +76,181 @@ def pixels(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), np.int16)
 
 
-def test_viewer_draws_a_million_splats_and_orbits(artifacts_dir):
-    from playwright.sync_api import sync_playwright
+class ViewerPage:
+    """The viewer module on a page served from memory; records every request."""
 
-    widget = viewer.SplatViewer.from_splats(three_blobs(1_000_000), height=400)
-    state = {
-        name: getattr(widget, name)
-        for name in ("count", "total", "center", "radius", "cov_unit", "up", "height")
-    }
-    bundle = viewer.STATIC.read_bytes()
-    print(f"viewer.js: {len(bundle):,} bytes ({len(bundle) / 1024:.1f} KiB; target < 200 KiB)")
-    assert len(bundle) < 200 * 1024
-    files = {
-        "/index.html": ("text/html", PAGE.encode()),
-        "/viewer.js": ("text/javascript", bundle),
-        "/state.json": ("application/json", json.dumps(state).encode()),
-        "/data.bin": ("application/octet-stream", widget.data),
-    }
-    requested: list[str] = []
+    def __init__(self, browser, widget, viewport=(700, 520)) -> None:
+        state = {
+            name: getattr(widget, name)
+            for name in ("count", "total", "center", "radius", "cov_unit", "up", "height")
+        }
+        self.files = {
+            "/index.html": ("text/html", PAGE.encode()),
+            "/viewer.js": ("text/javascript", viewer.STATIC.read_bytes()),
+            "/state.json": ("application/json", json.dumps(state).encode()),
+            "/data.bin": ("application/octet-stream", widget.data),
+            "/preview.png": ("image/png", widget.preview),
+        }
+        self.requested: list[str] = []
+        self.errors: list[str] = []
+        self.page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.route("**/*", self._serve)
+        self.page.goto(f"{ORIGIN}/index.html")
+        self.page.wait_for_function("window.viewerStarted === true", timeout=120_000)
+        self.root = self.page.locator(".vlmrun-splat")
+        self.canvas = self.page.locator(".vlmrun-splat canvas")
 
-    def serve(route):
+    def _serve(self, route) -> None:
         url = route.request.url
-        requested.append(url)
+        self.requested.append(url)
         path = url[len(ORIGIN) :] if url.startswith(ORIGIN) else None
-        if path in files:
-            mime, body = files[path]
+        if path in self.files:
+            mime, body = self.files[path]
             route.fulfill(status=200, content_type=mime, body=body)
         else:
             route.abort()
 
+    def frames(self) -> int:
+        return int(self.root.get_attribute("data-frames") or 0)
+
+    def wait_frame_after(self, frames: int) -> np.ndarray:
+        """Wait for a sorted frame newer than `frames`, then return the canvas pixels."""
+        self.page.wait_for_function(
+            f"Number(document.querySelector('.vlmrun-splat')?.dataset.frames || 0) > {frames}",
+            timeout=240_000,
+        )
+        self.page.wait_for_timeout(300)
+        return pixels(self.canvas.screenshot())
+
+    def drag(self, dx: float, dy: float, button: str = "left") -> None:
+        box = self.canvas.bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        self.page.mouse.move(x, y)
+        self.page.mouse.down(button=button)
+        self.page.mouse.move(x + dx, y + dy, steps=3)  # each move redraws every splat
+        self.page.mouse.up(button=button)
+
+    def only_own_requests(self) -> bool:
+        return set(self.requested) <= {ORIGIN + path for path in self.files}
+
+
+def painted(img: np.ndarray) -> np.ndarray:
+    return np.abs(img - np.array([250, 250, 250])).sum(axis=2) > 40
+
+
+def changed(a: np.ndarray, b: np.ndarray) -> float:
+    return float((np.abs(a - b).sum(axis=2) > 40).mean())
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 700, "height": 520})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-            page.route("**/*", serve)
-            page.goto(f"{ORIGIN}/index.html")
-            page.wait_for_function("window.viewerStarted === true", timeout=120_000)
-            root = page.locator(".vlmrun-splat")
-            page.wait_for_function(
-                "Number(document.querySelector('.vlmrun-splat')?.dataset.frames || 0) >= 1",
-                timeout=240_000,
-            )
-            assert "1,000,000 splats" in root.inner_text()
-            assert root.get_attribute("data-sort-in-worker") == "true"
-            canvas = page.locator(".vlmrun-splat canvas")
-            before = pixels(canvas.screenshot())
-            page.screenshot(path=str(artifacts_dir / "splat_viewer_1M.png"))
+        yield p
 
-            # non-blank: many pixels differ from the background, and all three colours show
-            background = np.array([250, 250, 250])
-            painted = np.abs(before - background).sum(axis=2) > 40
-            assert painted.mean() > 0.05, f"only {painted.mean():.1%} of the canvas is painted"
-            r, g, b = before[..., 0], before[..., 1], before[..., 2]
-            assert ((r > g + 60) & (r > b + 60)).sum() > 500, "no red blob"
-            assert ((g > r + 40) & (g > b + 20)).sum() > 500, "no green blob"
-            assert ((b > r + 60) & (b > g + 40)).sum() > 500, "no blue blob"
 
-            # orbit: drag across the canvas, wait for the re-sorted frame
-            frames = int(root.get_attribute("data-frames"))
-            box = canvas.bounding_box()
-            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-            page.mouse.move(x, y)
-            page.mouse.down()
-            page.mouse.move(x + 180, y + 40, steps=3)  # each move redraws a million splats
-            page.mouse.up()
-            page.wait_for_function(
-                f"Number(document.querySelector('.vlmrun-splat').dataset.frames) > {frames}",
-                timeout=240_000,
-            )
-            page.wait_for_timeout(500)
-            after = pixels(canvas.screenshot())
-            page.screenshot(path=str(artifacts_dir / "splat_viewer_1M_orbit.png"))
-            changed = np.abs(after - before).sum(axis=2) > 40
-            assert changed.mean() > 0.02, f"orbit changed only {changed.mean():.1%} of pixels"
+@pytest.fixture(scope="module")
+def browser(playwright):
+    b = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield b
+    b.close()
 
-            # the up-axis toggle flips the view
-            page.locator(".vlmrun-splat button.up").click()
-            assert "up: -y" in root.inner_text()
-            assert not errors, errors
-        finally:
-            browser.close()
-    assert sorted(set(requested)) == sorted(ORIGIN + path for path in files), requested
+
+def test_viewer_draws_a_million_splats_and_orbits(browser, artifacts_dir):
+    widget = viewer.SplatViewer.from_splats(three_blobs(1_000_000), height=400)
+    bundle = viewer.STATIC.read_bytes()
+    print(f"viewer.js: {len(bundle):,} bytes ({len(bundle) / 1024:.1f} KiB; target < 200 KiB)")
+    assert len(bundle) < 200 * 1024
+    v = ViewerPage(browser, widget)
+    try:
+        before = v.wait_frame_after(0)
+        v.page.screenshot(path=str(artifacts_dir / "splat_viewer_1M.png"))
+        assert "1,000,000 splats" in v.root.inner_text()
+        assert v.root.get_attribute("data-sort-in-worker") == "true"
+        # non-blank: many pixels differ from the background, and all three colours show
+        assert painted(before).mean() > 0.05, f"only {painted(before).mean():.1%} painted"
+        r, g, b = before[..., 0], before[..., 1], before[..., 2]
+        assert ((r > g + 60) & (r > b + 60)).sum() > 500, "no red blob"
+        assert ((g > r + 40) & (g > b + 20)).sum() > 500, "no green blob"
+        assert ((b > r + 60) & (b > g + 40)).sum() > 500, "no blue blob"
+
+        frames = v.frames()
+        v.drag(180, 40)
+        after = v.wait_frame_after(frames)
+        v.page.screenshot(path=str(artifacts_dir / "splat_viewer_1M_orbit.png"))
+        assert changed(before, after) > 0.02, "orbiting did not change the picture"
+        assert not v.errors, v.errors
+        assert v.only_own_requests(), v.requested
+    finally:
+        v.page.close()
+
+
+def test_viewer_controls_pan_zoom_up_axis_and_reset(browser, artifacts_dir):
+    widget = viewer.SplatViewer.from_splats(three_blobs(30_000, seed=3), height=300)
+    v = ViewerPage(browser, widget, viewport=(700, 420))
+    try:
+        home = v.wait_frame_after(0)
+        cols = np.nonzero(painted(home).any(axis=0))[0]
+        # pan (right-drag) moves the subject sideways
+        frames = v.frames()
+        v.drag(120, 0, button="right")
+        panned = v.wait_frame_after(frames)
+        moved = np.nonzero(painted(panned).any(axis=0))[0]
+        assert moved.mean() > cols.mean() + 40, (cols.mean(), moved.mean())
+        # zoom in: the subject covers more of the canvas
+        frames = v.frames()
+        box = v.canvas.bounding_box()
+        v.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        v.page.mouse.wheel(0, -600)
+        zoomed = v.wait_frame_after(frames)
+        assert painted(zoomed).mean() > painted(panned).mean() * 1.3
+        # reset brings the first view back
+        frames = v.frames()
+        v.page.locator(".vlmrun-splat button.reset").click()
+        assert changed(home, v.wait_frame_after(frames)) < 0.01
+        # the up-axis toggle (y -> -y) turns the view upside down: red moves from left to right
+        frames = v.frames()
+        v.page.locator(".vlmrun-splat button.up").click()
+        assert "up: -y" in v.root.inner_text()
+        flipped = v.wait_frame_after(frames)
+        v.page.screenshot(path=str(artifacts_dir / "splat_viewer_up_minus_y.png"))
+
+        def red_columns(img: np.ndarray) -> np.ndarray:
+            return np.nonzero((img[..., 0] > img[..., 1] + 60) & (img[..., 0] > img[..., 2] + 60))[
+                1
+            ]
+
+        assert red_columns(home).mean() < home.shape[1] / 2 < red_columns(flipped).mean()
+        assert not v.errors, v.errors
+        assert v.only_own_requests(), v.requested
+    finally:
+        v.page.close()
+
+
+def test_viewer_without_webgl_shows_the_static_picture(playwright, artifacts_dir):
+    from vlmrun_jupyter.splat import preview
+
+    splats = three_blobs(5_000, seed=4)
+    png = io.BytesIO()
+    preview.render(splats, 320, 240).save(png, format="PNG")
+    widget = viewer.SplatViewer.from_splats(splats, preview_png=png.getvalue())
+    args = [a for a in CHROMIUM_ARGS if "swiftshader" not in a] + [
+        "--disable-webgl",
+        "--disable-webgl2",
+    ]
+    b = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+    try:
+        v = ViewerPage(b, widget)
+        img = v.page.locator(".vlmrun-splat .fallback img")
+        img.wait_for(timeout=30_000)
+        assert "Interactive 3D view unavailable" in v.root.inner_text()
+        v.page.wait_for_function(
+            "i => i.complete && i.naturalWidth === 320", arg=img.element_handle()
+        )
+        v.page.screenshot(path=str(artifacts_dir / "splat_viewer_no_webgl.png"))
+        assert v.only_own_requests(), v.requested
+    finally:
+        b.close()
