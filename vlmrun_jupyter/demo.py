@@ -72,6 +72,8 @@ def summarize(nb, name: str) -> list[Rendered]:
             mime = next(
                 (m for m in ("text/html", "image/jpeg", "image/png") if m in data), "text/plain"
             )
+            if "application/vnd.jupyter.widget-view+json" in data:
+                mime = f"widget + {mime}"  # the interactive view, where a kernel runs
             size = sum(len(json.dumps(v)) for v in data.values())
             rows.append(Rendered(name, index, _kind(data), mime, size))
     return rows
