@@ -14,13 +14,20 @@ hostile file cannot make us allocate more than it honestly claims.
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import zstandard
+
+try:  # ISA-L's inflate is about twice as fast as zlib's, with the same API
+    from isal import isal_zlib as inflate_lib
+except ImportError:  # pragma: no cover - platforms without isal wheels
+    inflate_lib = zlib
 
 from ..errors import VlmRunError
 
@@ -115,7 +122,7 @@ def _pack_sections(splats: Splats, fbits: int) -> list[bytes]:
     fixed = np.clip(fixed, -(1 << 23), (1 << 23) - 1).astype("<i4")
     pos = fixed.view(np.uint8).reshape(n, 3, 4)[:, :, :3]  # low three bytes, little-endian
     dc = (np.asarray(splats.colors, np.float64) - 0.5) / SH_C0
-    sh = np.asarray(splats.sh, np.float64).reshape(n, -1)
+    sh = np.asarray(splats.sh, np.float64).reshape(n, SH_DIM[int(splats.sh_degree)] * 3)
     return [
         pos.tobytes(),
         _u8(np.asarray(splats.opacities) * 255.0).tobytes(),
@@ -135,7 +142,7 @@ def encode(splats: Splats, version: int = 3, fractional_bits: int = 12, level: i
         raise SpzError(f"encoding SPZ version {version} is not supported (use 3 or 4)")
     if deg not in (0, 1, 2, 3):
         raise SpzError(f"SH degree {deg} out of range 0-3")
-    if np.asarray(splats.sh).reshape(n, -1).shape[1] != SH_DIM[deg] * 3:
+    if np.asarray(splats.sh).size != n * SH_DIM[deg] * 3:
         raise SpzError(f"sh has the wrong shape for SH degree {deg}")
     flags = FLAG_ANTIALIASED if splats.antialiased else 0
     sections = _pack_sections(splats, fractional_bits)
@@ -177,29 +184,77 @@ def decode(data: bytes) -> Splats:
 
 
 def _decode_gzip(data: bytes) -> Splats:
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    """Inflate in small steps into a buffer of the declared size; each section decodes on a
+    worker as soon as it is complete, and SH (the last, largest one) in slices as it
+    arrives, so decoding overlaps inflating."""
+    version, n, deg, fbits, flags = _peek_gzip_header(data)
+    sizes = [w * n for w in _widths(version, deg)]
+    total = HEADER.size + sum(sizes)
+    if total > len(data) * MAX_RATIO_GZIP:
+        raise SpzError(
+            f"SPZ header claims {total:,} bytes of data, more than "
+            f"{len(data):,} compressed bytes can hold"
+        )
+    ends = np.cumsum([HEADER.size, *sizes]).tolist()  # section i spans ends[i]:ends[i + 1]
+    out = memoryview(bytearray(total))
+    sh = np.empty(sizes[5], np.float32)
+    section = _section_decoder(version, n, deg, fbits)
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        futures: list = []
+        filled, sh_done = 0, ends[5]
+        for piece in _inflate(data, total):
+            out[filled : filled + len(piece)] = piece
+            filled += len(piece)
+            while len(futures) < 5 and filled >= ends[len(futures) + 1]:
+                i = len(futures)
+                futures.append(pool.submit(section, i, out[ends[i] : ends[i + 1]]))
+            if filled > sh_done and (filled - sh_done >= SH_SLICE or filled == total):
+                lo, hi = sh_done - ends[5], filled - ends[5]
+                futures.append(pool.submit(_sh_values, out[sh_done:filled], sh[lo:hi]))
+                sh_done = filled
+        arrays = [f.result() for f in futures[:5]]
+        for f in futures[5:]:
+            f.result()
+    return Splats(*arrays, sh.reshape(n, SH_DIM[deg], 3), deg, bool(flags & FLAG_ANTIALIASED))
+
+
+SH_SLICE = 4 << 20  # bytes of SH decoded per worker task while the rest inflates
+INFLATE_STEP = 256 << 10  # compressed bytes fed per step (bounds each step's output too)
+
+
+def _peek_gzip_header(data: bytes) -> tuple[int, int, int, int, int]:
     try:
-        version, n, deg, fbits, flags = read_header(d.decompress(data, HEADER.size))
-        widths = _widths(version, deg)
-        expected = sum(widths) * n
-        if expected > len(data) * MAX_RATIO_GZIP:
-            raise SpzError(
-                f"SPZ header claims {expected:,} bytes of data, more than "
-                f"{len(data):,} compressed bytes can hold"
-            )
-        body = d.decompress(d.unconsumed_tail, expected + 1) if expected else b""
-    except zlib.error as exc:
+        head = inflate_lib.decompressobj(16 + zlib.MAX_WBITS).decompress(
+            data[:INFLATE_STEP], HEADER.size
+        )
+    except (zlib.error, inflate_lib.error) as exc:
         raise SpzError(f"corrupt SPZ compression: {exc}") from None
-    if len(body) < expected:
-        raise SpzError(f"truncated SPZ data: {len(body):,} of {expected:,} bytes")
-    if len(body) > expected or d.unconsumed_tail:
-        raise SpzError("SPZ data is longer than its header declares")
-    buf = memoryview(body)
-    parts, off = [], 0
-    for w in widths:
-        parts.append(buf[off : off + w * n])
-        off += w * n
-    return _assemble(parts, version, n, deg, fbits, flags)
+    return read_header(head)
+
+
+def _inflate(data: bytes, total: int):
+    """Yield the gzip stream's output, exactly `total` bytes, then check it ends there."""
+    d = inflate_lib.decompressobj(16 + zlib.MAX_WBITS)
+    view = memoryview(data)
+    pos, remaining = 0, total
+    try:
+        while remaining:
+            if d.unconsumed_tail:
+                chunk = d.unconsumed_tail
+            elif pos < len(data) and not d.eof:
+                chunk, pos = view[pos : pos + INFLATE_STEP], pos + INFLATE_STEP
+            else:
+                raise SpzError(f"truncated SPZ data: {total - remaining:,} of {total:,} bytes")
+            piece = d.decompress(chunk, remaining)
+            remaining -= len(piece)
+            yield piece
+        rest = bytes(d.unconsumed_tail) + bytes(view[pos:])
+        if d.decompress(rest, 1) or d.unconsumed_tail or d.unused_data:
+            raise SpzError("SPZ data is longer than its header declares")
+    except (zlib.error, inflate_lib.error) as exc:
+        raise SpzError(f"corrupt SPZ compression: {exc}") from None
+    if not d.eof:
+        raise SpzError("truncated SPZ data: the gzip stream ends early")
 
 
 def _decode_v4(data: bytes) -> Splats:
@@ -218,7 +273,8 @@ def _decode_v4(data: bytes) -> Splats:
         raise SpzError("SPZ v4 table of contents lies outside the file")
     if toc_at > HEADER_V4.size and not flags & FLAG_EXTENSIONS:
         raise SpzError("SPZ v4 has bytes before its table of contents but no extensions flag")
-    jobs, off = [], toc_end
+    jobs: dict[int, tuple[int, int, int]] = {}
+    off = toc_end
     for k, (index, size) in enumerate(wanted):
         packed, unpacked = TOC_ENTRY.unpack_from(data, toc_at + k * TOC_ENTRY.size)
         if unpacked != size:
@@ -229,79 +285,131 @@ def _decode_v4(data: bytes) -> Splats:
             raise SpzError(f"truncated SPZ data: stream {index} runs past the end of the file")
         if size > packed * MAX_RATIO_ZSTD:
             raise SpzError(f"SPZ v4 stream {index} claims an impossible compression ratio")
-        jobs.append((index, off, packed, size))
+        jobs[index] = (off, packed, size)
         off += packed
     if off != len(data):
         raise SpzError("SPZ data is longer than its table of contents declares")
 
-    def inflate(job: tuple[int, int, int, int]) -> bytes:
-        index, start, packed, size = job
-        reader = zstandard.ZstdDecompressor().stream_reader(
+    section = _section_decoder(version, n, deg, fbits)
+    sh = np.empty(n * SH_DIM[deg] * 3, np.float32)
+
+    def reader(index: int) -> Any:
+        start, packed, _ = jobs[index]
+        return zstandard.ZstdDecompressor().stream_reader(
             memoryview(data)[start : start + packed], read_across_frames=True
         )
+
+    def inflate(index: int, size: int, stream: Any) -> bytes:
         try:
-            out = reader.read(size + 1)
+            raw = stream.read(size)
         except zstandard.ZstdError as exc:
             raise SpzError(f"corrupt SPZ compression in stream {index}: {exc}") from None
-        if len(out) != size:
-            raise SpzError(f"SPZ v4 stream {index} holds {len(out):,} bytes, not {size:,}")
-        return out
+        if len(raw) != size:
+            raise SpzError(f"truncated SPZ data: stream {index} ends before {size:,} bytes")
+        return raw
 
-    with ThreadPoolExecutor(max_workers=len(jobs) or 1) as pool:
-        streams = dict(zip((j[0] for j in jobs), pool.map(inflate, jobs), strict=True))
-    parts = [streams.get(i, b"") for i in range(len(widths))]
-    return _assemble(parts, version, n, deg, fbits, flags)
+    def finish(index: int, stream: Any) -> None:
+        try:
+            extra = stream.read(1)
+        except zstandard.ZstdError as exc:
+            raise SpzError(f"corrupt SPZ compression in stream {index}: {exc}") from None
+        if extra:
+            raise SpzError(f"SPZ v4 stream {index} holds more than its table of contents says")
+
+    def whole(index: int) -> np.ndarray:
+        if index not in jobs:
+            return section(index, b"")
+        r = reader(index)
+        raw = inflate(index, jobs[index][2], r)
+        finish(index, r)
+        return section(index, raw)
+
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        # SH, the largest stream, inflates here in slices, each decoded on a worker as the
+        # next one inflates; the other streams inflate and decode on the workers meanwhile.
+        futures = [pool.submit(whole, i) for i in range(5)]
+        if 5 in jobs:
+            r, done, size = reader(5), 0, jobs[5][2]
+            while done < size:
+                raw = inflate(5, min(SH_SLICE, size - done), r)
+                futures.append(pool.submit(_sh_values, raw, sh[done : done + len(raw)]))
+                done += len(raw)
+            finish(5, r)
+        arrays = [f.result() for f in futures[:5]]
+        for f in futures[5:]:
+            f.result()
+    return Splats(*arrays, sh.reshape(n, SH_DIM[deg], 3), deg, bool(flags & FLAG_ANTIALIASED))
 
 
-def _assemble(parts: list, version: int, n: int, deg: int, fbits: int, flags: int) -> Splats:
-    """Turn the six raw sections into float arrays."""
-    pos, alpha, color, scale, rot, sh = (np.frombuffer(p, np.uint8) for p in parts)
-    if version == 1:
-        positions = pos.view("<f2").reshape(n, 3).astype(np.float32)
-    else:
-        # Each 24-bit value becomes the top three bytes of an int32; an arithmetic shift
-        # right by 8 then sign-extends it.
-        words = np.zeros((n * 3, 4), np.uint8)
-        words[:, 1:] = pos.reshape(n * 3, 3)
-        fixed = words.view("<i4")[:, 0] >> 8
-        positions = (fixed.astype(np.float32) * np.float32(1.0 / (1 << fbits))).reshape(n, 3)
-    opacities = alpha.astype(np.float32) * np.float32(1 / 255)
-    lut = (0.5 + SH_C0 * ((np.arange(256) / 255.0 - 0.5) / COLOR_SCALE)).astype(np.float32)
-    colors = lut[color].reshape(n, 3)
-    log_scales = (np.arange(256, dtype=np.float32) / 16 - 10)[scale].reshape(n, 3)
-    if version >= 3:
-        rotations = _unpack_rotations(rot.view("<u4"))
-    else:
-        xyz = rot.reshape(n, 3).astype(np.float32) / np.float32(127.5) - 1
-        w = np.sqrt(np.maximum(0.0, 1.0 - np.einsum("ij,ij->i", xyz, xyz)))
-        rotations = np.column_stack([xyz, w]).astype(np.float32)
+# zstd, zlib and numpy's ufuncs release the GIL, so sections decode side by side.
+_WORKERS = min(6, os.cpu_count() or 1)
+
+
+def _section_decoder(version: int, n: int, deg: int, fbits: int):
+    """`decode(index, raw) -> array` for the six sections, in file order."""
     k = SH_DIM[deg]
-    sh_lut = (np.arange(256, dtype=np.float32) - 128) / 128
-    sh_values = sh_lut[sh].reshape(n, k, 3) if k else np.zeros((n, 0, 3), np.float32)
-    return Splats(
-        positions,
-        opacities,
-        colors,
-        log_scales,
-        rotations,
-        sh_values,
-        deg,
-        bool(flags & FLAG_ANTIALIASED),
-    )
+
+    def affine(raw, scale: float, offset: float, shape: tuple[int, ...]) -> np.ndarray:
+        out = np.multiply(np.frombuffer(raw, np.uint8), np.float32(scale), dtype=np.float32)
+        out += np.float32(offset)
+        return out.reshape(shape)
+
+    def decode(index: int, raw) -> np.ndarray:
+        if index == 0:
+            return _positions(np.frombuffer(raw, np.uint8), version, n, fbits)
+        if index == 1:  # opacity
+            return affine(raw, 1 / 255, 0.0, (n,))
+        if index == 2:  # rgb = 0.5 + SH_C0 * (byte / 255 - 0.5) / COLOR_SCALE
+            gain = SH_C0 / COLOR_SCALE
+            return affine(raw, gain / 255, 0.5 - 0.5 * gain, (n, 3))
+        if index == 3:  # ln scale = byte / 16 - 10
+            return affine(raw, 1 / 16, -10.0, (n, 3))
+        if index == 4:
+            if version >= 3:
+                return _unpack_rotations(np.frombuffer(raw, "<u4"))
+            xyz = affine(raw, 1 / 127.5, -1.0, (n, 3))
+            w = np.sqrt(np.maximum(0.0, 1.0 - np.einsum("ij,ij->i", xyz, xyz)))
+            return np.column_stack([xyz, w]).astype(np.float32)
+        return _sh_values(raw, np.empty(n * k * 3, np.float32)).reshape(n, k, 3)
+
+    return decode
+
+
+def _sh_values(raw, out: np.ndarray) -> np.ndarray:
+    """SH coefficients (byte - 128) / 128 into `out`: flipping the top bit turns the byte
+    into the signed value byte - 128, so one multiply finishes it."""
+    signed = (np.frombuffer(raw, np.uint8) ^ np.uint8(128)).view(np.int8)
+    return np.multiply(signed, np.float32(1 / 128), out=out)
+
+
+def _positions(raw: np.ndarray, version: int, n: int, fbits: int) -> np.ndarray:
+    if version == 1:
+        return raw.view("<f2").reshape(n, 3).astype(np.float32)
+    # Each 24-bit value becomes the top three bytes of an int32; an arithmetic shift
+    # right by 8 then sign-extends it.
+    words = np.zeros((n * 3, 4), np.uint8)
+    words[:, 1:] = raw.reshape(n * 3, 3)
+    fixed = words.view("<i4")[:, 0] >> 8
+    return np.multiply(fixed, np.float32(1.0 / (1 << fbits)), dtype=np.float32).reshape(n, 3)
+
+
+# A stored 10-bit field (sign bit + 9-bit magnitude) -> its component value.
+_FIELD = np.arange(1024)
+_FIELD_VALUE = np.where(_FIELD & 512, -1.0, 1.0) * (_FIELD & 511) * (np.sqrt(0.5) / 511)
+_FIELD_VALUE = _FIELD_VALUE.astype(np.float32)
 
 
 def _unpack_rotations(comp: np.ndarray) -> np.ndarray:
-    """Inverse of `_pack_rotations`: the three stored components fill the other slots in
-    index order, and the largest is rebuilt from the unit norm."""
+    """Inverse of `_pack_rotations`: the stored components fill the slots other than the
+    largest in index order, and the largest is rebuilt from the unit norm."""
     n = len(comp)
+    a, b, c = (_FIELD_VALUE[(comp >> shift) & 1023] for shift in (20, 10, 0))
+    w = np.sqrt(np.maximum(np.float32(0), np.float32(1) - a * a - b * b - c * c))
     largest = (comp >> 30).astype(np.intp)
-    fields = np.stack([(comp >> s) & 1023 for s in (20, 10, 0)], axis=1)  # first stored first
-    values = (fields & 511).astype(np.float32) * np.float32(np.sqrt(0.5) / 511)
-    values = np.where(fields & 512, -values, values)
-    # slot order: the stored components go to indices 0..3 skipping `largest`
-    slots = np.arange(3)[None, :] + (np.arange(3)[None, :] >= largest[:, None])
-    q = np.zeros((n, 4), np.float32)
-    rows = np.arange(n)[:, None]
-    q[rows, slots] = values
-    q[np.arange(n), largest] = np.sqrt(np.maximum(0.0, 1.0 - np.einsum("ij,ij->i", values, values)))
-    return q
+    row = np.arange(0, 4 * n, 4, dtype=np.intp)
+    q = np.empty(4 * n, np.float32)
+    q[row + largest] = w
+    q[row + (largest == 0)] = a  # slot 0, or 1 when the largest is 0
+    q[row + 1 + (largest <= 1)] = b
+    q[row + 2 + (largest <= 2)] = c
+    return q.reshape(n, 4)
