@@ -21,7 +21,7 @@ from .budget import Budget
 from .html import caption, frame, human_size, img_tag, plain
 from .image import encode_fit
 
-VERSION = 1
+VERSION = 2
 
 
 def _bounds(positions: np.ndarray) -> str:

@@ -2,10 +2,9 @@
 
 Each splat is projected as an anisotropic 2D Gaussian (its 3D covariance from
 scale and rotation, pushed through the camera Jacobian), and splats are
-composited front to back in depth order. For speed, splats are processed in
-depth-sorted chunks: chunks are composited in order, and inside a chunk the
-overlapping splats are blended by their alpha weights (a small, local
-approximation of strict per-splat ordering).
+composited front to back in depth order, exactly: splats go in depth-sorted
+chunks (to bound memory), and inside a chunk every pixel's contributions are
+sorted by depth and each is dimmed by the ones in front of it.
 """
 
 from __future__ import annotations
@@ -24,8 +23,8 @@ UP_AXES = {
     "-z": (0.0, 0.0, -1.0),
 }
 MAX_SPLATS = 400_000
-CHUNK = 4096
-RADIUS_BUCKETS = (1, 2, 4, 8, 16)
+CHUNK_PIXELS = 500_000  # splat-pixel pairs per chunk: bounds memory (~40 MB of arrays)
+RADIUS_BUCKETS = (1, 2, 4, 8, 16, 32, 64)  # pixel radii; bigger splats are cut at 64
 BACKGROUND = (250, 250, 250)
 
 
@@ -160,18 +159,25 @@ def render(
 
     npx = width * height
     accum = np.zeros((npx, 3))
-    trans = np.ones(npx)
-    for start in range(0, len(order), CHUNK):
-        chunk = order[start : start + CHUNK]
-        log_keep = np.zeros(npx)
-        weight = np.zeros(npx)
-        wcol = np.zeros((npx, 3))
+    trans = np.ones(npx)  # light still passing each pixel after the chunks so far
+    # chunks of consecutive depths, cut where their splat-pixel pairs would pass the budget
+    footprint = (
+        2 * np.array(RADIUS_BUCKETS)[np.searchsorted(RADIUS_BUCKETS, radius[order])] + 1
+    ) ** 2
+    cuts = np.searchsorted(
+        np.cumsum(footprint), np.arange(CHUNK_PIXELS, footprint.sum(), CHUNK_PIXELS)
+    )
+    for chunk in np.split(order, np.unique(cuts)):
+        if not len(chunk):
+            continue
+        pieces = []  # per radius bucket: pixel, depth rank in the chunk, alpha, splat
         lower = 0
         for bucket in RADIUS_BUCKETS:
-            sel = chunk[(radius[chunk] > lower) & (radius[chunk] <= bucket)]
+            rank = np.nonzero((radius[chunk] > lower) & (radius[chunk] <= bucket))[0]
             lower = bucket
-            if not len(sel):
+            if not len(rank):
                 continue
+            sel = chunk[rank]
             off = np.arange(-bucket, bucket + 1)
             dx, dy = np.meshgrid(off, off)
             dx, dy = dx.ravel(), dy.ravel()
@@ -183,18 +189,27 @@ def render(
             power = -0.5 * (ca * ddx * ddx + 2 * cb * ddx * ddy + cc * ddy * ddy)
             alpha = np.minimum(0.99, opac[sel][:, None] * np.exp(np.minimum(power, 0)))
             ok = (alpha > 1 / 255) & (px >= 0) & (px < width) & (py >= 0) & (py < height)
-            pix = (py * width + px)[ok].astype(np.int64)
-            a = alpha[ok]
             rows = np.broadcast_to(np.arange(len(sel))[:, None], ok.shape)[ok]
-            log_keep += np.bincount(pix, np.log1p(-a), npx)
-            weight += np.bincount(pix, a, npx)
-            for ch in range(3):
-                wcol[:, ch] += np.bincount(pix, a * colors[sel[rows], ch], npx)
-        covered = weight > 0
-        chunk_alpha = 1 - np.exp(log_keep)
-        mean_col = np.where(covered[:, None], wcol / np.maximum(weight, 1e-12)[:, None], 0)
-        accum += (trans * chunk_alpha)[:, None] * mean_col
-        trans *= 1 - chunk_alpha
+            pieces.append(
+                ((py * width + px)[ok].astype(np.int64), rank[rows], alpha[ok], sel[rows])
+            )
+        if not pieces:
+            continue
+        pix, rank, alpha, splat = (np.concatenate(p) for p in zip(*pieces, strict=True))
+        # Exact front-to-back compositing inside the chunk: sort the contributions by
+        # pixel, then depth; each one is dimmed by those in front of it on its pixel.
+        by = np.argsort(pix * len(chunk) + rank, kind="stable")
+        pix, alpha, splat = pix[by], alpha[by], splat[by]
+        log_keep = np.log1p(-alpha)
+        before = np.cumsum(log_keep) - log_keep  # exclusive running sum over everything
+        first = np.ones(len(pix), bool)
+        first[1:] = pix[1:] != pix[:-1]
+        group_start = np.maximum.accumulate(np.where(first, np.arange(len(pix)), 0))
+        front = np.exp(before - before[group_start])  # light left after nearer splats
+        weight = trans[pix] * front * alpha
+        for ch in range(3):
+            accum[:, ch] += np.bincount(pix, weight * colors[splat, ch], npx)
+        trans *= np.exp(np.bincount(pix, log_keep, npx))
         if trans.max() < 1e-3:
             break
     bg = np.array(background, np.float64) / 255
