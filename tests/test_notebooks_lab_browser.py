@@ -77,6 +77,10 @@ class JupyterServer:
         )
         tracker.parent.mkdir(parents=True, exist_ok=True)
         tracker.write_text('{"windowingMode": "none"}')
+        # No "get notified about Jupyter news?" toast over the screenshots (and no fetch).
+        news = tracker.parent.parent / "apputils-extension" / "notification.jupyterlab-settings"
+        news.parent.mkdir(parents=True, exist_ok=True)
+        news.write_text('{"fetchNews": "false"}')
         self.port, self.token = _free_port(), secrets.token_hex(16)
         expose = (
             "--LabApp.expose_app_in_browser=True"

@@ -135,4 +135,5 @@ def test_recon_bundle_adds_the_viewer_only_with_a_kernel(tmp_path, monkeypatch):
     assert set(parts) == {recon.WIDGET_VIEW} and view["model_id"] == made[0].model_id
     widget = made[0]
     assert widget.count == 2000 and widget.preview.startswith(b"\x89PNG")
+    assert widget.title == "Ref · recon_test01"
     widget.close()

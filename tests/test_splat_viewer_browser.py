@@ -82,7 +82,7 @@ class ViewerPage:
     def __init__(self, browser, widget, viewport=(700, 520)) -> None:
         state = {
             name: getattr(widget, name)
-            for name in ("count", "total", "center", "radius", "cov_unit", "up", "height")
+            for name in ("count", "total", "center", "radius", "cov_unit", "up", "height", "title")
         }
         self.files = {
             "/index.html": ("text/html", PAGE.encode()),
@@ -189,10 +189,15 @@ def test_viewer_draws_a_million_splats_and_orbits(browser, artifacts_dir):
 
 
 def test_viewer_controls_pan_zoom_up_axis_and_reset(browser, artifacts_dir):
-    widget = viewer.SplatViewer.from_splats(three_blobs(30_000, seed=3), height=300)
+    hostile = '<img src=x onerror="window.pwned=1"> scene'
+    widget = viewer.SplatViewer.from_splats(three_blobs(30_000, seed=3), height=300, title=hostile)
     v = ViewerPage(browser, widget, viewport=(700, 420))
     try:
         home = v.wait_frame_after(0)
+        # the caption is text, never markup
+        assert v.page.locator(".vlmrun-splat .bar .title").inner_text() == hostile
+        assert v.page.locator(".vlmrun-splat img").count() == 0
+        assert v.page.evaluate("() => window.pwned") is None
         cols = np.nonzero(painted(home).any(axis=0))[0]
         # pan (right-drag) moves the subject sideways
         frames = v.frames()

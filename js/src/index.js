@@ -4,7 +4,7 @@
 //
 // Model traits (set by Python): `data` (bytes: 32 per splat, see renderer.js), `count`,
 // `total` (splats in the file), `center`, `radius`, `cov_unit`, `up`, `height`,
-// `preview` (PNG bytes shown if WebGL2 is unavailable).
+// `preview` (PNG bytes shown if WebGL2 is unavailable), `title` (plain text caption).
 
 import { OrbitCamera, UP_AXES } from "./camera.js";
 import { createRenderer } from "./renderer.js";
@@ -36,6 +36,8 @@ const STYLE = `
 .vlmrun-splat canvas:active { cursor: grabbing; }
 .vlmrun-splat .bar { display: flex; gap: 8px; align-items: center; padding: 4px 8px;
   border-top: 1px solid #e5e5e5; background: #fff; }
+.vlmrun-splat .bar .title { font-weight: 600; color: #555; }
+.vlmrun-splat .bar .title:empty { display: none; }
 .vlmrun-splat .bar .info { flex: 1; color: #666; }
 .vlmrun-splat button { font: inherit; padding: 1px 8px; border: 1px solid #ccc;
   border-radius: 4px; background: #f6f6f6; cursor: pointer; }
@@ -83,11 +85,12 @@ function render({ model, el }) {
   canvas.setAttribute("aria-label", "3D Gaussian splat viewer");
   root.appendChild(canvas);
   const bar = element("div", "bar");
+  const title = element("span", "title", model.get("title") || "");
   const info = element("span", "info");
   const upButton = element("button", "up");
   upButton.title = "Which axis points up";
   const resetButton = element("button", "reset", "reset view");
-  bar.append(info, upButton, resetButton);
+  bar.append(title, info, upButton, resetButton);
   root.appendChild(bar);
 
   let renderer;

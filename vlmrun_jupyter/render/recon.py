@@ -85,7 +85,9 @@ def live(ref: Any, data: dict[str, Any]) -> dict[str, Any]:
         return {}
     png = data.get("image/png")
     widget = viewer.SplatViewer.from_splats(
-        splats, preview_png=base64.b64decode(png) if isinstance(png, str) else b""
+        splats,
+        preview_png=base64.b64decode(png) if isinstance(png, str) else b"",
+        title=f"{type(ref).__name__} · {ref.id}",
     )
     view = widget._repr_mimebundle_()
     view = view[0] if isinstance(view, tuple) else view

@@ -101,10 +101,16 @@ class SplatViewer(anywidget.AnyWidget):
     up = traitlets.Enum(list(UP_AXES), "y").tag(sync=True)
     height = traitlets.Int(420).tag(sync=True)
     preview = traitlets.Bytes(b"").tag(sync=True)
+    title = traitlets.Unicode("").tag(sync=True)  # plain text, shown as text (never HTML)
 
     @classmethod
     def from_splats(
-        cls, splats: Splats, up: str = "y", height: int = 420, preview_png: bytes = b""
+        cls,
+        splats: Splats,
+        up: str = "y",
+        height: int = 420,
+        preview_png: bytes = b"",
+        title: str = "",
     ) -> SplatViewer:
         """A viewer of `splats` (a sample of the most opaque if there are more than
         `MAX_VIEWER_SPLATS`); `preview_png` shows where WebGL2 is unavailable."""
@@ -131,4 +137,5 @@ class SplatViewer(anywidget.AnyWidget):
             up=up,
             height=height,
             preview=preview_png,
+            title=title,
         )
