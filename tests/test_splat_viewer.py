@@ -5,6 +5,8 @@ the viewer to its bundle only where a kernel can show widgets."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 
 import numpy as np
@@ -137,3 +139,20 @@ def test_recon_bundle_adds_the_viewer_only_with_a_kernel(tmp_path, monkeypatch):
     assert widget.count == 2000 and widget.preview.startswith(b"\x89PNG")
     assert widget.title == "Ref · recon_test01"
     widget.close()
+
+
+def test_viewer_repr_carries_a_static_picture_for_exporters():
+    from PIL import Image
+
+    w = viewer.SplatViewer.from_splats(scene(2000), title="demo")
+    bundle, _ = w._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == w.model_id
+    png = base64.b64decode(bundle["image/png"])
+    picture = Image.open(io.BytesIO(png))
+    assert (
+        picture.size == (640, 480) and np.asarray(picture).reshape(-1, 3).std(axis=0).max() > 10
+    )  # not blank
+    w.close()
+    bare = viewer.SplatViewer.from_splats(scene(10), preview_png=b"")
+    assert "image/png" not in bare._repr_mimebundle_()[0]
+    bare.close()

@@ -160,7 +160,7 @@ def browser(playwright):
 
 
 def test_viewer_draws_a_million_splats_and_orbits(browser, artifacts_dir):
-    widget = viewer.SplatViewer.from_splats(three_blobs(1_000_000), height=400)
+    widget = viewer.SplatViewer.from_splats(three_blobs(1_000_000), height=400, preview_png=b"")
     bundle = viewer.STATIC.read_bytes()
     print(f"viewer.js: {len(bundle):,} bytes ({len(bundle) / 1024:.1f} KiB; target < 200 KiB)")
     assert len(bundle) < 200 * 1024
@@ -190,7 +190,9 @@ def test_viewer_draws_a_million_splats_and_orbits(browser, artifacts_dir):
 
 def test_viewer_controls_pan_zoom_up_axis_and_reset(browser, artifacts_dir):
     hostile = '<img src=x onerror="window.pwned=1"> scene'
-    widget = viewer.SplatViewer.from_splats(three_blobs(30_000, seed=3), height=300, title=hostile)
+    widget = viewer.SplatViewer.from_splats(
+        three_blobs(30_000, seed=3), height=300, title=hostile, preview_png=b""
+    )
     v = ViewerPage(browser, widget, viewport=(700, 420))
     try:
         home = v.wait_frame_after(0)

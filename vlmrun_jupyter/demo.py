@@ -69,6 +69,8 @@ def summarize(nb, name: str) -> list[Rendered]:
             if out.get("output_type") not in ("execute_result", "display_data"):
                 continue
             data = out.get("data", {})
+            if not any(data.values()):  # a cleared status line: nothing shows
+                continue
             mime = next(
                 (m for m in ("text/html", "image/jpeg", "image/png") if m in data), "text/plain"
             )

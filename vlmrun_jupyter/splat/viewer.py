@@ -8,7 +8,10 @@ laid out for direct upload as a GPU texture (see `pack`), never as JSON.
 
 from __future__ import annotations
 
+import base64
+import io
 from pathlib import Path
+from typing import Any
 
 import anywidget
 import numpy as np
@@ -68,6 +71,14 @@ def pack(splats: Splats) -> tuple[bytes, float]:
     return words.tobytes(), cov_unit
 
 
+def _png(splats: Splats, up: str) -> bytes:
+    from .preview import render
+
+    out = io.BytesIO()
+    render(splats, 640, 480, up=up).save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
 def _sample(splats: Splats, limit: int) -> Splats:
     """The most opaque `limit` splats (what a viewer loses least by dropping)."""
     keep = np.sort(np.argpartition(-splats.opacities, limit - 1)[:limit])
@@ -103,17 +114,27 @@ class SplatViewer(anywidget.AnyWidget):
     preview = traitlets.Bytes(b"").tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)  # plain text, shown as text (never HTML)
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The widget view plus the static picture: exported HTML, GitHub and untrusted
+        notebooks show the picture where the widget cannot run."""
+        bundle = super()._repr_mimebundle_(**kwargs)  # anywidget: (data, metadata)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        if data is not None and self.preview:
+            data["image/png"] = base64.b64encode(self.preview).decode("ascii")
+        return bundle
+
     @classmethod
     def from_splats(
         cls,
         splats: Splats,
         up: str = "y",
         height: int = 420,
-        preview_png: bytes = b"",
+        preview_png: bytes | None = None,
         title: str = "",
     ) -> SplatViewer:
         """A viewer of `splats` (a sample of the most opaque if there are more than
-        `MAX_VIEWER_SPLATS`); `preview_png` shows where WebGL2 is unavailable."""
+        `MAX_VIEWER_SPLATS`). `preview_png` is the static picture shown where the widget
+        cannot run (None: rendered here with `preview.render`; b"": none)."""
         if not available():
             raise RuntimeError(
                 "the 3D viewer's JavaScript is missing from this installation "
@@ -122,6 +143,8 @@ class SplatViewer(anywidget.AnyWidget):
         total = len(splats)
         shown = _sample(splats, MAX_VIEWER_SPLATS) if total > MAX_VIEWER_SPLATS else splats
         data, cov_unit = pack(shown)
+        if preview_png is None:
+            preview_png = _png(splats, up) if total else b""
         center, radius = [0.0, 0.0, 0.0], 1.0
         if len(shown):
             lo, hi = robust_bounds(shown.positions)
