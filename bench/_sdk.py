@@ -18,14 +18,20 @@ SDK_VENV = Path(os.environ.get("VLMRUN_SDK_VENV", "/tmp/vlmrun-sdk-venv"))
 REPO = Path(__file__).resolve().parent.parent
 
 
+def venv_python(venv: Path, requirement: str) -> Path:
+    """The interpreter of a comparison venv, creating it (`pip install requirement`)
+    on first use."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"creating {venv} (pip install {requirement!r}) ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", requirement], check=True)
+    return python
+
+
 def sdk_python() -> Path:
     """The SDK venv's interpreter, creating the venv if needed."""
-    python = SDK_VENV / "bin" / "python"
-    if not python.exists():
-        print(f"creating the SDK venv at {SDK_VENV} (pip install vlmrun) ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(SDK_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "vlmrun"], check=True)
-    return python
+    return venv_python(SDK_VENV, "vlmrun")
 
 
 def _run(python: Path | str, script: str, env: dict[str, str], args: dict) -> dict:

@@ -23,6 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _sdk import venv_python  # noqa: E402
+
 GSPLY_VENV = Path(os.environ.get("GSPLY_VENV", Path(tempfile.gettempdir()) / "gsply-venv"))
 
 TIMER = r"""
@@ -55,15 +58,6 @@ import gsply
 def decode(path):
     return gsply.read_spz(path).means
 """
-
-
-def gsply_python() -> Path:
-    python = GSPLY_VENV / "bin" / "python"
-    if not python.exists():
-        print(f"creating {GSPLY_VENV} (pip install 'gsply[spz]') ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(GSPLY_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "gsply[spz]"], check=True)
-    return python
 
 
 def scene(n: int, seed: int = 7):
@@ -113,7 +107,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
 
-    gsply = gsply_python()
+    gsply = venv_python(GSPLY_VENV, "gsply[spz]")
     work = Path(tempfile.mkdtemp(prefix="spz-bench-"))
     splats = scene(args.points)
     files = {}
