@@ -156,3 +156,18 @@ def test_viewer_repr_carries_a_static_picture_for_exporters():
     bare = viewer.SplatViewer.from_splats(scene(10), preview_png=b"")
     assert "image/png" not in bare._repr_mimebundle_()[0]
     bare.close()
+
+
+def test_recon_ref_view_picks_the_up_axis(client, live_server):
+    from vlmrun_jupyter import ReconRef
+
+    original = scene(1500, seed=5)
+    sid, oid = live_server.add_artifact("recon", spz.encode(original))
+    ref = ReconRef(id=oid).bind(session_id=sid, client=client)
+    assert len(ref.splats()) == 1500
+    w = ref.view(up="-y", height=300)
+    assert (w.up, w.height, w.count, w.title) == ("-y", 300, 1500, f"ReconRef · {oid}")
+    assert w.preview.startswith(b"\x89PNG")  # its own static picture for exporters
+    w.close()
+    with pytest.raises(ValueError, match="up must be one of y, -y, z, -z"):
+        ref.view(up="sideways")

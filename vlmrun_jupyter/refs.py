@@ -272,6 +272,22 @@ class ReconRef(BaseRef):
     content_types: ClassVar[tuple[str, ...]] = ("application/octet-stream",)
     id: str = Field(..., pattern=r"^recon_\w{6}$")
 
+    def splats(self, client: Client | None = None) -> Any:
+        """The decoded Gaussians (`splat.spz.Splats`: positions, opacities, colours,
+        log-scales, rotations, SH), for your own analysis or rendering."""
+        from .splat import spz
+
+        return spz.decode(self.fetch(client).read_bytes())
+
+    def view(self, up: str = "y", height: int = 420, client: Client | None = None) -> Any:
+        """An interactive viewer with a chosen up axis ("y", "-y", "z", "-z"; many files in
+        the wild are y-down) and height in pixels; displaying the ref uses "y"."""
+        from .splat.viewer import SplatViewer
+
+        return SplatViewer.from_splats(
+            self.splats(client), up=up, height=height, title=f"{type(self).__name__} · {self.id}"
+        )
+
 
 class ArrayRef(BaseRef):
     prefix: ClassVar[str] = "arr"

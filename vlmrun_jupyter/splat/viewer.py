@@ -135,6 +135,8 @@ class SplatViewer(anywidget.AnyWidget):
         """A viewer of `splats` (a sample of the most opaque if there are more than
         `MAX_VIEWER_SPLATS`). `preview_png` is the static picture shown where the widget
         cannot run (None: rendered here with `preview.render`; b"": none)."""
+        if up not in UP_AXES:
+            raise ValueError(f"up must be one of {', '.join(UP_AXES)}, not {up!r}")
         if not available():
             raise RuntimeError(
                 "the 3D viewer's JavaScript is missing from this installation "
