@@ -13,6 +13,7 @@ import functools
 import http.server
 import importlib.util
 import io
+import json
 import secrets
 import shutil
 import socket
@@ -302,6 +303,7 @@ def test_quickstart_runs_and_renders_in_the_browser(app, browser, tmp_path, arti
             timeout=120_000,
         )
         assert "splats" in viewer.inner_text()
+        assert viewer.locator("img.picture").count() == 0  # the live view replaced the picture
         canvas = np.asarray(
             Image.open(io.BytesIO(viewer.locator("canvas").screenshot())).convert("RGB"), np.int16
         )
@@ -375,3 +377,39 @@ def test_exported_html_shows_every_preview(browser, executed, artifacts_dir):
         assert ours == []
     finally:
         httpd.shutdown()
+
+
+def test_saved_widget_state_stays_small_and_shows_the_picture(browser, tmp_path, artifacts_dir):
+    """A notebook saved with its widget state (JupyterLab's "save widget state", nbclient's
+    store_widget_state) carries the viewer's settings and picture but not the splats, and
+    reopened later the restored viewer shows the picture."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    root = tmp_path / "root"
+    root.mkdir()
+    nb = nbformat.read(QUICKSTART, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", store_widget_state=True).execute()
+    path = root / "saved.ipynb"
+    nbformat.write(nb, path)
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    assert len(state) >= 1
+    assert len(json.dumps(state)) < 600_000  # picture + module + settings; no splats
+    assert path.stat().st_size < 15 * 1024 * 1024
+    subprocess.run([sys.executable, "-m", "jupyter", "trust", str(path)], check=True)
+    server = JupyterServer("lab", root, tmp_path / "jupyter.log")
+    try:
+        p = Page(browser, server.origin)
+        page = p.page
+        page.goto(server.url("saved.ipynb"))
+        picture = page.locator(".jp-OutputArea-output .vlmrun-splat img.picture").first
+        picture.wait_for(timeout=60_000)
+        picture.scroll_into_view_if_needed()
+        page.wait_for_function(
+            "i => i.complete && i.naturalWidth > 0", arg=picture.element_handle()
+        )
+        assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
+        page.screenshot(path=str(artifacts_dir / "lab-saved-widget-state.png"))
+        assert p.external_requests() == []
+    finally:
+        server.stop()

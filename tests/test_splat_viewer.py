@@ -91,9 +91,17 @@ def test_viewer_traits_frame_the_scene_and_sample_huge_scenes(monkeypatch):
     assert (w.count, w.total, w.up, w.preview) == (3000, 3000, "-y", b"\x89PNG")
     assert max(abs(c) for c in w.center) < 1.5 and w.radius < 20
     state = w.get_state()
-    # the splats are a binary buffer, not JSON numbers
-    assert isinstance(state["data"], (bytes, memoryview))
-    json.dumps({k: v for k, v in state.items() if k not in ("data", "preview")})
+    # the splats are not widget state (a saved notebook would grow with them) ...
+    assert "data" not in state
+    assert len(json.dumps({k: v for k, v in state.items() if k not in ("preview", "_esm")})) < 2000
+    # ... a view asks for them and gets one binary buffer back, not JSON numbers
+    sent = []
+    w.send = lambda content, buffers=None: sent.append((content, buffers))
+    w._on_message(w, {"type": "splats?"}, [])
+    assert sent == [({"type": "splats", "count": 3000}, [w.data])]
+    assert isinstance(w.data, bytes) and len(w.data) == 3000 * viewer.BYTES_PER_SPLAT
+    w._on_message(w, {"type": "something else"}, [])
+    assert len(sent) == 1
     with pytest.raises(traitlets.TraitError):
         w.up = "sideways"
     monkeypatch.setattr(viewer, "MAX_VIEWER_SPLATS", 1000)

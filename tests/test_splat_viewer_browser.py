@@ -30,20 +30,27 @@ PAGE = """<!doctype html>
 <body style="margin:0;background:#fff">
 <div id="host" style="width:640px"></div>
 <script type="module">
+  // A stand-in for the widget's model: traits from state.json, and the kernel's answer
+  // to the view's "splats?" message from data.bin, as anywidget delivers them.
   const state = await (await fetch("/state.json")).json();
   const data = new DataView(await (await fetch("/data.bin")).arrayBuffer());
   const preview = new DataView(await (await fetch("/preview.png")).arrayBuffer());
   const listeners = {};
+  const emit = (event, ...args) => (listeners[event] || []).forEach((f) => f(...args));
   const model = {
-    get: (name) => ({ data, preview })[name] ?? state[name],
+    get: (name) => (name === "preview" ? preview : state[name]),
     set: (name, value) => {
       state[name] = value;
-      (listeners["change:" + name] || []).forEach((f) => f());
+      emit("change:" + name);
     },
     save_changes: () => {},
     on: (event, f) => (listeners[event] = [...(listeners[event] || []), f]),
     off: (event, f) => (listeners[event] = (listeners[event] || []).filter((g) => g !== f)),
-    send: () => {},
+    send: (msg) => {
+      window.sent = [...(window.sent || []), msg];
+      if (!state.kernel) throw new Error("Cannot send: no kernel");
+      setTimeout(() => emit("msg:custom", { type: "splats", count: state.count }, [data]), 0);
+    },
   };
   const widget = (await import("/viewer.js")).default;
   widget.render({ model, el: document.getElementById("host") });
@@ -79,11 +86,12 @@ def pixels(png: bytes) -> np.ndarray:
 class ViewerPage:
     """The viewer module on a page served from memory; records every request."""
 
-    def __init__(self, browser, widget, viewport=(700, 520)) -> None:
+    def __init__(self, browser, widget, viewport=(700, 520), kernel=True) -> None:
         state = {
             name: getattr(widget, name)
             for name in ("count", "total", "center", "radius", "cov_unit", "up", "height", "title")
         }
+        state["kernel"] = kernel
         self.files = {
             "/index.html": ("text/html", PAGE.encode()),
             "/viewer.js": ("text/javascript", viewer.STATIC.read_bytes()),
@@ -251,9 +259,12 @@ def test_viewer_without_webgl_shows_the_static_picture(playwright, artifacts_dir
     b = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
     try:
         v = ViewerPage(b, widget)
-        img = v.page.locator(".vlmrun-splat .fallback img")
+        img = v.page.locator(".vlmrun-splat img.picture")
         img.wait_for(timeout=30_000)
-        assert "Interactive 3D view unavailable" in v.root.inner_text()
+        v.page.wait_for_function(
+            "() => document.querySelector('.vlmrun-splat').classList.contains('unavailable')"
+        )
+        assert "Interactive 3D view unavailable: WebGL2" in v.root.inner_text()
         v.page.wait_for_function(
             "i => i.complete && i.naturalWidth === 320", arg=img.element_handle()
         )
@@ -261,3 +272,26 @@ def test_viewer_without_webgl_shows_the_static_picture(playwright, artifacts_dir
         assert v.only_own_requests(), v.requested
     finally:
         b.close()
+
+
+def test_viewer_without_a_kernel_shows_the_static_picture(browser):
+    """Widget state restored from a saved notebook has no kernel behind it: the view's
+    request for the splats fails, and it shows the picture the state carries."""
+    from vlmrun_jupyter.splat import preview
+
+    splats = three_blobs(5_000, seed=5)
+    png = io.BytesIO()
+    preview.render(splats, 320, 240).save(png, format="PNG")
+    widget = viewer.SplatViewer.from_splats(splats, preview_png=png.getvalue())
+    v = ViewerPage(browser, widget, kernel=False)
+    try:
+        img = v.page.locator(".vlmrun-splat img.picture")
+        img.wait_for(timeout=30_000)
+        assert "unavailable: no kernel is connected" in v.root.inner_text()
+        v.page.wait_for_function(
+            "i => i.complete && i.naturalWidth === 320", arg=img.element_handle()
+        )
+        assert v.page.evaluate("() => window.sent") == [{"type": "splats?"}]
+        assert v.page.locator(".vlmrun-splat canvas").count() == 0
+    finally:
+        v.page.close()

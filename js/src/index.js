@@ -2,9 +2,12 @@
 // WebGL2 view of 3D Gaussian splats. Drag to orbit, right-drag (or shift-drag) to pan,
 // wheel to zoom, double-click to reset; the up-axis button cycles y, -y, z, -z.
 //
-// Model traits (set by Python): `data` (bytes: 32 per splat, see renderer.js), `count`,
-// `total` (splats in the file), `center`, `radius`, `cov_unit`, `up`, `height`,
-// `preview` (PNG bytes shown if WebGL2 is unavailable), `title` (plain text caption).
+// Model traits (set by Python): `count`, `total` (splats in the file), `center`, `radius`,
+// `cov_unit`, `up`, `height`, `preview` (PNG bytes shown where the viewer cannot run),
+// `title` (plain text caption). The splats themselves are not model state (a saved
+// notebook would carry them): each view asks the kernel with a "splats?" message and
+// gets one binary buffer back, 32 bytes per splat (see renderer.js). Without a kernel
+// (say, widget state restored from a saved notebook) the view shows `preview`.
 
 import { OrbitCamera, UP_AXES } from "./camera.js";
 import { createRenderer } from "./renderer.js";
@@ -41,13 +44,32 @@ const STYLE = `
 .vlmrun-splat .bar .info { flex: 1; color: #666; }
 .vlmrun-splat button { font: inherit; padding: 1px 8px; border: 1px solid #ccc;
   border-radius: 4px; background: #f6f6f6; cursor: pointer; }
-.vlmrun-splat .fallback { padding: 8px; color: #8a5a00; }
-.vlmrun-splat .fallback img { display: block; max-width: 100%; margin-top: 6px; }
+.vlmrun-splat img.picture { display: block; max-width: 100%; margin: 0 auto; }
+.vlmrun-splat.unavailable .bar .info { color: #8a5a00; }
 `;
 
-function packedSplats(model) {
-  const raw = bytesOf(model.get("data"));
-  const count = Math.min(model.get("count") | 0, Math.floor(raw.byteLength / 32));
+const PATIENCE_MS = 10_000; // then say the kernel has not answered (but keep listening)
+
+// Ask the kernel for the splats: `onSplats(bytes)` when they come; `onTrouble(reason)`
+// if the request cannot be sent. A kernel busy with other cells answers late, so there
+// is no deadline here.
+function requestSplats(model, onSplats, onTrouble) {
+  const onMessage = (msg, buffers) => {
+    if (!msg || msg.type !== "splats") return;
+    model.off("msg:custom", onMessage);
+    onSplats(bytesOf(buffers && buffers[0]));
+  };
+  model.on("msg:custom", onMessage);
+  try {
+    model.send({ type: "splats?" });
+  } catch (err) {
+    onTrouble("no kernel is connected");
+  }
+  return () => model.off("msg:custom", onMessage);
+}
+
+function unpackSplats(raw, declared) {
+  const count = Math.min(declared | 0, Math.floor(raw.byteLength / 32));
   // Uint32 views need 4-byte alignment: copy if the buffer arrived unaligned.
   const aligned = raw.byteOffset % 4 === 0 ? raw : raw.slice();
   const words = new Uint32Array(aligned.buffer, aligned.byteOffset, count * 8);
@@ -61,16 +83,15 @@ function packedSplats(model) {
   return { words, positions, count };
 }
 
-function showFallback(root, model, reason) {
-  const box = element("div", "fallback", `Interactive 3D view unavailable (${reason}).`);
+// The static picture (from Python's preview), shown until the interactive view runs and
+// instead of it wherever it cannot.
+function picture(model) {
   const png = bytesOf(model.get("preview"));
-  if (png.byteLength) {
-    const img = element("img");
-    img.alt = "static preview of the splats";
-    img.src = URL.createObjectURL(new Blob([png], { type: "image/png" }));
-    box.appendChild(img);
-  }
-  root.appendChild(box);
+  if (!png.byteLength) return null;
+  const img = element("img", "picture");
+  img.alt = "static preview of the splats";
+  img.src = URL.createObjectURL(new Blob([png], { type: "image/png" }));
+  return img;
 }
 
 function render({ model, el }) {
@@ -79,29 +100,72 @@ function render({ model, el }) {
   style.textContent = STYLE;
   root.appendChild(style);
   el.appendChild(root);
-
-  const { words, positions, count } = packedSplats(model);
-  const canvas = element("canvas");
-  canvas.setAttribute("aria-label", "3D Gaussian splat viewer");
-  root.appendChild(canvas);
+  const still = picture(model);
+  if (still) root.appendChild(still);
   const bar = element("div", "bar");
   const title = element("span", "title", model.get("title") || "");
-  const info = element("span", "info");
+  const total = model.get("total") || model.get("count") || 0;
+  const info = element("span", "info", `loading ${total.toLocaleString("en-US")} splats…`);
   const upButton = element("button", "up");
   upButton.title = "Which axis points up";
   const resetButton = element("button", "reset", "reset view");
+  upButton.hidden = resetButton.hidden = true;
   bar.append(title, info, upButton, resetButton);
   root.appendChild(bar);
 
-  let renderer;
-  try {
-    renderer = createRenderer(canvas, words, count);
-  } catch (err) {
-    canvas.remove();
-    showFallback(root, model, err.message);
-    return () => root.remove();
-  }
+  let cleanup = null;
+  const unavailable = (reason) => {
+    if (cleanup) return;
+    info.textContent = `Interactive 3D view unavailable: ${reason}.`;
+    root.classList.add("unavailable");
+  };
+  const timer = setTimeout(() => {
+    info.textContent = "waiting for the kernel to send the splats (if it restarted, run the cell again)";
+  }, PATIENCE_MS);
+  const stopListening = requestSplats(
+    model,
+    (raw) => {
+      clearTimeout(timer);
+      const canvas = element("canvas");
+      canvas.setAttribute("aria-label", "3D Gaussian splat viewer");
+      root.insertBefore(canvas, bar);
+      try {
+        cleanup = start({ model, el, root, canvas, info, upButton, resetButton }, raw);
+        if (still) still.remove();
+        upButton.hidden = resetButton.hidden = false;
+      } catch (err) {
+        canvas.remove();
+        unavailable(err.message);
+      }
+    },
+    (reason) => {
+      clearTimeout(timer);
+      unavailable(reason);
+    },
+  );
+  return () => {
+    clearTimeout(timer);
+    stopListening();
+    if (cleanup) cleanup();
+    root.remove();
+  };
+}
 
+// The interactive part, once the splats have arrived.
+function start({ model, el, root, canvas, info, upButton, resetButton }, raw) {
+  const { words, positions, count } = unpackSplats(raw, model.get("count"));
+  const resize = () => {
+    const ratio = Math.min(window.devicePixelRatio || 1, 2);
+    const width = Math.max(1, Math.round((el.clientWidth || 640) * ratio));
+    const height = Math.max(1, Math.round((model.get("height") || 420) * ratio));
+    canvas.style.height = `${model.get("height") || 420}px`;
+    if (canvas.width === width && canvas.height === height) return false;
+    canvas.width = width;
+    canvas.height = height;
+    return true;
+  };
+  resize();
+  const renderer = createRenderer(canvas, words, count);
   const camera = new OrbitCamera({
     center: model.get("center"),
     radius: model.get("radius"),
@@ -143,20 +207,8 @@ function render({ model, el }) {
     redraw();
   };
   root.dataset.sortInWorker = String(sorter.inWorker());
-
-  const resize = () => {
-    const ratio = Math.min(window.devicePixelRatio || 1, 2);
-    const width = Math.max(1, Math.round((el.clientWidth || 640) * ratio));
-    const height = Math.max(1, Math.round((model.get("height") || 420) * ratio));
-    if (canvas.width !== width || canvas.height !== height) {
-      canvas.width = width;
-      canvas.height = height;
-      canvas.style.height = `${model.get("height") || 420}px`;
-      redraw();
-    }
-  };
-  resize();
-  const observer = typeof ResizeObserver === "function" ? new ResizeObserver(resize) : null;
+  const observer =
+    typeof ResizeObserver === "function" ? new ResizeObserver(() => resize() && redraw()) : null;
   if (observer) observer.observe(el);
 
   // Pointer controls.
@@ -190,14 +242,12 @@ function render({ model, el }) {
     },
     { passive: false },
   );
-  canvas.addEventListener("dblclick", () => {
+  const reset = () => {
     camera.reset();
     resort();
-  });
-  resetButton.addEventListener("click", () => {
-    camera.reset();
-    resort();
-  });
+  };
+  canvas.addEventListener("dblclick", reset);
+  resetButton.addEventListener("click", reset);
   upButton.addEventListener("click", () => {
     const next = AXES[(AXES.indexOf(camera.up) + 1) % AXES.length];
     model.set("up", next);
@@ -216,7 +266,6 @@ function render({ model, el }) {
     if (observer) observer.disconnect();
     sorter.dispose();
     renderer.dispose();
-    root.remove();
   };
 }
 

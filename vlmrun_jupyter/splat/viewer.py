@@ -3,7 +3,9 @@
 The browser side (WebGL2, sorting in a Web Worker, orbit/zoom/pan, up-axis toggle) is
 built from `js/` into `static/viewer.js` when the package is built; nothing is fetched
 at run time. Splats travel to the browser as one binary buffer, 32 bytes per splat,
-laid out for direct upload as a GPU texture (see `pack`), never as JSON.
+laid out for direct upload as a GPU texture (see `pack`), never as JSON; and not as
+widget state, which a saved notebook may hold: each view asks for them with a
+"splats?" message, so a saved notebook stays small whatever the scene's size.
 """
 
 from __future__ import annotations
@@ -103,7 +105,6 @@ class SplatViewer(anywidget.AnyWidget):
     `SplatViewer.from_splats(splats)`."""
 
     _esm = STATIC if available() else _MISSING
-    data = traitlets.Bytes(b"").tag(sync=True)
     count = traitlets.Int(0).tag(sync=True)
     total = traitlets.Int(0).tag(sync=True)
     center = traitlets.List(traitlets.Float(), [0.0, 0.0, 0.0]).tag(sync=True)
@@ -113,6 +114,20 @@ class SplatViewer(anywidget.AnyWidget):
     height = traitlets.Int(420).tag(sync=True)
     preview = traitlets.Bytes(b"").tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)  # plain text, shown as text (never HTML)
+
+    def __init__(self, data: bytes = b"", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._data = bytes(data)
+        self.on_msg(self._on_message)
+
+    @property
+    def data(self) -> bytes:
+        """The packed splats (see `pack`) that views receive."""
+        return self._data
+
+    def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("type") == "splats?":
+            self.send({"type": "splats", "count": self.count}, buffers=[self._data])
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         """The widget view plus the static picture: exported HTML, GitHub and untrusted
