@@ -2,8 +2,9 @@
 
 `npm ci` installs the pinned build tools from js/package-lock.json and esbuild writes
 vlmrun_jupyter/splat/static/viewer.js (git-ignored, shipped as a build artifact). The
-bundle is rebuilt only when a source is newer. Without npm, an editable install still
-works (3D refs then show their static preview only); a release wheel refuses to build.
+bundle is rebuilt only when a source is newer. Without npm, an existing bundle (an sdist
+carries one) is used; failing that, an editable install still works (3D refs then show
+their static picture only) and a wheel refuses to build.
 """
 
 from __future__ import annotations
@@ -38,9 +39,12 @@ class ViewerBuildHook(BuildHookInterface):
             _build()
         except (OSError, subprocess.CalledProcessError) as exc:
             message = f"the 3D viewer's JavaScript (js/) could not be built: {exc}"
-            if version != "editable":
+            if OUT.is_file():  # e.g. an sdist, which carries the bundle it was made with
+                print(f"warning: {message}; using the existing {OUT.name}", file=sys.stderr)
+            elif version == "editable":
+                print(f"warning: {message}; 3D refs will show static previews", file=sys.stderr)
+            else:
                 raise RuntimeError(f"{message}; install Node.js and npm") from exc
-            print(f"warning: {message}; 3D refs will show static previews", file=sys.stderr)
 
 
 def _build() -> None:
