@@ -29,7 +29,7 @@ from pathlib import Path
 
 import filelock
 
-from .config import Settings
+from ._config import Settings
 from .errors import IntegrityError
 from .refs import BaseRef, ImageRef, Namespace, UrlRef, registry
 
@@ -192,8 +192,6 @@ class ArtifactCache:
                 path.unlink()
         return None
 
-    path_for = lookup
-
     def preview_dir(self, ref: BaseRef) -> Path:
         """The directory the renderer stores previews of `ref` in (next to the artifact)."""
         ns = ref.require_namespace()
@@ -341,47 +339,3 @@ class ArtifactCache:
             for p in paths:
                 with contextlib.suppress(OSError):
                     p.unlink()
-
-
-# -- module-level helpers for the renderers -------------------------------------------------
-
-_default_caches: dict[str, ArtifactCache] = {}
-_default_guard = threading.Lock()
-
-
-def cache_for(ref: BaseRef | None = None) -> ArtifactCache:
-    """The cache a ref is fetched into: its client's, else the one configured by env."""
-    client = getattr(ref, "_client", None) if ref is not None else None
-    if client is not None:
-        return client.cache
-    from . import client as client_mod
-
-    default = client_mod._default  # an existing default client, never created here
-    if default is not None:
-        return default.cache
-    s = Settings.from_env()
-    with _default_guard:
-        key = str(s.cache_dir)
-        if key not in _default_caches:
-            _default_caches[key] = ArtifactCache(s.cache_dir, s.cache_max_bytes)
-        return _default_caches[key]
-
-
-def path_for(ref: BaseRef) -> Path | None:
-    """The cached file of `ref` if it is already downloaded (never fetches)."""
-    return cache_for(ref).lookup(ref)
-
-
-def preview_dir(ref: BaseRef) -> Path:
-    return cache_for(ref).preview_dir(ref)
-
-
-def preview_path(ref: BaseRef, name: str) -> Path:
-    return cache_for(ref).preview_path(ref, name)
-
-
-def touch(path: Path) -> None:
-    """Mark a file as used now (for the LRU) without relying on atime."""
-    now = time.time()
-    with contextlib.suppress(OSError):
-        os.utime(path, (now, now))

@@ -35,8 +35,9 @@ from .cache import (
     check_content_type,
     media_type,
 )
-from .config import Settings
+from ._config import Settings
 from .content import PartBuilder
+from .results import Completion, Execution, parse_result, schema_json
 from .errors import (
     AuthenticationError,
     ConfigurationError,
@@ -54,7 +55,6 @@ from .errors import (
     redact,
 )
 from .refs import (
-    BY_PREFIX,
     BaseRef,
     ImageRef,
     Namespace,
@@ -69,7 +69,6 @@ T = TypeVar("T")
 
 DEFAULT_MODEL = "vlmrun-orion-1:auto"
 CHUNK = 1024 * 1024
-_REF_ID_RE = re.compile(rf"^(?:{'|'.join(BY_PREFIX)})_\w{{6}}$", re.ASCII)
 _URL_BODY_MAX = 64 * 1024  # a url_ artifact's body is one URL
 
 
@@ -89,135 +88,6 @@ def _version() -> str:
         return __version__
     except Exception:  # pragma: no cover
         return "0"
-
-
-# -- results ---------------------------------------------------------------------------------
-
-
-def _bundle(obj: Any, include: Any, exclude: Any) -> dict[str, Any]:
-    """Delegate to the renderer; fall back to text so a repr never raises."""
-    try:
-        from .render import result_bundle
-
-        return result_bundle(obj, include, exclude)
-    except Exception:
-        return {"text/plain": repr(obj)}
-
-
-def _short(text: str, n: int = 60) -> str:
-    text = text.replace("\n", " ")
-    return text if len(text) <= n else text[: n - 3] + "..."
-
-
-@dataclass(repr=False)
-class Completion:
-    """A chat completion. `result` is the typed answer with every ref bound to the session."""
-
-    id: str
-    model: str
-    session_id: str | None
-    text: str
-    result: Any
-    usage: dict[str, Any] | None
-    latency_s: float
-    raw: dict[str, Any] = field(default_factory=dict)
-
-    def __repr__(self) -> str:
-        return (
-            f"Completion(id={self.id!r}, model={self.model!r}, session_id={self.session_id!r}, "
-            f"text={_short(self.text)!r}, latency_s={self.latency_s:.2f})"
-        )
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        return _bundle(self, include, exclude)
-
-
-@dataclass(repr=False)
-class Execution:
-    """An agent execution. `result` has every ref bound to the execution."""
-
-    id: str
-    name: str
-    status: str
-    result: Any
-    usage: dict[str, Any] | None
-    latency_s: float
-    raw: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def execution_id(self) -> str:
-        return self.id
-
-    def __repr__(self) -> str:
-        return (
-            f"Execution(id={self.id!r}, name={self.name!r}, status={self.status!r}, "
-            f"latency_s={self.latency_s:.2f})"
-        )
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        return _bundle(self, include, exclude)
-
-
-def _strip_fences(text: str) -> str:
-    t = text.strip()
-    if t.startswith("```"):
-        t = t.split("\n", 1)[1] if "\n" in t else ""
-        if t.rstrip().endswith("```"):
-            t = t.rstrip()[:-3]
-    return t.strip()
-
-
-def refify(value: Any, ns: Namespace | None, client: Client | None = None, _depth: int = 0) -> Any:
-    """Turn every `{"id": "img_..."}` inside parsed JSON into a bound ref object."""
-    if _depth > 50:
-        return value
-    if isinstance(value, dict):
-        if set(value) == {"id"} and isinstance(value["id"], str) and _REF_ID_RE.match(value["id"]):
-            ref = make_ref(value["id"])
-            return bind_all(ref, ns, client) if ns else ref
-        return {k: refify(v, ns, client, _depth + 1) for k, v in value.items()}
-    if isinstance(value, list):
-        return [refify(v, ns, client, _depth + 1) for v in value]
-    return value
-
-
-def parse_result(
-    answer: Any, schema: Any, ns: Namespace | None, client: Client | None = None
-) -> Any:
-    """The typed result: a validated model (refs bound) for a model schema, else parsed
-    JSON with refs turned into ref objects, else the text itself."""
-    if isinstance(schema, type) and issubclass(schema, BaseModel):
-        try:
-            if isinstance(answer, str):
-                result = schema.model_validate_json(_strip_fences(answer))
-            else:
-                result = schema.model_validate(answer)
-        except ValidationError as exc:
-            raise ResponseSchemaError(
-                f"the answer does not match {schema.__name__}: "
-                f"{redact(str(exc).splitlines()[0] if str(exc) else '')}",
-                detail=answer,
-            ) from None
-        return bind_all(result, ns, client) if ns else result
-    if isinstance(answer, str):
-        try:
-            answer = json.loads(_strip_fences(answer))
-        except ValueError:
-            return answer
-    return refify(answer, ns, client)
-
-
-def schema_json(schema: Any) -> dict[str, Any] | None:
-    """A pydantic model class or a JSON schema dict -> the JSON schema."""
-    if schema is None:
-        return None
-    if isinstance(schema, type) and issubclass(schema, BaseModel):
-        return schema.model_json_schema()
-    if isinstance(schema, dict):
-        return schema
-    raise RequestError(
-        f"schema must be a pydantic model class or a JSON schema dict, not {type(schema).__name__}."
-    )
 
 
 # -- the client ------------------------------------------------------------------------------
@@ -935,43 +805,10 @@ def as_ref(value: Any) -> BaseRef:
         raise RequestError(str(exc)) from None
 
 
-# -- the default client ------------------------------------------------------------------------
-
-_default: Client | None = None
-_default_lock = threading.Lock()
-
-
-def default_client() -> Client:
-    """The process-wide client, created from the environment on first use."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            settings = Settings.from_env()
-            if not settings.api_key:
-                raise ConfigurationError(
-                    "No VLM Run API key: VLMRUN_API_KEY is not set.",
-                    hint="Set VLMRUN_API_KEY (and VLMRUN_BASE_URL if needed), or run "
-                    "`%vlmrun local start` to use the offline local server.",
-                )
-            _default = Client(settings=settings)
-        return _default
-
-
-def set_default_client(client: Client | None) -> None:
-    """Use `client` for refs without their own client (None: recreate from env on next use)."""
-    global _default
-    with _default_lock:
-        _default = client
-
-
 __all__ = [
     "Client",
     "Completion",
     "Execution",
-    "default_client",
-    "set_default_client",
-    "parse_result",
-    "refify",
     "as_ref",
     "DEFAULT_MODEL",
 ]

@@ -188,9 +188,9 @@ class BaseRef(BaseModel):
             return client
         if self._client is not None:
             return self._client
-        from .client import default_client
+        from .session import client_for  # late: a ref fetches through its client (.importlinter)
 
-        return default_client()
+        return client_for(self)
 
     def fetch(self, client: Client | None = None) -> Path:
         """Download into the disk cache (once) and return the local file."""

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..config import DEFAULT_INLINE_BUDGET, Settings
+from .._config import DEFAULT_INLINE_BUDGET, Settings
 
 MIN_BUDGET = 16 * 1024  # below this nothing useful fits; smaller settings are raised to it
 CHROME = 6 * 1024  # bytes reserved for captions, tags and styles around the media

@@ -52,8 +52,3 @@ class Settings:
         if "cache_dir" in clean:
             clean["cache_dir"] = Path(clean["cache_dir"]).expanduser()  # type: ignore[arg-type]
         return replace(s, **clean)  # type: ignore[arg-type]
-
-    @property
-    def artifacts_dir(self) -> Path:
-        """The SDK's layout: <cache>/artifacts/<namespace>/<object_id>.<ext>."""
-        return self.cache_dir / "artifacts"
