@@ -13,7 +13,7 @@ so files fetched by either tool serve the other. Guarantees:
 - a size cap with least-recently-used eviction of whole artifacts, including the
   renderer's previews stored beside them as `<object_id>.preview.*`.
 
-The HTTP side lives in `client.py`: it hands `store()` an iterator of chunks.
+The HTTP side lives in `client/_artifacts.py`: it hands `store()` an iterator of chunks.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import os
 import re
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -31,13 +30,13 @@ import filelock
 
 from ._config import Settings
 from .errors import IntegrityError
+from .kinds import is_object_id, looks_like, media_type
 from .refs import BaseRef, ImageRef, Namespace, UrlRef, registry
 
-_OBJECT_ID_RE = re.compile(r"^[a-z]+_\w{6}$", re.ASCII)
 _SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
 _TMP_PREFIX = ".tmp-"
 _URL_SIDECAR = ".url"  # `<object_id>.url` holds the target URL of a url_ artifact
-HEAD_BYTES = 1024
+_HEAD_READ = 1024  # bytes read for the header check (a PDF header may follow junk)
 
 # One thread lock per artifact key, shared by every cache object on the same directory.
 _locks_guard = threading.Lock()
@@ -53,8 +52,8 @@ def _thread_lock(key: tuple[str, str, str]) -> threading.Lock:
 
 
 def check_object_id(object_id: str) -> str:
-    """Object ids become file names: allow only `<prefix>_<6 word chars>`."""
-    if not isinstance(object_id, str) or not _OBJECT_ID_RE.match(object_id):
+    """Object ids become file names: allow only well-formed ids of a known kind."""
+    if not is_object_id(object_id):
         raise ValueError(f"invalid object id {object_id!r}: expected like 'img_a1b2c3'")
     return object_id
 
@@ -72,11 +71,6 @@ class TruncatedDownload(IntegrityError):
 # -- integrity ------------------------------------------------------------------------------
 
 
-def media_type(content_type: str | None) -> str:
-    """'image/png; charset=x' -> 'image/png'."""
-    return (content_type or "").split(";", 1)[0].strip().lower()
-
-
 def check_content_type(ref: BaseRef, content_type: str | None) -> None:
     """A wrong content type means the server sent something else: refuse it."""
     if ref.content_types and media_type(content_type) not in ref.content_types:
@@ -86,31 +80,10 @@ def check_content_type(ref: BaseRef, content_type: str | None) -> None:
         )
 
 
-def looks_valid(kind: str, head: bytes) -> bool:
-    """Cheap check of a file's first bytes against its kind (no full decode)."""
-    if not head:
-        return False
-    if kind == "image":
-        return head.startswith(b"\xff\xd8\xff") or head.startswith(b"\x89PNG\r\n\x1a\n")
-    if kind == "video":
-        return b"ftyp" in head[:64]
-    if kind == "document":
-        return b"%PDF" in head[:HEAD_BYTES]
-    if kind == "recon":
-        return head.startswith(b"\x1f\x8b") or head.startswith(b"NGSP")
-    if kind == "array":
-        return head.startswith(b"\x93NUMPY") or head.lstrip()[:1] == b"["
-    if kind == "audio":
-        return head.startswith(b"ID3") or (
-            len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0
-        )
-    return True  # url targets: any bytes
-
-
 def _read_head(path: Path) -> bytes:
     try:
         with open(path, "rb") as f:
-            return f.read(HEAD_BYTES)
+            return f.read(_HEAD_READ)
     except OSError:
         return b""
 
@@ -183,7 +156,7 @@ class ArtifactCache:
                     continue
             except OSError:
                 continue
-            if looks_valid(ref.kind, _read_head(path)):
+            if looks_like(ref.kind, _read_head(path)):
                 with contextlib.suppress(OSError):
                     os.utime(path)
                 return path
@@ -258,7 +231,7 @@ class ArtifactCache:
                 )
             if written == 0 and kind != "url":
                 raise IntegrityError(f"{what}: the server sent an empty body; nothing was cached.")
-            if not looks_valid(kind, _read_head(tmp)):
+            if not looks_like(kind, _read_head(tmp)):
                 raise IntegrityError(
                     f"{what}: the bytes are not a valid {kind} file; nothing was cached."
                 )
@@ -290,9 +263,7 @@ class ArtifactCache:
             # url_ targets are named after the URL: map them to their ref via the sidecar.
             owner: dict[str, str] = {}
             for e in files:
-                if e.name.endswith(_URL_SIDECAR) and _OBJECT_ID_RE.match(
-                    e.name[: -len(_URL_SIDECAR)]
-                ):
+                if e.name.endswith(_URL_SIDECAR) and is_object_id(e.name[: -len(_URL_SIDECAR)]):
                     oid = e.name[: -len(_URL_SIDECAR)]
                     with contextlib.suppress(OSError):
                         owner[url_file_name(Path(e.path).read_text("utf-8").strip())] = oid

@@ -33,8 +33,8 @@ from .cache import (
     ArtifactCache,
     TruncatedDownload,
     check_content_type,
-    media_type,
 )
+from .kinds import media_type
 from ._config import Settings
 from .content import PartBuilder
 from .results import Completion, Execution, parse_result, schema_json

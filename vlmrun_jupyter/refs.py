@@ -17,14 +17,20 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from . import kinds
 from .errors import UnboundRefError
+from .kinds import KINDS, Kind
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .client import Client
+
+class RefClient(Protocol):
+    """What a ref needs from a client: `Client` (two layers up) fits, and so does a fake."""
+
+    def fetch(self, ref: Any) -> Path: ...
+
 
 NamespaceKind = Literal["session", "execution"]
 
@@ -114,11 +120,18 @@ def _short(value: object, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _id_field(kind: str) -> Any:
+    """The `id` field of a ref class: the SDK's schema pattern, read from the kinds table."""
+    return Field(..., pattern=KINDS[kind].schema_pattern)
+
+
 class BaseRef(BaseModel):
-    """Common behaviour of every ref kind. Subclasses set `prefix`, `kind`, `ext`."""
+    """Common behaviour of every ref kind. A subclass names its row of `kinds.KINDS` in
+    `kind_info`; `prefix`, `kind`, `ext` and `content_types` are copied from that row."""
 
     model_config = ConfigDict(frozen=False)
 
+    kind_info: ClassVar[Kind | None] = None
     prefix: ClassVar[str] = ""
     kind: ClassVar[str] = ""
     ext: ClassVar[str] = "bin"  # cache file extension, as the SDK names it
@@ -127,20 +140,26 @@ class BaseRef(BaseModel):
     id: str
 
     _namespace: Namespace | None = PrivateAttr(default=None)
-    _client: Client | None = PrivateAttr(default=None)
+    _client: RefClient | None = PrivateAttr(default=None)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        info = cls.kind_info
+        if info is not None:
+            cls.prefix, cls.kind, cls.ext = info.prefix, info.name, info.ext
+            cls.content_types = info.content_types
 
     @field_validator("id", mode="before")
     @classmethod
     def _check_id(cls, v: Any) -> Any:
         # Runs before the schema's pattern so the message names the expected form.
-        if not cls.prefix:
+        if not cls.prefix or kinds.is_id_of(cls.prefix, v):
             return v
-        if not isinstance(v, str) or not re.fullmatch(rf"{cls.prefix}_\w{{6}}", v, re.ASCII):
-            raise ValueError(
-                f"invalid {cls.__name__} id {_short(v)}: expected '{cls.prefix}_' followed by "
-                f"6 letters or digits, like '{cls.prefix}_a1b2c3'"
-            )
-        return v
+        raise ValueError(
+            f"invalid {cls.__name__} id {_short(v)}: expected '{cls.prefix}_' followed by "
+            f"{kinds.ID_LEN} letters or digits, like '{cls.prefix}_a1b2c3'"
+        )
 
     # -- binding -----------------------------------------------------------------
     def bind(
@@ -148,7 +167,7 @@ class BaseRef(BaseModel):
         *,
         session_id: str | None = None,
         execution_id: str | None = None,
-        client: Client | None = None,
+        client: RefClient | None = None,
     ) -> BaseRef:
         """Attach the namespace (and optionally the client) this ref is fetched from."""
         ns = namespace(session_id=session_id, execution_id=execution_id)
@@ -183,7 +202,7 @@ class BaseRef(BaseModel):
         return ns
 
     # -- data ----------------------------------------------------------------------
-    def _resolve_client(self, client: Client | None) -> Client:
+    def _resolve_client(self, client: RefClient | None) -> RefClient:
         if client is not None:
             return client
         if self._client is not None:
@@ -192,15 +211,15 @@ class BaseRef(BaseModel):
 
         return client_for(self)
 
-    def fetch(self, client: Client | None = None) -> Path:
+    def fetch(self, client: RefClient | None = None) -> Path:
         """Download into the disk cache (once) and return the local file."""
         return self._resolve_client(client).fetch(self)
 
-    def load(self, client: Client | None = None) -> Any:
+    def load(self, client: RefClient | None = None) -> Any:
         """The SDK's Python type for this kind (a `Path` unless overridden)."""
         return self.fetch(client)
 
-    def save(self, path: str | Path, client: Client | None = None) -> Path:
+    def save(self, path: str | Path, client: RefClient | None = None) -> Path:
         """Copy the cached artifact to `path` (a directory keeps the cache file name)."""
         src = self.fetch(client)
         dest = Path(path).expanduser()
@@ -215,24 +234,21 @@ class BaseRef(BaseModel):
         return f"{type(self).__name__}(id={self.id!r})"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        from .render import ref_bundle
+        from .display import ref_bundle  # late: refs render themselves (see .importlinter)
 
         return ref_bundle(self, include=include, exclude=exclude)
 
     def _repr_html_(self) -> str:
-        from .render import ref_html
+        from .display import ref_html  # late: refs render themselves (see .importlinter)
 
         return ref_html(self)
 
 
 class ImageRef(BaseRef):
-    prefix: ClassVar[str] = "img"
-    kind: ClassVar[str] = "image"
-    ext: ClassVar[str] = "jpg"
-    content_types: ClassVar[tuple[str, ...]] = ("image/jpeg", "image/png")
-    id: str = Field(..., pattern=r"^img_\w{6}$")
+    kind_info: ClassVar[Kind | None] = KINDS["image"]
+    id: str = _id_field("image")
 
-    def load(self, client: Client | None = None) -> Any:
+    def load(self, client: RefClient | None = None) -> Any:
         """A `PIL.Image.Image`, fully loaded (the file handle is closed)."""
         from PIL import Image
 
@@ -242,44 +258,32 @@ class ImageRef(BaseRef):
 
 
 class VideoRef(BaseRef):
-    prefix: ClassVar[str] = "vid"
-    kind: ClassVar[str] = "video"
-    ext: ClassVar[str] = "mp4"
-    content_types: ClassVar[tuple[str, ...]] = ("video/mp4",)
-    id: str = Field(..., pattern=r"^vid_\w{6}$")
+    kind_info: ClassVar[Kind | None] = KINDS["video"]
+    id: str = _id_field("video")
 
 
 class AudioRef(BaseRef):
-    prefix: ClassVar[str] = "aud"
-    kind: ClassVar[str] = "audio"
-    ext: ClassVar[str] = "mp3"
-    content_types: ClassVar[tuple[str, ...]] = ("audio/mpeg",)
-    id: str = Field(..., pattern=r"^aud_\w{6}$")
+    kind_info: ClassVar[Kind | None] = KINDS["audio"]
+    id: str = _id_field("audio")
 
 
 class DocumentRef(BaseRef):
-    prefix: ClassVar[str] = "doc"
-    kind: ClassVar[str] = "document"
-    ext: ClassVar[str] = "pdf"
-    content_types: ClassVar[tuple[str, ...]] = ("application/pdf",)
-    id: str = Field(..., pattern=r"^doc_\w{6}$")
+    kind_info: ClassVar[Kind | None] = KINDS["document"]
+    id: str = _id_field("document")
 
 
 class ReconRef(BaseRef):
-    prefix: ClassVar[str] = "recon"
-    kind: ClassVar[str] = "recon"
-    ext: ClassVar[str] = "spz"
-    content_types: ClassVar[tuple[str, ...]] = ("application/octet-stream",)
-    id: str = Field(..., pattern=r"^recon_\w{6}$")
+    kind_info: ClassVar[Kind | None] = KINDS["recon"]
+    id: str = _id_field("recon")
 
-    def splats(self, client: Client | None = None) -> Any:
+    def splats(self, client: RefClient | None = None) -> Any:
         """The decoded Gaussians (`splat.spz.Splats`: positions, opacities, colours,
         log-scales, rotations, SH), for your own analysis or rendering."""
         from .splat import spz
 
         return spz.decode(self.fetch(client).read_bytes())
 
-    def view(self, up: str = "y", height: int = 420, client: Client | None = None) -> Any:
+    def view(self, up: str = "y", height: int = 420, client: RefClient | None = None) -> Any:
         """An interactive viewer with a chosen up axis ("y", "-y", "z", "-z"; many files in
         the wild are y-down) and height in pixels; displaying the ref uses "y"."""
         from .splat.viewer import SplatViewer
@@ -290,13 +294,10 @@ class ReconRef(BaseRef):
 
 
 class ArrayRef(BaseRef):
-    prefix: ClassVar[str] = "arr"
-    kind: ClassVar[str] = "array"
-    ext: ClassVar[str] = "npy"
-    content_types: ClassVar[tuple[str, ...]] = ()  # undocumented upstream: sniffed instead
-    id: str = Field(..., pattern=r"^arr_\w{6}$")
+    kind_info: ClassVar[Kind | None] = KINDS["array"]
+    id: str = _id_field("array")
 
-    def load(self, client: Client | None = None) -> Any:
+    def load(self, client: RefClient | None = None) -> Any:
         """An `np.ndarray` (never unpickles)."""
         from .arrays import load_array
 
@@ -304,11 +305,8 @@ class ArrayRef(BaseRef):
 
 
 class UrlRef(BaseRef):
-    prefix: ClassVar[str] = "url"
-    kind: ClassVar[str] = "url"
-    ext: ClassVar[str] = "url"  # the artifact body is a URL; fetch() downloads its target
-    content_types: ClassVar[tuple[str, ...]] = ()
-    id: str = Field(..., pattern=r"^url_\w{6}$")
+    kind_info: ClassVar[Kind | None] = KINDS["url"]
+    id: str = _id_field("url")
 
 
 REF_CLASSES: tuple[type[BaseRef], ...] = (
@@ -340,6 +338,22 @@ def make_ref(object_id: str) -> BaseRef:
     return ref_class_for(object_id)(id=object_id)
 
 
+def coerce_ref(value: Any) -> BaseRef | None:
+    """Ours as is; any other object whose `.id` is a well-formed ref id (the official SDK's
+    ref models, for one) as our ref of that kind, bound through the registry; else None.
+
+    A bare string is never a ref here: text that merely mentions an id ("see img_a1b2c3")
+    must stay text in a card or a prompt. Callers that take ids (`Client.fetch`) parse them
+    with `make_ref` themselves.
+    """
+    if isinstance(value, BaseRef):
+        return value
+    if isinstance(value, str | bytes | dict):
+        return None
+    object_id = getattr(value, "id", None)
+    return make_ref(object_id) if kinds.is_object_id(object_id) else None
+
+
 def iter_refs(value: Any, _depth: int = 0):
     """Every ref inside a model, list, tuple or dict (depth-first, bounded depth)."""
     if _depth > 50:
@@ -357,7 +371,7 @@ def iter_refs(value: Any, _depth: int = 0):
             yield from iter_refs(item, _depth + 1)
 
 
-def bind_all(value: Any, ns: Namespace, client: Client | None = None) -> Any:
+def bind_all(value: Any, ns: Namespace, client: RefClient | None = None) -> Any:
     """Bind every ref inside `value` to `ns` (and remember the ids)."""
     for ref in iter_refs(value):
         ref._namespace = ns
