@@ -11,6 +11,7 @@ request with the `X-Vlmrun-Fault` header. Everything received is recorded
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import random
 import threading
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-KINDS = ("latency", "status", "truncate", "content_type", "drop", "slow_body")
+FAULT_KINDS = ("latency", "status", "truncate", "content_type", "drop", "slow_body")
 HEADER = "x-vlmrun-fault"
 _JSON_RECORD_LIMIT = 8 * 1024 * 1024
 
@@ -33,8 +34,10 @@ class Fault:
     path: str | None = None  # URL path prefix
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown fault {self.kind!r}; expected one of {', '.join(KINDS)}")
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(
+                f"unknown fault {self.kind!r}; expected one of {', '.join(FAULT_KINDS)}"
+            )
         if not 0.0 <= float(self.probability) <= 1.0:
             raise ValueError("probability must be between 0 and 1")
 
@@ -202,7 +205,7 @@ class FaultMiddleware:
         record = RecordedRequest(scope["method"], path, query, time=time.time())
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         fault = None
-        if HEADER in headers and _is_loopback(scope):
+        if HEADER in headers and is_loopback((scope.get("client") or ("",))[0]):
             fault = parse_header(headers[HEADER])
             if fault is not None and fault.kind == "drop":
                 fault = None  # already applied by the protocol layer
@@ -330,6 +333,12 @@ def _title_case_headers(send: Any) -> Any:
     return wrapped
 
 
-def _is_loopback(scope: dict) -> bool:
-    client = scope.get("client")
-    return bool(client) and client[0] in ("127.0.0.1", "::1", "localhost")
+def is_loopback(host: str) -> bool:
+    """Whether a peer or URL host is this machine (fault headers, control routes and input
+    URLs are honoured only then)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

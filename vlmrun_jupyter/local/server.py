@@ -19,7 +19,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .app import State, build_app, fault_from_dict
-from .faults import HEADER, FaultTable, RecordedRequest, Recorder
+from .faults import HEADER, FaultTable, RecordedRequest, Recorder, is_loopback
 from .store import Store
 
 DEFAULT_TTL = 24 * 3600.0
@@ -36,8 +36,7 @@ def _drop_protocol(table: FaultTable, recorder: Recorder) -> type[H11Protocol]:
                 target = m.group(2).decode("latin-1")
                 path = target.split("?", 1)[0]
                 header_drop = f"\r\n{HEADER}: drop".encode() in data.lower()
-                peer = self.client[0] if self.client else ""
-                loopback = peer in ("127.0.0.1", "::1")
+                loopback = is_loopback(self.client[0] if self.client else "")
                 if (header_drop and loopback) or table.pick(path, drop=True) is not None:
                     recorder.add(
                         RecordedRequest(

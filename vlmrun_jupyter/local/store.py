@@ -19,22 +19,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import kinds
+
 NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-OBJECT_RE = re.compile(r"^(img|vid|aud|doc|recon|arr|url)_\w{6}$", re.ASCII)
 FILE_RE = re.compile(r"^file-[a-f0-9]{24}$")
 TOKEN_RE = re.compile(r"^[a-f0-9]{32}$")
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
-# Content types per prefix, as the design's table says.
-CONTENT_TYPES = {
-    "vid": "video/mp4",
-    "aud": "audio/mpeg",
-    "doc": "application/pdf",
-    "recon": "application/octet-stream",
-    "arr": "application/octet-stream",
-    "url": "text/plain; charset=utf-8",
-}
-EXTENSIONS = {"vid": "mp4", "aud": "mp3", "doc": "pdf", "recon": "spz", "arr": "npy", "url": "txt"}
+_URL_TYPE = "text/plain; charset=utf-8"  # a url_ artifact's body is the link itself
+
+
+def stored_type(prefix: str, given: str | None = None) -> str:
+    """The content type an artifact is served with: the kind's own (`kinds.py`); an image
+    keeps the one it was stored with (JPEG or PNG)."""
+    kind = kinds.BY_PREFIX[prefix]
+    if kind.name == "image":
+        return given or kind.content_types[0]
+    if kind.name == "url":
+        return _URL_TYPE
+    return kind.content_types[0] if kind.content_types else "application/octet-stream"
+
+
+def _stored_ext(prefix: str, content_type: str) -> str:
+    """The file extension of a stored artifact (a url_ artifact is a text file)."""
+    if prefix == "url":
+        return "txt"
+    return "png" if content_type == "image/png" else kinds.BY_PREFIX[prefix].ext
 
 
 class StoreError(Exception):
@@ -100,7 +110,7 @@ class NamespaceStore:
         art = self.ns.artifacts.get(object_id_or_name)
         if art is None:
             raise KeyError(object_id_or_name)
-        token = self._store.publish(art.path)
+        token = self._store.publish(art)
         return f"{self.public_base}/v1/_local/public/{token}/{safe_filename(art.filename)}"
 
     def get(self, object_id: str) -> Artifact | None:
@@ -115,7 +125,7 @@ class Store:
         self._namespaces: dict[str, Namespace] = {}
         self._files: dict[str, dict[str, Any]] = {}
         self._by_hash: dict[str, str] = {}
-        self._public: dict[str, Path] = {}
+        self._public: dict[str, Artifact] = {}
         for sub in ("ns", "files"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
@@ -161,14 +171,10 @@ class Store:
             raise KeyError(ns_id)
         self._expire(ns)
 
-    def list_namespaces(self, kind: str) -> list[Namespace]:
-        with self._lock:
-            return [ns for ns in self._namespaces.values() if ns.kind == kind]
-
     # -- artifacts -----------------------------------------------------------------------
     def _new_object_id(self, ns: Namespace, prefix: str) -> str:
         while True:
-            oid = f"{prefix}_" + "".join(secrets.choice(_ALPHABET) for _ in range(6))
+            oid = f"{prefix}_" + "".join(secrets.choice(_ALPHABET) for _ in range(kinds.ID_LEN))
             if oid not in ns.artifacts:
                 return oid
 
@@ -180,11 +186,12 @@ class Store:
         content_type: str | None = None,
         filename: str | None = None,
     ) -> str:
-        if prefix not in ("img", "vid", "aud", "doc", "recon", "arr", "url"):
+        if prefix not in kinds.BY_PREFIX:
             raise ValueError(f"unknown artifact prefix {prefix!r}")
+        ctype = stored_type(prefix, content_type)
+        ext = _stored_ext(prefix, ctype)
         with self._lock:
             oid = self._new_object_id(ns, prefix)
-            ext = EXTENSIONS.get(prefix) or ("png" if content_type == "image/png" else "jpg")
             dest = inside(self.root, ns.root / "artifacts" / f"{oid}.{ext}")
             dest.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(data, (bytes, bytearray)):
@@ -195,9 +202,6 @@ class Store:
                     dest.hardlink_to(src)
                 except OSError:
                     shutil.copyfile(src, dest)
-            ctype = content_type or CONTENT_TYPES.get(prefix) or "image/jpeg"
-            if prefix in CONTENT_TYPES:
-                ctype = CONTENT_TYPES[prefix]
             ns.artifacts[oid] = Artifact(oid, dest, ctype, safe_filename(filename, f"{oid}.{ext}"))
             (ns.root / "artifacts" / f"{oid}.json").write_text(
                 json.dumps({"content_type": ctype, "filename": ns.artifacts[oid].filename})
@@ -205,34 +209,35 @@ class Store:
             return oid
 
     def artifact(self, ns: Namespace, object_id: str) -> Artifact:
-        if not isinstance(object_id, str) or not OBJECT_RE.match(object_id):
+        if not kinds.is_object_id(object_id):
+            prefixes = ", ".join(kinds.BY_PREFIX)
             raise StoreError(
                 422,
-                "malformed object_id: expected a prefix (img, vid, aud, doc, recon, arr, url), '_' and 6 characters",
+                f"malformed object_id: expected a prefix ({prefixes}), '_' and "
+                f"{kinds.ID_LEN} characters",
             )
         art = ns.artifacts.get(object_id)
         if art is None:
             raise StoreError(404, f"artifact {object_id} not found in {ns.kind} {ns.id}")
         return art
 
-    def find_in(self, ns: Namespace, object_id: str) -> Artifact | None:
-        return ns.artifacts.get(object_id)
-
     # -- public links (url_ artifacts) ---------------------------------------------------------
-    def publish(self, path: Path) -> str:
+    def publish(self, art: Artifact) -> str:
+        """An unguessable token for a public link to `art` (served with its content type)."""
+        inside(self.root, art.path)
         token = secrets.token_hex(16)
         with self._lock:
-            self._public[token] = inside(self.root, path)
+            self._public[token] = art
         return token
 
-    def public(self, token: str) -> Path:
+    def public(self, token: str) -> Artifact:
         if not TOKEN_RE.match(token or ""):
             raise StoreError(404, "not found")
         with self._lock:
-            path = self._public.get(token)
-        if path is None or not path.exists():
+            art = self._public.get(token)
+        if art is None or not art.path.exists():
             raise StoreError(404, "not found")
-        return path
+        return art
 
     # -- uploaded files ------------------------------------------------------------------------
     def save_upload(self, stream: Any, filename: str | None, purpose: str) -> dict[str, Any]:
@@ -252,7 +257,7 @@ class Store:
             "filename": name,
             "bytes": size,
             "purpose": purpose,
-            "created_at": _iso(time.time()),
+            "created_at": iso(time.time()),
             "object": "file",
             "_path": dest,
             "_md5": digest.hexdigest(),
@@ -285,8 +290,6 @@ def public_file_info(info: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in info.items() if not k.startswith("_")}
 
 
-def _iso(ts: float) -> str:
+def iso(ts: float) -> str:
+    """A UTC timestamp as the API writes it."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
-
-
-iso = _iso
