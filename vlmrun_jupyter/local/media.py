@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
@@ -119,6 +120,12 @@ def video_writer(out, fps: Fraction | int, width: int, height: int):
     return vs
 
 
+def mux(out: Any, stream: Any, frame: Any = None) -> None:
+    """Encode `frame` on `stream` and write its packets to `out` (no frame: flush)."""
+    for packet in stream.encode(frame):
+        out.mux(packet)
+
+
 def trim(src: Path, dst: Path, start: float, end: float) -> tuple[float, float, int]:
     """Re-encode [start, end) as H.264/yuv420p + AAC. Returns (start, end, frames kept)."""
     import av
@@ -145,11 +152,9 @@ def trim(src: Path, dst: Path, start: float, end: float) -> tuple[float, float, 
             img = frame.reformat(width=ovs.width, height=ovs.height, format="yuv420p")
             img.pts = kept
             img.time_base = 1 / Fraction(rate)
-            for packet in ovs.encode(img):
-                out.mux(packet)
+            mux(out, ovs, img)
             kept += 1
-        for packet in ovs.encode():
-            out.mux(packet)
+        mux(out, ovs)
         if oas is not None:
             inp.seek(0)
             for frame in inp.decode(audio=0):
@@ -157,10 +162,8 @@ def trim(src: Path, dst: Path, start: float, end: float) -> tuple[float, float, 
                 if t + frame.samples / frame.sample_rate <= start or t >= end:
                     continue
                 frame.pts = None
-                for packet in oas.encode(frame):
-                    out.mux(packet)
-            for packet in oas.encode():
-                out.mux(packet)
+                mux(out, oas, frame)
+            mux(out, oas)
     return start, min(end, start + kept / float(rate)), kept
 
 
@@ -203,10 +206,8 @@ def extract_audio(src: Path, dst: Path) -> float:
         for frame in inp.decode(audio=0):
             samples += frame.samples
             frame.pts = None
-            for packet in oas.encode(frame):
-                out.mux(packet)
-        for packet in oas.encode():
-            out.mux(packet)
+            mux(out, oas, frame)
+        mux(out, oas)
     return samples / rate
 
 
@@ -228,10 +229,8 @@ def images_to_video(
                 vf.pts = index
                 vf.time_base = Fraction(1, fps)
                 index += 1
-                for packet in vs.encode(vf):
-                    out.mux(packet)
-        for packet in vs.encode():
-            out.mux(packet)
+                mux(out, vs, vf)
+        mux(out, vs)
     return index / fps
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .media import video_writer
+from .media import mux, video_writer
 
 
 def _face(draw: ImageDraw.ImageDraw, cx: int, cy: int, r: int) -> None:
@@ -99,10 +99,8 @@ def sample_video(
             vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
             vf.pts = i
             vf.time_base = Fraction(1, fps)
-            for packet in vs.encode(vf):
-                out.mux(packet)
-        for packet in vs.encode():
-            out.mux(packet)
+            mux(out, vs, vf)
+        mux(out, vs)
         sr = 44100
         total = int(seconds * sr)
         t = np.arange(total, dtype=np.float64) / sr
@@ -112,10 +110,8 @@ def sample_video(
             af = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
             af.sample_rate = sr
             af.pts = start
-            for packet in aus.encode(af):
-                out.mux(packet)
-        for packet in aus.encode():
-            out.mux(packet)
+            mux(out, aus, af)
+        mux(out, aus)
     return path
 
 
