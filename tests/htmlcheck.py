@@ -126,3 +126,35 @@ def assert_inert_html(html: str) -> None:
     assert isinstance(html, str), f"expected HTML text, got {type(html).__name__}"
     problems = check_html(html)
     assert not problems, "HTML is not inert:\n  " + "\n  ".join(problems)
+
+
+def shown_media(html: str, tag: str = "img") -> list[bytes]:
+    """The media an HTML fragment really shows: the decoded bytes of each `<tag src="data:...">`
+    (img, video or audio) whose base64 payload decodes. Images must also open with PIL and
+    have a non-zero size, so a broken picture does not count."""
+    import base64
+    import io
+
+    from bs4 import BeautifulSoup
+    from PIL import Image
+
+    out = []
+    for el in BeautifulSoup(html, "html.parser").find_all(tag):
+        src = el.get("src") or ""
+        head, _, payload = src.partition(",")
+        if not (head.startswith("data:") and head.endswith(";base64") and payload):
+            continue
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except ValueError:
+            continue
+        if tag == "img":
+            try:
+                with Image.open(io.BytesIO(data)) as im:
+                    im.load()
+                    if not (im.width and im.height):
+                        continue
+            except Exception:
+                continue
+        out.append(data)
+    return out
