@@ -316,7 +316,6 @@ def peak_rss_growth(tmp_path, *files: bytes) -> int:
         [sys.executable, "-c", RSS_PROBE, *paths], capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    print("DBG", proc.stdout)
     return int(proc.stdout.strip().splitlines()[-1])
 
 
