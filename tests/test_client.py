@@ -20,8 +20,8 @@ import pytest
 from PIL import Image
 from pydantic import BaseModel
 
-from vlmrun_jupyter import client as client_mod
 from vlmrun_jupyter import refs
+from vlmrun_jupyter import session as session_mod
 from vlmrun_jupyter.client import Client, Completion
 from vlmrun_jupyter.errors import (
     AuthenticationError,
@@ -152,16 +152,16 @@ def test_the_key_never_shows(offline):
 
 def test_default_client_without_a_key_says_what_to_do(monkeypatch, tmp_path):
     monkeypatch.delenv("VLMRUN_API_KEY", raising=False)
-    client_mod.set_default_client(None)
+    session_mod.set_default_client(None)
     with pytest.raises(ConfigurationError) as info:
-        client_mod.default_client()
+        session_mod.default_client()
     assert "VLMRUN_API_KEY" in str(info.value) and "%vlmrun local start" in str(info.value)
     mine = Client(api_key=KEY, base_url="http://127.0.0.1:9/v1", cache_dir=tmp_path)
-    client_mod.set_default_client(mine)
+    session_mod.set_default_client(mine)
     try:
-        assert client_mod.default_client() is mine
+        assert session_mod.default_client() is mine
     finally:
-        client_mod.set_default_client(None)
+        session_mod.set_default_client(None)
         mine.close()
 
 

@@ -22,37 +22,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .errors import RequestError
-from .refs import BaseRef, make_ref
+from ..errors import RequestError
+from ..kinds import HEAD_BYTES, sniff
+from ..refs import BaseRef, coerce_ref
 
 INLINE_MAX = 4 * 1024 * 1024  # larger inputs are uploaded through POST /files
 
 Upload = Callable[[bytes | Path, str], str]  # (data or path, filename) -> file id
 Fetch = Callable[[BaseRef], Path]
-
-_MAGIC: tuple[tuple[bytes, int, str], ...] = (
-    (b"\xff\xd8\xff", 0, "image/jpeg"),
-    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
-    (b"GIF8", 0, "image/gif"),
-    (b"WEBP", 8, "image/webp"),
-    (b"ftyp", 4, "video/mp4"),
-    (b"ID3", 0, "audio/mpeg"),
-    (b"WAVE", 8, "audio/wav"),
-    (b"OggS", 0, "audio/ogg"),
-    (b"fLaC", 0, "audio/flac"),
-    (b"%PDF", 0, "application/pdf"),
-    (b"\x1a\x45\xdf\xa3", 0, "video/webm"),
-)
-
-
-def sniff(head: bytes) -> str | None:
-    """Media type from a file's first bytes, or None."""
-    for magic, offset, mime in _MAGIC:
-        if head[offset : offset + len(magic)] == magic:
-            return mime
-    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
-        return "audio/mpeg"
-    return None
 
 
 def part_for_url(url: str, mime: str | None) -> dict[str, Any]:
@@ -97,20 +74,16 @@ class PartBuilder:
         """One input -> one content part (raises RequestError for what we cannot send)."""
         if isinstance(value, dict) and "type" in value:
             return value  # already a content part
-        if isinstance(value, BaseRef):
-            return self._ref(value)
-        if isinstance(value, BaseModel) and isinstance(getattr(value, "id", None), str):
-            try:  # the official SDK's refs (and any {"id": "img_..."} model)
-                return self._ref(make_ref(value.id))
-            except ValueError:
-                pass
-        if _is_pil(value):
+        ref = coerce_ref(value) if isinstance(value, BaseModel) else None
+        if ref is not None:  # ours, or the official SDK's (by id)
+            return self._ref(ref)
+        if is_pil(value):
             return self._pil(value)
-        if _is_ndarray(value):
+        if is_ndarray(value):
             return self._array(value)
         if isinstance(value, (bytes, bytearray, memoryview)):
             data = bytes(value)
-            mime = sniff(data[:64]) or "application/octet-stream"
+            mime = sniff(data[:HEAD_BYTES]) or "application/octet-stream"
             ext = mimetypes.guess_extension(mime) or ".bin"
             return self._bytes(data, mime, f"input{ext}")
         if isinstance(value, os.PathLike):
@@ -134,6 +107,28 @@ class PartBuilder:
             hint="Inputs may be PIL images, numpy arrays, paths, URLs, bytes or artifact refs.",
         )
 
+    def execution_inputs(self, inputs: Any) -> dict[str, Any] | None:
+        """The `inputs` of /agent/execute: a model dumped; in a dict, JSON values as they
+        are, refs (ours or the SDK's) as their ids, media as a URL or an uploaded file id."""
+        if inputs is None:
+            return None
+        if isinstance(inputs, BaseModel):
+            return inputs.model_dump(mode="json", exclude_none=True)
+        if not isinstance(inputs, dict):
+            raise RequestError("execution inputs must be a dict or a pydantic model.")
+        out: dict[str, Any] = {}
+        for key, value in inputs.items():
+            ref = coerce_ref(value)
+            if value is None or isinstance(value, (str, int, float, bool, list, dict)):
+                out[key] = value
+            elif ref is not None:
+                out[key] = ref.id
+            else:
+                part = self.part(value)
+                kind = part["type"]
+                out[key] = part["file_id"] if kind == "input_file" else part[kind]["url"]
+        return out
+
     # -- kinds --------------------------------------------------------------------------------
     def _ref(self, ref: BaseRef) -> dict[str, Any]:
         ns = ref.namespace
@@ -148,7 +143,7 @@ class PartBuilder:
         try:
             size = path.stat().st_size
             with open(path, "rb") as f:
-                head = f.read(64)
+                head = f.read(HEAD_BYTES)
         except OSError as exc:
             raise RequestError(f"cannot read input file {path.name!r}: {exc.strerror}.") from None
         mime = mimetypes.guess_type(path.name)[0] or sniff(head) or "application/octet-stream"
@@ -177,7 +172,7 @@ class PartBuilder:
     def _array(self, arr: Any) -> dict[str, Any]:
         import numpy as np
 
-        if _image_like(arr):
+        if image_like(arr):
             from PIL import Image
 
             img = np.asarray(arr)
@@ -195,7 +190,7 @@ class PartBuilder:
         return {"type": "input_file", "file_id": self._send_file(data, "array.npy", len(data))}
 
 
-def _is_pil(value: Any) -> bool:
+def is_pil(value: Any) -> bool:
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover
@@ -203,7 +198,7 @@ def _is_pil(value: Any) -> bool:
     return isinstance(value, Image.Image)
 
 
-def _is_ndarray(value: Any) -> bool:
+def is_ndarray(value: Any) -> bool:
     try:
         import numpy as np
     except ImportError:  # pragma: no cover
@@ -211,7 +206,7 @@ def _is_ndarray(value: Any) -> bool:
     return isinstance(value, np.ndarray)
 
 
-def _image_like(arr: Any) -> bool:
+def image_like(arr: Any) -> bool:
     """2D, or 3D with 1/3/4 channels, holding bytes (uint8, bool, or ints within 0..255)."""
     import numpy as np
 

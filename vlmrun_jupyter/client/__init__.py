@@ -1,0 +1,317 @@
+"""The HTTP client: completions, agent executions, artifacts and file uploads.
+
+`Client` is a facade over four private modules, each readable on its own:
+
+- `_http`: the two connection pools (the API's, with the key and no redirects; an
+  external one with no credentials), retries with backoff, deadlines, error mapping,
+  and the `transport=` seam (`httpx.MockTransport` in tests);
+- `_protocol`: pure request-body builders and response parsers (SSE included), so
+  `build_request` / `build_execution_request` show exactly what would be sent;
+- `_content`: Python inputs (images, arrays, paths, URLs, refs) -> content parts;
+- `_artifacts`: downloads into the cache (redirects and url_ targets without the key).
+
+Every failure is one exception from `errors.py` whose message says what happened and
+what to do; nothing shown to a user ever contains the API key.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .._config import Settings
+from ..cache import ArtifactCache
+from ..errors import ExecutionFailedError, RequestError, VlmRunTimeoutError
+from ..refs import BaseRef, coerce_ref, make_ref, namespace
+from ..results import Completion, Execution, parse_result
+from . import _protocol as protocol
+from ._artifacts import ArtifactDownloader, fetch_concurrently
+from ._content import PartBuilder
+from ._http import Deadline, Http, Retry, RetryPolicy
+from ._protocol import COMPLETIONS_PATH, DEFAULT_MODEL, EXECUTE_PATH
+
+
+class Client:
+    """VLM Run over HTTP, with an artifact cache. Thread-safe; use one per process."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        cache_dir: str | Path | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        settings: Settings | None = None,
+        backoff_base: float = 0.2,
+        backoff_max: float = 8.0,
+        retry_after_max: float = 30.0,
+        max_connections: int = 32,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        base = settings if settings is not None else Settings.from_env()
+        overrides: dict[str, Any] = {}
+        if api_key is not None:
+            overrides["api_key"] = api_key
+        if base_url is not None:
+            overrides["base_url"] = str(base_url).rstrip("/")
+        if cache_dir is not None:
+            overrides["cache_dir"] = Path(cache_dir).expanduser()
+        self.settings = replace(base, **overrides)
+        self.base_url = self.settings.base_url
+        self.timeout = timeout
+        self.max_retries = max(0, int(max_retries))
+        self.cache = ArtifactCache(self.settings.cache_dir, self.settings.cache_max_bytes)
+        policy = RetryPolicy(self.max_retries, backoff_base, backoff_max, retry_after_max)
+        self._http = Http(
+            self.base_url,
+            self.settings.api_key,
+            timeout=timeout,
+            policy=policy,
+            max_connections=max_connections,
+            transport=transport,
+        )
+        self._artifacts = ArtifactDownloader(self._http, self.cache)
+
+    def __repr__(self) -> str:
+        return f"Client(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _json(self, method: str, path: str, **kw: Any) -> Any:
+        """A JSON API call with retries (for endpoints without a method of their own)."""
+        return self._http.json(method, path, **kw)
+
+    # -- completions -------------------------------------------------------------------------
+    def _completion_body(
+        self,
+        prompt: str | None,
+        messages: list[dict[str, Any]] | None,
+        inputs: Any,
+        builder: PartBuilder,
+        **options: Any,
+    ) -> dict[str, Any]:
+        if prompt is None and not messages and not inputs:
+            raise RequestError("nothing to send: give a prompt, messages or inputs.")
+        if inputs is None:
+            inputs = []
+        items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        parts = [{"type": "text", "text": prompt}] if prompt else []
+        parts.extend(builder.parts(items))  # may continue the session of a ref passed back
+        options["session_id"] = builder.session_id
+        return protocol.completion_body(parts, messages=messages, **options)
+
+    def build_request(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: list[dict[str, Any]] | None = None,
+        inputs: Any = (),
+        schema: Any = None,
+        model: str = DEFAULT_MODEL,
+        session_id: str | None = None,
+        stream: bool = False,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The JSON body `complete()` would send, without sending or uploading anything
+        (large inputs show as `<to upload: ...>` placeholders). Never contains the key."""
+        return self._completion_body(
+            prompt, messages, inputs, PartBuilder(session_id=session_id),
+            schema=schema, model=model, stream=stream, extra=extra,
+        )  # fmt: skip
+
+    def complete(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: list[dict[str, Any]] | None = None,
+        inputs: Any = (),
+        schema: Any = None,
+        model: str = DEFAULT_MODEL,
+        session_id: str | None = None,
+        stream: bool = False,
+        timeout: float | None = None,
+        on_chunk: Callable[[str], None] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Completion:
+        """Run a chat completion; returns the typed result with refs bound to the session."""
+        self._http.require_key()
+        builder = PartBuilder(session_id=session_id, upload=self.upload, fetch=self.fetch)
+        body = self._completion_body(
+            prompt, messages, inputs, builder,
+            schema=schema, model=model, stream=stream, extra=extra,
+        )  # fmt: skip
+        t0 = time.monotonic()
+        if stream:
+            raw = self._http.retry(lambda: self._stream(body, timeout, on_chunk))
+        else:
+            raw = self._http.json("POST", COMPLETIONS_PATH, json=body, timeout=timeout)
+        return protocol.completion_from(
+            raw,
+            schema=schema,
+            model=model,
+            session_id=body.get("session_id"),
+            latency_s=time.monotonic() - t0,
+            client=self,
+        )
+
+    def _stream(
+        self, body: dict[str, Any], timeout: float | None, on_chunk: Callable[[str], None] | None
+    ) -> dict[str, Any]:
+        """One attempt at a streamed completion, assembled into one chat.completion."""
+        sse = protocol.SseAssembler()
+        resp = self._http.send("POST", COMPLETIONS_PATH, json=body, timeout=timeout, stream=True)
+        try:
+            for line in self._http.guard(resp.iter_lines(), f"POST {COMPLETIONS_PATH}"):
+                piece = sse.feed(line)
+                if piece and on_chunk is not None:
+                    on_chunk(piece)
+                if sse.done:
+                    break
+        except Retry as r:
+            if sse.started:  # text was already shown: do not repeat the request
+                raise r.error from None
+            raise
+        finally:
+            resp.close()
+        return sse.result()
+
+    # -- agent executions ------------------------------------------------------------------------
+    def build_execution_request(
+        self,
+        name: str,
+        *,
+        prompt: str | None = None,
+        inputs: Any = None,
+        schema: Any = None,
+        model: str = DEFAULT_MODEL,
+    ) -> dict[str, Any]:
+        """The JSON body `execute()` would send, without uploading or fetching anything
+        (large inputs show as `<to upload: ...>` placeholders). Never contains the key."""
+        return protocol.execution_body(
+            name,
+            inputs=PartBuilder().execution_inputs(inputs),
+            prompt=prompt,
+            schema=schema,
+            model=model,
+        )
+
+    def execute(
+        self,
+        name: str,
+        *,
+        prompt: str | None = None,
+        inputs: Any = None,
+        schema: Any = None,
+        model: str = DEFAULT_MODEL,
+        timeout: float = 180.0,
+        poll_interval: float = 0.5,
+        on_status: Callable[[str, float], None] | None = None,
+    ) -> Execution:
+        """Start an agent execution and wait for it (failed -> ExecutionFailedError)."""
+        self._http.require_key()
+        builder = PartBuilder(upload=self.upload, fetch=self.fetch)
+        body = protocol.execution_body(
+            name,
+            inputs=builder.execution_inputs(inputs),
+            prompt=prompt,
+            schema=schema,
+            model=model,
+        )
+        deadline = Deadline(timeout)
+        data = self._http.json("POST", EXECUTE_PATH, json=body)
+        exec_id = protocol.execution_id(data)
+        status = protocol.execution_status(data)
+        while not protocol.is_final(status):
+            if on_status is not None:
+                on_status(status, deadline.elapsed)
+            if deadline.remaining <= 0:
+                raise VlmRunTimeoutError(
+                    f"execution {exec_id} still {status or 'pending'} after {timeout:.0f} s.",
+                    hint=f"Raise timeout=, or poll it later with GET /agent/executions/{exec_id}.",
+                )
+            time.sleep(min(poll_interval, deadline.remaining))
+            data = self._http.json("GET", f"agent/executions/{exec_id}")
+            status = protocol.execution_status(data)
+        if on_status is not None:
+            on_status(status, deadline.elapsed)
+        if status == "failed":
+            message = self._http.redact(protocol.failure_message(data))
+            raise ExecutionFailedError(
+                f"execution {exec_id} ({name}) failed: {message}", detail=data
+            )
+        return protocol.execution_from(
+            data, name=name, schema=schema, latency_s=deadline.elapsed, client=self
+        )
+
+    # -- files and artifacts ---------------------------------------------------------------------
+    def upload(self, path_or_bytes: str | Path | bytes, filename: str | None = None) -> str:
+        """Upload a file (streamed from disk) through POST /files; returns its file id."""
+        if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+            data: bytes | Path = bytes(path_or_bytes)
+            name = filename or "upload.bin"
+        else:
+            data = Path(path_or_bytes).expanduser()
+            if not data.is_file():
+                raise RequestError(f"cannot upload {data.name!r}: no such file.")
+            name = filename or data.name
+        answer = self._http.post_file(
+            protocol.FILES_PATH, data, name, params={"purpose": "assistants"}
+        )
+        return protocol.file_id(answer)
+
+    def artifacts(
+        self, session_id: str | None = None, execution_id: str | None = None
+    ) -> list[BaseRef]:
+        """The refs stored in a session or execution, bound to it."""
+        ns = namespace(session_id=session_id, execution_id=execution_id)
+        data = self._http.json("GET", protocol.ARTIFACT_LIST_PATH, params=ns.query)
+        return protocol.artifact_list(data, ns, self)
+
+    def fetch(self, ref: BaseRef | str | Any) -> Path:
+        """The artifact's file in the cache, downloading it once (streamed to disk).
+        Takes our refs, the official SDK's, or an id string (namespace from the registry)."""
+        return self._artifacts.fetch(_as_ref(ref))
+
+    def fetch_all(
+        self,
+        refs: Iterable[BaseRef | str | Any],
+        max_workers: int = 16,
+        return_exceptions: bool = False,
+    ) -> list[Path | Exception]:
+        """Fetch many artifacts concurrently (bounded pool); results in input order."""
+        return fetch_concurrently(self.fetch, refs, max_workers, return_exceptions)
+
+
+def _as_ref(value: Any) -> BaseRef:
+    """What `fetch` takes -> our ref (a clear RequestError for anything else)."""
+    try:
+        ref = make_ref(value) if isinstance(value, str) else coerce_ref(value)
+    except ValueError as exc:
+        raise RequestError(str(exc)) from None
+    if ref is None:
+        raise RequestError(f"cannot fetch a {type(value).__name__}: expected an artifact ref.")
+    return ref
+
+
+__all__ = [
+    "Client",
+    "Completion",
+    "Execution",
+    "parse_result",
+    "DEFAULT_MODEL",
+    "COMPLETIONS_PATH",
+    "EXECUTE_PATH",
+]

@@ -1,0 +1,151 @@
+"""Artifact downloads into the cache.
+
+`GET /artifacts?object_id=..&session_id=..` answers the bytes, or a redirect (real
+deployments may send downloads to object storage) that is followed by the pool without
+credentials. A `url_` artifact's body is a URL: its target is downloaded without the
+key too, and only over http(s). Bytes stream to disk; the cache checks the count and
+the header before a file appears under its final name, and a truncated body is retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+
+from ..cache import ArtifactCache, TruncatedDownload, check_content_type
+from ..errors import IntegrityError
+from ..kinds import media_type
+from ..refs import BaseRef, ImageRef, Namespace, UrlRef
+from . import _protocol
+from ._http import Http, Retry
+
+T = TypeVar("T")
+CHUNK = 1024 * 1024
+URL_BODY_MAX = 64 * 1024  # a url_ artifact's body is one URL
+
+
+class ArtifactDownloader:
+    """Fetches refs into one cache through one `Http` (thread-safe: the cache locks)."""
+
+    def __init__(self, http: Http, cache: ArtifactCache) -> None:
+        self.http = http
+        self.cache = cache
+
+    def fetch(self, ref: BaseRef) -> Path:
+        """The artifact's file in the cache, downloading it at most once."""
+        ns = ref.require_namespace()
+        if isinstance(ref, UrlRef):
+            return self.cache.get_or_fetch(ref, ns, lambda: self._download_url_ref(ref, ns))
+        return self.cache.get_or_fetch(
+            ref, ns, lambda: self.http.retry(lambda: self._download(ref, ns))
+        )
+
+    def _download(self, ref: BaseRef, ns: Namespace) -> Path:
+        """One attempt at streaming an artifact into the cache."""
+        resp = self.http.send(
+            "GET",
+            _protocol.ARTIFACTS_PATH,
+            params=_protocol.artifact_params(ref, ns),
+            headers={"Accept-Encoding": "identity"},
+            stream=True,
+        )
+        try:
+            if resp.is_redirect and resp.headers.get("location"):
+                target = resp.url.join(resp.headers["location"])
+                resp.close()
+                if target.scheme not in ("http", "https"):
+                    raise IntegrityError(f"{ref.id}: redirected to a non-http(s) URL; refused.")
+                resp = self.http.get_external(target)
+            content_type = resp.headers.get("content-type")
+            check_content_type(ref, content_type)
+            png = isinstance(ref, ImageRef) and media_type(content_type) == "image/png"
+            dest = self.cache.ns_dir(ns) / f"{ref.id}.{'png' if png else ref.ext}"
+            return self._store(resp, dest, ref.kind, ref.id)
+        finally:
+            resp.close()
+
+    def _store(self, resp: httpx.Response, dest: Path, kind: str, what: str) -> Path:
+        """Stream a body into the cache; a short or dropped body becomes a retry."""
+        encoded = resp.headers.get("content-encoding", "identity").lower() not in ("", "identity")
+        expected = None if encoded else _content_length(resp.headers)
+        chunks = resp.iter_bytes(CHUNK) if encoded else resp.iter_raw(CHUNK)
+        try:
+            return self.cache.store(
+                dest,
+                self.http.guard(chunks, what, download=True),
+                kind=kind,
+                expected_size=expected,
+                what=what,
+            )
+        except TruncatedDownload as exc:
+            raise Retry(exc) from None
+
+    def _read_url(self, ref: BaseRef, ns: Namespace) -> str:
+        """One attempt at reading a url_ artifact's body (one URL, size-capped)."""
+        resp = self.http.send(
+            "GET", _protocol.ARTIFACTS_PATH, params=_protocol.artifact_params(ref, ns), stream=True
+        )
+        body = b""
+        try:
+            for chunk in self.http.guard(resp.iter_bytes(), f"GET {_protocol.ARTIFACTS_PATH}"):
+                body += chunk
+                if len(body) > URL_BODY_MAX:
+                    raise IntegrityError(f"{ref.id}: the url artifact body is too large.")
+        finally:
+            resp.close()
+        return _protocol.url_from_body(body, ref.id, *self.http.secrets)
+
+    def _download_url_ref(self, ref: BaseRef, ns: Namespace) -> Path:
+        """url_ artifacts: read the URL from the API, then download it without credentials."""
+        url = self.http.retry(lambda: self._read_url(ref, ns))
+        dest = self.cache.url_dest(ref, ns, url)
+
+        def download() -> Path:
+            resp = self.http.get_external(url)
+            try:
+                return self._store(resp, dest, "url", ref.id)
+            finally:
+                resp.close()
+
+        path = self.http.retry(download)
+        self.cache.write_url_sidecar(ref, ns, url)
+        return path
+
+
+def fetch_concurrently(
+    fetch: Callable[[T], Path],
+    items: Iterable[T],
+    max_workers: int = 16,
+    return_exceptions: bool = False,
+) -> list[Path | Exception]:
+    """`fetch` over many items on a bounded pool; results in input order. The first error
+    cancels what has not started, unless `return_exceptions` puts errors in the list."""
+    todo = list(items)
+    if not todo:
+        return []
+    workers = max(1, min(int(max_workers), len(todo)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vlmrun-fetch") as pool:
+        futures = [pool.submit(fetch, item) for item in todo]
+        out: list[Path | Exception] = []
+        for fut in futures:
+            try:
+                out.append(fut.result())
+            except Exception as exc:
+                if not return_exceptions:
+                    for other in futures:
+                        other.cancel()
+                    raise
+                out.append(exc)
+        return out
+
+
+def _content_length(headers: httpx.Headers) -> int | None:
+    try:
+        n = int(headers.get("content-length", ""))
+    except ValueError:
+        return None
+    return n if n >= 0 else None
