@@ -2,7 +2,7 @@
 
 A notebook must not grow with the media: whatever an artifact's size, its output
 (every MIME entry plus metadata) stays within `inline_budget()` bytes. Renderers get
-a `Budget` and must fit it; `render.ref_bundle` checks the result and falls back to
+a `Budget` and must fit it; `registry.render_path` checks the result and falls back to
 a summary card if a renderer ever overshoots.
 """
 
@@ -17,6 +17,9 @@ from .._config import DEFAULT_INLINE_BUDGET, Settings
 
 MIN_BUDGET = 16 * 1024  # below this nothing useful fits; smaller settings are raised to it
 CHROME = 6 * 1024  # bytes reserved for captions, tags and styles around the media
+
+MimeDict = dict[str, Any]
+Bundle = tuple[MimeDict, MimeDict]  # (data, metadata), as `_repr_mimebundle_` returns
 
 _lock = threading.Lock()
 _override: int | None = None

@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import VlmRunError, redact
-from .html import BORDER, BOX, MUTED, esc
+from ..refs import BaseRef
+from .html import error_card
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE = 600
-ERROR_BOX = (
-    f"{BOX} {BORDER} border-left: 3px solid #d9534f; padding: 6px 10px; box-sizing: border-box;"
-)
 
 
 def _clip(text: str, limit: int = MAX_MESSAGE) -> str:
@@ -48,28 +46,24 @@ def describe(exc: BaseException, path: Path | None = None) -> tuple[str, str, st
     return title, redact(_clip(message)), redact(_clip(hint))
 
 
-def error_html(exc: BaseException, ref: Any = None, path: Path | None = None) -> str:
+def _who(ref: BaseRef | None) -> str | None:
+    return f"{type(ref).__name__} {ref.id}" if ref is not None else None
+
+
+def error_html(exc: BaseException, ref: BaseRef | None = None, path: Path | None = None) -> str:
     """The compact card: what happened (title, message) and what to do (hint)."""
-    title, message, hint = describe(exc, path)
-    who = ""
-    if ref is not None:
-        who = (
-            f' <code style="{MUTED}">{esc(type(ref).__name__)} {esc(getattr(ref, "id", ""))}</code>'
-        )
-    parts = [f"<div><b>{esc(title)}</b>{who}</div>"]
-    if message:
-        parts.append(f'<div style="margin-top: 2px;">{esc(message)}</div>')
-    if hint:
-        parts.append(f'<div style="{MUTED} margin-top: 2px;">{esc(hint)}</div>')
-    return f'<div style="{ERROR_BOX}">{"".join(parts)}</div>'
+    return error_card(*describe(exc, path), who=_who(ref))
 
 
-def error_plain(exc: BaseException, ref: Any = None, path: Path | None = None) -> str:
+def error_plain(exc: BaseException, ref: BaseRef | None = None, path: Path | None = None) -> str:
     title, message, _ = describe(exc, path)
-    who = f"{type(ref).__name__} {getattr(ref, 'id', '?')}: " if ref is not None else ""
-    return f"<{who}{title}: {message}>"
+    who = _who(ref)
+    return f"<{who + ': ' if who else ''}{title}: {message}>"
 
 
-def error_bundle(exc: BaseException, ref: Any = None, path: Path | None = None) -> dict[str, Any]:
+def error_bundle(
+    exc: BaseException, ref: BaseRef | None = None, path: Path | None = None
+) -> dict[str, Any]:
+    """The error card as a MIME dict (text/plain and text/html)."""
     log.debug("rendering an error card", exc_info=exc)
     return {"text/plain": error_plain(exc, ref, path), "text/html": error_html(exc, ref, path)}

@@ -1,10 +1,14 @@
-"""Shared HTML helpers: escaping, safe links, data URLs, the quiet frame every output uses.
+"""HTML builders: the one module that writes markup.
 
-Every renderer builds its HTML through these helpers so the safety rules live in one
-place: strings from a model or a server go through `esc()`, links through `link()`
-(http/https only, `rel="noopener noreferrer"`), media through `data_url()` (a fixed
-list of media types). Styling is inline `style` attributes only, using JupyterLab's
-CSS variables with fallbacks so outputs read well on light and dark themes.
+Every output is built from the functions here, so the safety rules live in one place:
+strings from a model or a server go through `esc()` (the one escaper), attributes
+through `attrs()` (no event handlers), links through `link()` (http/https only,
+`rel="noopener noreferrer"`), media through `data_url()` (a fixed list of media
+types). Styling is inline `style` attributes only, from the constants below, using
+JupyterLab's CSS variables with fallbacks so outputs read well on light and dark themes.
+
+Builders take text (escaped here) or HTML that another builder made; a parameter
+named `*_html` or `body` is already safe markup.
 """
 
 from __future__ import annotations
@@ -13,28 +17,54 @@ import base64
 import html
 import math
 import re
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 # -- styles (constants: never built from outside strings) -----------------------------------
 
-FONT = "font-family: var(--jp-ui-font-family, system-ui, -apple-system, 'Segoe UI', sans-serif);"
+FONT = "font-family: var(--jp-ui-font-family, system-ui, -apple-system, Segoe UI, sans-serif);"
 BOX = (
     f"{FONT} font-size: 13px; line-height: 1.4; color: var(--jp-ui-font-color1, inherit); "
     "max-width: 100%; margin: 2px 0;"
 )
 BORDER = "border: 1px solid var(--jp-border-color2, rgba(128,128,128,0.35)); border-radius: 6px;"
 CARD = f"{BOX} {BORDER} padding: 8px 10px; box-sizing: border-box; overflow-x: auto;"
+ERROR_BOX = (
+    f"{BOX} {BORDER} border-left: 3px solid #d9534f; padding: 6px 10px; box-sizing: border-box;"
+)
 MUTED = "color: var(--jp-ui-font-color2, #777); font-size: 12px;"
-MONO = "font-family: var(--jp-code-font-family, ui-monospace, SFMono-Regular, Menlo, monospace); font-size: 12px;"
+MONO = (
+    "font-family: var(--jp-code-font-family, ui-monospace, SFMono-Regular, Menlo, monospace); "
+    "font-size: 12px;"
+)
 PRE = (
     f"{MONO} white-space: pre; overflow-x: auto; margin: 6px 0 0 0; padding: 6px 8px; "
     "background: var(--jp-layout-color2, rgba(128,128,128,0.08)); border-radius: 4px;"
 )
 MEDIA = "display: block; max-width: 100%; height: auto; border-radius: 4px;"
+PAPER = f"display: block; max-width: 100%; height: auto; {BORDER} background: #fff;"
+LINK = "color: var(--jp-content-link-color, #1a6fd1); word-break: break-all;"
+AUDIO = "width: 100%; max-width: 480px;"
+ITALIC = "font-style: italic;"
+TEXT = "white-space: pre-wrap; word-break: break-word;"
+TH = (
+    "text-align: left; vertical-align: top; padding: 3px 12px 3px 0; font-weight: 600; "
+    "white-space: nowrap; border: none; background: none;"
+)
+TD = "text-align: left; vertical-align: top; padding: 3px 0; border: none; background: none;"
+TABLE = "border-collapse: collapse; border: none; margin: 0; width: 100%;"
+FOOTER = (
+    f"{MUTED} margin-top: 8px; padding-top: 4px; "
+    "border-top: 1px solid var(--jp-border-color2, rgba(128,128,128,0.25));"
+)
+STATUS = "color:#666;font-family:monospace"
 # Gallery cells are inline blocks, not CSS grid: JupyterLab's sanitizer (untrusted
 # notebooks) keeps display/width/vertical-align but drops grid-template-columns.
-CELL = "display: inline-block; vertical-align: top; width: {w}px; max-width: 100%; margin: 0 8px 8px 0; box-sizing: border-box;"
+CELL = (
+    "display: inline-block; vertical-align: top; width: {w}px; max-width: 100%; "
+    "margin: 0 8px 8px 0; box-sizing: border-box;"
+)
 ACCENT = "#4a7bd0"  # one neutral blue that reads on light and dark backgrounds
 
 # Media types a data: URL may carry. Anything else is never put into a src attribute.
@@ -53,10 +83,15 @@ DATA_MIME = frozenset(
     }
 )
 
+DOT = " &middot; "
+
+# -- primitives -------------------------------------------------------------------------------
+
 
 def esc(value: Any) -> str:
-    """Escape any value for HTML text or a quoted attribute."""
-    return html.escape(str(value), quote=True)
+    """Escape any value for HTML text or a quoted attribute. NULs are dropped: nothing
+    from outside can then forge the placeholders result cards lay out (`\\x00<n>\\x00`)."""
+    return html.escape(str(value).replace("\x00", ""), quote=True)
 
 
 def attrs(**kw: Any) -> str:
@@ -77,6 +112,27 @@ def tag(name: str, content: str = "", **kw: Any) -> str:
     """`<name attrs>content</name>`; content must already be safe HTML."""
     return f"<{name}{attrs(**kw)}>{content}</{name}>"
 
+
+def div(*parts: str, style: str | None = None) -> str:
+    """A block holding already safe HTML."""
+    return tag("div", "".join(parts), style=style)
+
+
+def span(text: Any, style: str | None = None) -> str:
+    """Escaped text in a span."""
+    return tag("span", esc(text), style=style)
+
+
+def code(text: Any) -> str:
+    """Escaped text as inline code."""
+    return tag("code", esc(text))
+
+
+def bold(text: Any) -> str:
+    return tag("b", esc(text))
+
+
+# -- links and data ---------------------------------------------------------------------------
 
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
@@ -102,17 +158,8 @@ def link(url: Any, text: Any = None) -> str:
     good = safe_url(url)
     label = esc(text if text is not None else url)
     if good is None:
-        return (
-            f'<span>{label}</span> <span style="{MUTED}">(link not shown: only http/https)</span>'
-        )
-    return tag(
-        "a",
-        label,
-        href=good,
-        target="_blank",
-        rel="noopener noreferrer",
-        style="color: var(--jp-content-link-color, #1a6fd1); word-break: break-all;",
-    )
+        return f"{tag('span', label)} {span('(link not shown: only http/https)', MUTED)}"
+    return tag("a", label, href=good, target="_blank", rel="noopener noreferrer", style=LINK)
 
 
 def data_url(mime: str, data: bytes) -> str:
@@ -125,6 +172,9 @@ def data_url(mime: str, data: bytes) -> str:
 def b64_len(n: int) -> int:
     """Length of the base64 text for n bytes."""
     return 4 * math.ceil(n / 3)
+
+
+# -- facts as words ---------------------------------------------------------------------------
 
 
 def human_size(n: int | float | None) -> str:
@@ -160,30 +210,170 @@ def plain(ref: Any, *facts: Any) -> str:
     return "<" + " ".join(words) + ">"
 
 
+# -- a ref's output: media, caption, frame ----------------------------------------------------
+
+
 def caption(ref: Any, *facts: Any, note: str = "") -> str:
     """The quiet line under a preview: kind, id and facts (all escaped)."""
-    parts = [f"<b>{esc(type(ref).__name__)}</b>", f"<code>{esc(getattr(ref, 'id', '?'))}</code>"]
+    parts = [bold(type(ref).__name__), code(getattr(ref, "id", "?"))]
     parts += [esc(f) for f in facts if f not in (None, "")]
-    line = " &middot; ".join(parts)
+    line = DOT.join(parts)
     if note:
-        line += f' <span style="font-style: italic;">({esc(note)})</span>'
-    return f'<div style="{MUTED} margin-top: 4px;">{line}</div>'
+        line += " " + span(f"({note})", ITALIC)
+    return div(line, style=f"{MUTED} margin-top: 4px;")
 
 
 def frame(body: str, cap: str = "", *, bordered: bool = False) -> str:
     """The outer box of a ref's output: body (safe HTML) then its caption."""
-    return f'<div style="{CARD if bordered else BOX}">{body}{cap}</div>'
+    return div(body, cap, style=CARD if bordered else BOX)
 
 
-def img_tag(mime: str, data: bytes, width: int, height: int, alt: str, style: str = MEDIA) -> str:
-    """An <img> carrying its bytes as a data: URL."""
-    return (
-        f"<img{attrs(src=data_url(mime, data), width=width, height=height, alt=alt, style=style)}>"
-    )
+def note(text: str) -> str:
+    """An italic line in place of a preview: `(preview omitted: ...)`."""
+    return div(esc(f"({text})"), style=ITALIC)
 
 
-def grid(items: list[str], cell_px: int = 200) -> str:
+def omitted() -> str:
+    """What stands where a picture did not fit the budget."""
+    return note("preview omitted: the inline budget is too small")
+
+
+def img_tag(
+    mime: str, data: bytes, width: int, height: int, alt: str, *, paper: bool = False
+) -> str:
+    """An <img> carrying its bytes as a data: URL (`paper`: a page on a white sheet)."""
+    style = PAPER if paper else MEDIA
+    src = data_url(mime, data)
+    return f"<img{attrs(src=src, width=width, height=height, alt=alt, style=style)}>"
+
+
+def player(
+    kind: Literal["video", "audio"], mime: str, data: bytes, width: int | None = None
+) -> str:
+    """`<video>`/`<audio controls>` with `src` on the element itself (JupyterLab's
+    sanitizer drops `src` on `<source>` in untrusted notebooks)."""
+    style = MEDIA if kind == "video" else AUDIO
+    src = data_url(mime, data)
+    return tag(kind, controls=True, preload="metadata", src=src, style=style, width=width)
+
+
+def grid(items: Iterable[str], cell_px: int = 200) -> str:
     """Items side by side in fixed-width cells that wrap with the output's width."""
     style = CELL.format(w=int(cell_px))
-    cells = "".join(f'<div style="{style}">{item}</div>' for item in items)
-    return f'<div style="line-height: 1.3;">{cells}</div>'
+    return div(*(div(item, style=style) for item in items), style="line-height: 1.3;")
+
+
+def heading(text: Any, gap_px: int = 4) -> str:
+    """A bold title line above a body."""
+    return div(esc(text), style=f"font-weight: 600; margin-bottom: {int(gap_px)}px;")
+
+
+def page_cell(picture_html: str, label: Any) -> str:
+    """A document page in a grid cell, its number under it."""
+    return div(picture_html, div(esc(label), style=MUTED))
+
+
+def figure(picture_html: str, label: Any) -> str:
+    """A picture (an array's heatmap) with a small label under it."""
+    under = div(esc(label), style="opacity: 0.7; font-size: 11px;")
+    return div(picture_html, under, style="margin-top: 6px; max-width: 512px;")
+
+
+def stats(values: dict[str, str]) -> str:
+    """`name value` pairs on one line (an array's min/max/mean)."""
+    cells = (
+        tag("span", f"{span(k, 'opacity: 0.7;')} {span(v, MONO)}", style="margin-right: 14px;")
+        for k, v in values.items()
+    )
+    return div(*cells)
+
+
+def pre(text: Any) -> str:
+    """Preformatted, escaped text (numpy's printout)."""
+    return tag("pre", esc(text), style=PRE)
+
+
+# -- result cards -----------------------------------------------------------------------------
+
+
+def muted(text: Any) -> str:
+    return span(text, MUTED)
+
+
+def muted_line(text: Any) -> str:
+    return div(esc(text), style=MUTED)
+
+
+def mono(text: Any) -> str:
+    return span(text, MONO)
+
+
+def text_block(text: str, more: int = 0) -> str:
+    """Free text kept as written (newlines too); `more` characters cut off are counted."""
+    out = span(text, TEXT)
+    return out + (" " + muted(f"... ({more:,} more characters)") if more > 0 else "")
+
+
+def table(rows: Iterable[tuple[Any, str]], more: int = 0) -> str:
+    """Field names (escaped) beside their values (safe HTML); `more` fields left out."""
+    trs = [
+        tag("tr", tag("th", esc(name), style=TH) + tag("td", value, style=TD))
+        for name, value in rows
+    ]
+    if more > 0:
+        trs.append(
+            tag("tr", tag("td", esc(f"... {more} more fields"), colspan=2, style=f"{TD} {MUTED}"))
+        )
+    if not trs:
+        return muted("(empty)")
+    return tag("table", "".join(trs), style=TABLE)
+
+
+def ordered_list(items_html: Iterable[str]) -> str:
+    items = "".join(tag("li", item, style="margin: 2px 0;") for item in items_html)
+    return tag("ol", items, style="margin: 0; padding-left: 20px;")
+
+
+def field_line(name: Any, value_html: str) -> str:
+    """`name value` under a gallery picture."""
+    return div(f"{muted(name)} {value_html}")
+
+
+def gallery_cell(pictures_html: str, caption_html: str) -> str:
+    return div(pictures_html, div(caption_html, style="font-size: 12px; margin-top: 2px;"))
+
+
+def chip(label: Any) -> str:
+    """A ref shown by name where there is no room for its preview."""
+    return span(label, f"{MUTED} {MONO}") + muted(" (no room for a preview)")
+
+
+def footer(parts_html: Iterable[str]) -> str:
+    """The quiet line under a run's card: model, session, usage, latency."""
+    return div(DOT.join(parts_html), style=FOOTER)
+
+
+def card(body: str, title: Any = "", foot: str = "") -> str:
+    """A result card: an optional title, the body and footer (safe HTML)."""
+    return div(heading(title, 6) if title else "", body, foot, style=CARD)
+
+
+def notice(text: Any) -> str:
+    """A one-line box in place of a card (a result too large to show)."""
+    return div(esc(text), style=f"{BOX} {MUTED}")
+
+
+def error_card(title: Any, message: Any, hint: Any, who: Any = None) -> str:
+    """What happened (title, message) and what to do (hint), for a failed display."""
+    head = bold(title) + (" " + tag("code", esc(who), style=MUTED) if who else "")
+    parts = [div(head)]
+    if message:
+        parts.append(div(esc(message), style="margin-top: 2px;"))
+    if hint:
+        parts.append(div(esc(hint), style=f"{MUTED} margin-top: 2px;"))
+    return div(*parts, style=ERROR_BOX)
+
+
+def status_line(text: Any) -> str:
+    """The one-line status a waiting run shows (the magic's progress)."""
+    return span(text, STATUS)
