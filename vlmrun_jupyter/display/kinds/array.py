@@ -8,33 +8,43 @@ a 50M-element array costs a few MB of reads, not a full pass.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import numpy as np
-from PIL import Image
+from ...refs import BaseRef
+from ..budget import Budget, Bundle
+from ..html import caption, figure, frame, human_size, plain, pre, stats
+from ..pictures import picture
+from ..registry import KindRenderer
 
-from ..arrays import load_array
-from .budget import Budget
-from .html import MONO, PRE, caption, esc, frame, human_size, plain
-from .image import picture
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    from PIL import Image
 
 SAMPLE_OVER = 8_000_000
 SAMPLE_BLOCKS = 256
 BLOCK = 4096
 HEAT_EDGE = 256
 
-# A perceptually even ramp (viridis anchors), interpolated to 256 entries.
-_ANCHORS = np.array(
-    [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=np.float64
-)
-LUT = np.stack(
-    [np.interp(np.linspace(0, 4, 256), np.arange(5), _ANCHORS[:, c]) for c in range(3)], axis=1
-).astype(np.uint8)
+# A perceptually even ramp: viridis anchors, interpolated to 256 entries by `lut()`.
+_ANCHORS = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
+
+
+@cache
+def lut() -> np.ndarray:
+    """The colour ramp as a 256 x 3 uint8 table."""
+    import numpy as np
+
+    anchors = np.array(_ANCHORS, dtype=np.float64)
+    ramp = [np.interp(np.linspace(0, 4, 256), np.arange(5), anchors[:, c]) for c in range(3)]
+    return np.stack(ramp, axis=1).astype(np.uint8)
 
 
 def sample(arr: np.ndarray) -> tuple[np.ndarray, bool]:
     """All values, or evenly spaced contiguous blocks of them for huge arrays."""
+    import numpy as np
+
     flat = arr.reshape(-1) if arr.flags.c_contiguous else np.ravel(arr)
     n = flat.size
     if n <= SAMPLE_OVER:
@@ -43,8 +53,10 @@ def sample(arr: np.ndarray) -> tuple[np.ndarray, bool]:
     return np.concatenate([np.asarray(flat[s : s + BLOCK]) for s in starts]), True
 
 
-def stats(arr: np.ndarray) -> tuple[dict[str, str], bool, int]:
+def summary_stats(arr: np.ndarray) -> tuple[dict[str, str], bool, int]:
     """({name: value}, sampled?, values looked at)."""
+    import numpy as np
+
     values, sampled = sample(arr)
     out: dict[str, str] = {}
     if values.size == 0 or values.dtype.kind not in "biufc":
@@ -73,12 +85,16 @@ def stats(arr: np.ndarray) -> tuple[dict[str, str], bool, int]:
 
 def preview_text(arr: np.ndarray) -> str:
     """numpy's own summarised printout (edge items only, so cheap on a memmap)."""
+    import numpy as np
+
     with np.printoptions(threshold=64, edgeitems=3, precision=4, linewidth=96):
         return np.array2string(np.asarray(arr) if arr.size <= 64 else arr, separator=", ")
 
 
 def _plane(arr: np.ndarray) -> tuple[np.ndarray, bool, str] | None:
     """(downsampled 2D or HxWxC plane, is_rgb, label) or None if not image-like."""
+    import numpy as np
+
     if arr.ndim == 2:
         plane, rgb, label = arr, False, ""
     elif arr.ndim == 3 and arr.shape[-1] in (3, 4) and arr.shape[0] > 4:
@@ -94,6 +110,11 @@ def _plane(arr: np.ndarray) -> tuple[np.ndarray, bool, str] | None:
 
 
 def heatmap(arr: np.ndarray) -> tuple[Image.Image, str] | None:
+    """A 2D plane as a picture: RGB data as is, anything else through the colour ramp
+    (1st..99th percentile for floats); NaNs transparent."""
+    import numpy as np
+    from PIL import Image
+
     got = _plane(arr)
     if got is None or arr.dtype.kind not in "biuf":
         return None
@@ -115,7 +136,7 @@ def heatmap(arr: np.ndarray) -> tuple[Image.Image, str] | None:
     if rgb:
         im = Image.fromarray(norm[..., : arr.shape[-1]], "RGBA" if arr.shape[-1] == 4 else "RGB")
     else:
-        colored = LUT[norm]
+        colored = lut()[norm]
         if not finite.all():
             colored = np.concatenate([colored, (finite * 255).astype(np.uint8)[..., None]], axis=2)
         im = Image.fromarray(colored, "RGBA" if colored.shape[-1] == 4 else "RGB")
@@ -127,22 +148,19 @@ def heatmap(arr: np.ndarray) -> tuple[Image.Image, str] | None:
     return im, label
 
 
-def render(ref: Any, path: Path, budget: Budget) -> dict[str, Any]:
+def render(ref: BaseRef, path: Path, budget: Budget) -> Bundle:
+    from ...arrays import load_array
+
     arr = load_array(path)
     size = path.stat().st_size
     shape = "x".join(str(s) for s in arr.shape) or "scalar"
     facts = [shape, str(arr.dtype), f"{arr.size:,} values", human_size(arr.nbytes)]
-    st, sampled, looked = stats(arr)
-    rows = "".join(
-        f'<span style="margin-right: 14px;"><span style="opacity: 0.7;">{esc(k)}</span> '
-        f'<span style="{MONO}">{esc(v)}</span></span>'
-        for k, v in st.items()
-    )
+    st, sampled, looked = summary_stats(arr)
     note = f"statistics from a sample of {looked:,} of {arr.size:,} values" if sampled else ""
     text = preview_text(arr)
     if len(text) > 4000:
         text = text[:4000] + "\n..."
-    body = f"<div>{rows}</div>" if rows else ""
+    body = stats(st) if st else ""
     pic = ""
     hm = heatmap(arr) if not budget.thumbnail or arr.ndim >= 2 else None
     if hm is not None:
@@ -154,13 +172,16 @@ def render(ref: Any, path: Path, budget: Budget) -> dict[str, Any]:
             alt=f"heatmap of {ref.id}",
             keep_png=True,
         )
-        pic = f'<div style="margin-top: 6px; max-width: 512px;">{pic}<div style="opacity: 0.7; font-size: 11px;">{esc(label)}</div></div>'
+        pic = figure(pic, label)
     if not budget.thumbnail:
-        body += f'<pre style="{PRE}">{esc(text)}</pre>'
+        body += pre(text)
     body += pic
     return {
         "text/plain": plain(
             ref, f"shape=({', '.join(str(s) for s in arr.shape)})", arr.dtype, human_size(size)
         ),
         "text/html": frame(body, caption(ref, *facts, note=note)),
-    }
+    }, {}
+
+
+RENDERER = KindRenderer(render)

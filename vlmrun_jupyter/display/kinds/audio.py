@@ -4,65 +4,50 @@ computed by a streaming decode (one frame at a time, constant memory), plus dura
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import av
-import numpy as np
-from PIL import Image, ImageDraw
+from ...kinds import HEAD_BYTES, sniff
+from ...refs import BaseRef
+from ..budget import CHROME, Budget, Bundle
+from ..html import ACCENT, b64_len, caption, frame, human_duration, human_size, plain, player
+from ..pictures import picture
+from ..registry import KindRenderer
+from .video import codec_name, duration_of, too_large
 
-from .budget import CHROME, Budget
-from .html import (
-    ACCENT,
-    attrs,
-    b64_len,
-    caption,
-    data_url,
-    frame,
-    human_duration,
-    human_size,
-    plain,
-)
-from .image import picture
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    from PIL import Image
 
 WAVE_W, WAVE_H = 800, 120
 
 
-def sniff_mime(path: Path) -> str | None:
-    """The browser media type of an audio file, from its first bytes."""
+def browser_mime(path: Path) -> str | None:
+    """The media type an `<audio>` element plays the file as, from its first bytes (an
+    ISO media file is audio/mp4 here, whatever its brand), or None."""
     with open(path, "rb") as f:
-        head = f.read(16)
-    if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
-        return "audio/mpeg"
-    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
-        return "audio/wav"
-    if head.startswith(b"OggS"):
-        return "audio/ogg"
-    if head.startswith(b"fLaC"):
-        return "audio/flac"
-    if head[4:8] == b"ftyp":
+        mime = sniff(f.read(HEAD_BYTES))
+    if mime == "video/mp4":
         return "audio/mp4"
-    return None
+    return mime if mime is not None and mime.startswith("audio/") else None
 
 
 def probe(path: Path) -> tuple[float | None, str, int, int]:
     """(duration seconds, codec, sample rate, channels) from the headers."""
+    import av
+
     with av.open(str(path)) as c:
         if not c.streams.audio:
             raise ValueError("the file has no audio stream")
         s = c.streams.audio[0]
-        duration = None
-        if s.duration is not None and s.time_base is not None:
-            duration = float(s.duration * s.time_base)
-        elif c.duration is not None:
-            duration = c.duration / av.time_base
         cc = s.codec_context
-        from .video import _codec
-
-        return duration, _codec(cc.name), cc.sample_rate or 0, cc.channels or 0
+        return duration_of(c, s), codec_name(cc.name), cc.sample_rate or 0, cc.channels or 0
 
 
 def peaks(path: Path) -> tuple[np.ndarray, float]:
     """Per decoded frame (min, max) of the samples in [-1, 1]; and seconds decoded."""
+    import av
+    import numpy as np
+
     lows: list[float] = []
     highs: list[float] = []
     seconds = 0.0
@@ -83,6 +68,9 @@ def peaks(path: Path) -> tuple[np.ndarray, float]:
 
 def waveform(path: Path, width: int = WAVE_W, height: int = WAVE_H) -> tuple[Image.Image, float]:
     """A transparent PNG-able waveform (reads on light and dark backgrounds)."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
     pk, seconds = peaks(path)
     im = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     draw = ImageDraw.Draw(im)
@@ -108,19 +96,18 @@ def waveform(path: Path, width: int = WAVE_W, height: int = WAVE_H) -> tuple[Ima
     return im, seconds
 
 
-def render(ref: Any, path: Path, budget: Budget) -> dict[str, Any]:
+def render(ref: BaseRef, path: Path, budget: Budget) -> Bundle:
     duration, codec, rate, channels = probe(path)
     size = path.stat().st_size
-    mime = sniff_mime(path)
+    mime = browser_mime(path)
     facts = [human_duration(duration), codec, f"{rate} Hz" if rate else "", human_size(size)]
     if mime is not None and b64_len(size) + CHROME <= budget.bytes:
-        player = f"<audio{attrs(controls=True, preload='metadata', src=data_url(mime, path.read_bytes()), style='width: 100%; max-width: 480px;')}></audio>"
-        return {"text/plain": plain(ref, *facts), "text/html": frame(player, caption(ref, *facts))}
-    note = (
-        f"too large to embed ({human_size(size)} > {human_size(budget.bytes)} budget)"
-        if mime is not None
-        else "not a browser-playable format"
-    )
+        body = player("audio", mime, path.read_bytes())
+        return {
+            "text/plain": plain(ref, *facts),
+            "text/html": frame(body, caption(ref, *facts)),
+        }, {}
+    why = too_large(size, budget) if mime is not None else "not a browser-playable format"
     im, seconds = waveform(path, width=min(WAVE_W, budget.max_edge))
     if duration is None and seconds:
         duration = seconds
@@ -128,5 +115,8 @@ def render(ref: Any, path: Path, budget: Budget) -> dict[str, Any]:
     body = picture(im, budget.media(), budget.max_edge, alt=f"waveform of {ref.id}")
     return {
         "text/plain": plain(ref, *facts),
-        "text/html": frame(body, caption(ref, *facts, note=note)),
-    }
+        "text/html": frame(body, caption(ref, *facts, note=why)),
+    }, {}
+
+
+RENDERER = KindRenderer(render)

@@ -9,24 +9,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pypdfium2 as pdfium
-
-from .budget import Budget
-from .html import BORDER, MUTED, attrs, caption, esc, frame, grid, human_size, img_tag, plain
-from .image import encode_fit
+from ...refs import BaseRef
+from ..budget import Budget, Bundle
+from ..html import caption, frame, grid, heading, human_size, img_tag, page_cell, plain
+from ..pictures import encode_fit
+from ..registry import KindRenderer
 
 MAX_PAGES = 6
 PER_PAGE_MIN = 40 * 1024  # raw bytes a page image needs to be legible
 
 
-def _title(pdf: pdfium.PdfDocument) -> str:
+def _title(pdf: Any) -> str:
     try:
         return str(pdf.get_metadata_dict().get("Title") or "").strip()[:200]
     except Exception:
         return ""
 
 
-def render(ref: Any, path: Path, budget: Budget) -> dict[str, Any]:
+def render(ref: BaseRef, path: Path, budget: Budget) -> Bundle:
+    import pypdfium2 as pdfium
+
     size = path.stat().st_size
     pdf = pdfium.PdfDocument(str(path))
     try:
@@ -48,16 +50,18 @@ def render(ref: Any, path: Path, budget: Budget) -> dict[str, Any]:
             if enc is None:
                 continue
             mime, data, pw, ph = enc
-            style = f"display: block; max-width: 100%; height: auto; {BORDER} background: #fff;"
-            pic = img_tag(mime, data, pw, ph, alt=f"page {i + 1}", style=style)
-            cells.append(f"<div>{pic}<div{attrs(style=MUTED)}>page {i + 1}</div></div>")
+            pic = img_tag(mime, data, pw, ph, alt=f"page {i + 1}", paper=True)
+            cells.append(page_cell(pic, f"page {i + 1}"))
     finally:
         pdf.close()
     facts = [f"{count} page{'s' if count != 1 else ''}", human_size(size)]
     note = f"first {len(cells)} of {count} pages shown" if 0 < len(cells) < count else ""
-    head = f'<div style="font-weight: 600; margin-bottom: 4px;">{esc(title)}</div>' if title else ""
+    head = heading(title) if title else ""
     body = head + (grid(cells, 200 if shown > 1 else 320) if cells else "")
     return {
         "text/plain": plain(ref, *facts),
         "text/html": frame(body, caption(ref, *facts, note=note)),
-    }
+    }, {}
+
+
+RENDERER = KindRenderer(render)

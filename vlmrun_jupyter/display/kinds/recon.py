@@ -4,27 +4,33 @@ SH degree, file size).
 
 The picture is a real splat rendering (`splat.preview`), so exported HTML, GitHub and
 untrusted notebooks show the scene, not just numbers. The interactive viewer
-(`splat.viewer.SplatViewer`, WebGL2) is added by `live` as a widget view on top of it:
-frontends that can run widgets show the viewer, the others fall back to the picture.
+(`splat.viewer.SplatViewer`, WebGL2; `kinds.KINDS["recon"].viewer`) is added by `live`
+as a widget view on top of it: frontends that can run widgets show the viewer, the
+others fall back to the picture.
 """
 
 from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from ...refs import BaseRef
+from ..budget import Budget, Bundle
+from ..html import caption, frame, human_size, img_tag, plain
+from ..pictures import encode_fit, image_entry
+from ..registry import KindRenderer
 
-from ..splat import preview, spz
-from .budget import Budget
-from .html import caption, frame, human_size, img_tag, plain
-from .image import encode_fit
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
 
 VERSION = 2
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def _bounds(positions: np.ndarray) -> str:
+    from ...splat import preview
+
     lo, hi = preview.robust_bounds(positions)
     spans = (
         f"{axis}[{low:.2f}, {high:.2f}]" for axis, low, high in zip("xyz", lo, hi, strict=True)
@@ -32,7 +38,9 @@ def _bounds(positions: np.ndarray) -> str:
     return "bounds " + " ".join(spans)
 
 
-def render(ref: Any, path: Path, budget: Budget) -> tuple[dict[str, Any], dict[str, Any]]:
+def render(ref: BaseRef, path: Path, budget: Budget) -> Bundle:
+    from ...splat import preview, spz
+
     splats = spz.decode(path.read_bytes())
     facts = (
         f"{len(splats):,} points",
@@ -50,18 +58,11 @@ def render(ref: Any, path: Path, budget: Budget) -> tuple[dict[str, Any], dict[s
         return {"text/plain": text, "text/html": html}, {}
     mime, data, w, h = enc
     cap = caption(ref, *facts) if budget.thumbnail else caption(ref, *facts, note=detail)
-    out: dict[str, Any] = {
-        "text/plain": text,
-        "text/html": frame(img_tag(mime, data, w, h, alt=str(ref.id)), cap),
-    }
-    md: dict[str, Any] = {}
-    if not budget.html_only:
-        out[mime] = base64.b64encode(data).decode("ascii")
-        md[mime] = {"width": w, "height": h}
-    return out, md
-
-
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+    out = {"text/plain": text, "text/html": frame(img_tag(mime, data, w, h, alt=ref.id), cap)}
+    if budget.html_only:
+        return out, {}
+    entry, md = image_entry(mime, data, w, h)
+    return {**out, **entry}, md
 
 
 def _kernel_shows_widgets() -> bool:
@@ -74,9 +75,9 @@ def _kernel_shows_widgets() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def live(ref: Any, data: dict[str, Any]) -> dict[str, Any]:
+def live(ref: BaseRef, data: dict[str, Any]) -> dict[str, Any]:
     """The widget view of an interactive viewer of the splats (empty without a kernel)."""
-    from ..splat import viewer
+    from ...splat import spz, viewer
 
     if not (_kernel_shows_widgets() and viewer.available()):
         return {}
@@ -92,3 +93,6 @@ def live(ref: Any, data: dict[str, Any]) -> dict[str, Any]:
     view = widget._repr_mimebundle_()
     view = view[0] if isinstance(view, tuple) else view
     return {WIDGET_VIEW: view[WIDGET_VIEW]} if WIDGET_VIEW in view else {}
+
+
+RENDERER = KindRenderer(render, version=VERSION, live=live)

@@ -4,30 +4,23 @@ duration, resolution, codec and size.
 
 Browser-playable means an MP4 holding H.264 in yuv420p with AAC or MP3 audio (or
 none). Debian's Chromium plays these (checked by tests/test_render_browser.py).
+`codec_name` and `duration_of` are shared with the audio renderer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import av
-from PIL import Image, ImageDraw
+from ...refs import BaseRef
+from ..budget import CHROME, Budget, Bundle
+from ..html import b64_len, caption, frame, human_duration, human_size, note, plain, player
+from ..pictures import picture
+from ..registry import KindRenderer
 
-from .budget import CHROME, Budget
-from .html import (
-    MEDIA,
-    attrs,
-    b64_len,
-    caption,
-    data_url,
-    frame,
-    human_duration,
-    human_size,
-    plain,
-)
-from .image import picture
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
 
 PLAYABLE_VIDEO = {"h264"}
 PLAYABLE_PIX = {"yuv420p", "yuvj420p"}
@@ -66,42 +59,52 @@ class VideoInfo:
         ]
 
 
-def _codec(name: str) -> str:
+def codec_name(decoder: str) -> str:
     """Decoder names to codec names ('mp3float' -> 'mp3', 'aac_fixed' -> 'aac')."""
     for base in ("mp3", "aac"):
-        if name.startswith(base):
+        if decoder.startswith(base):
             return base
-    return name
+    return decoder
+
+
+def duration_of(container: Any, stream: Any) -> float | None:
+    """Seconds, from the stream's header, else the container's (PyAV objects)."""
+    import av
+
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
 
 
 def probe(path: Path) -> VideoInfo:
     """Container metadata only (reads headers, decodes nothing)."""
+    import av
+
     with av.open(str(path)) as c:
         if not c.streams.video:
             raise ValueError("the file has no video stream")
         vs = c.streams.video[0]
-        aud = _codec(c.streams.audio[0].codec_context.name) if c.streams.audio else None
-        duration = None
-        if vs.duration is not None and vs.time_base is not None:
-            duration = float(vs.duration * vs.time_base)
-        elif c.duration is not None:
-            duration = c.duration / av.time_base
-        fps = float(vs.average_rate) if vs.average_rate else None
+        aud = codec_name(c.streams.audio[0].codec_context.name) if c.streams.audio else None
         return VideoInfo(
             container=c.format.name,
-            duration=duration,
+            duration=duration_of(c, vs),
             width=vs.codec_context.width,
             height=vs.codec_context.height,
             codec=vs.codec_context.name,
             pix_fmt=vs.codec_context.pix_fmt,
             audio=aud,
-            fps=fps,
+            fps=float(vs.average_rate) if vs.average_rate else None,
         )
 
 
 def frames_at(path: Path, times: list[float], tile: int) -> list[tuple[float, Image.Image]]:
     """One frame near each time (the keyframe at or before it), downscaled to `tile` px.
     Seeks for each, so a 300 MB file costs a handful of frame decodes."""
+    import av
+    from PIL import Image
+
     out: list[tuple[float, Image.Image]] = []
     with av.open(str(path)) as c:
         vs = c.streams.video[0]
@@ -125,6 +128,8 @@ def frames_at(path: Path, times: list[float], tile: int) -> list[tuple[float, Im
 
 def contact_sheet(path: Path, info: VideoInfo, n: int, tile: int) -> Image.Image | None:
     """Frames at evenly spaced times, in a grid, each labelled with its time."""
+    from PIL import Image, ImageDraw
+
     d = info.duration or 0.0
     times = [d * (i + 0.5) / n for i in range(n)] if d > 0 and n > 1 else [0.0]
     shots = frames_at(path, times, tile)
@@ -151,28 +156,33 @@ def contact_sheet(path: Path, info: VideoInfo, n: int, tile: int) -> Image.Image
     return sheet
 
 
-def render(ref: Any, path: Path, budget: Budget) -> dict[str, Any]:
+def too_large(size: int, budget: Budget) -> str:
+    """Why a playable file is not embedded (shared with the audio renderer)."""
+    return f"too large to embed ({human_size(size)} > {human_size(budget.bytes)} budget)"
+
+
+def render(ref: BaseRef, path: Path, budget: Budget) -> Bundle:
     info = probe(path)
     size = path.stat().st_size
     facts = info.facts(size)
     text = plain(ref, *facts)
     if info.playable and b64_len(size) + CHROME <= budget.bytes:
-        player = (
-            f"<video{attrs(controls=True, preload='metadata', src=data_url('video/mp4', path.read_bytes()), style=MEDIA, width=min(info.width, 960) or None)}>"
-            "</video>"
-        )
-        return {"text/plain": text, "text/html": frame(player, caption(ref, *facts))}
+        body = player("video", "video/mp4", path.read_bytes(), min(info.width, 960) or None)
+        return {"text/plain": text, "text/html": frame(body, caption(ref, *facts))}, {}
     if not info.playable:
         box = "mp4" if "mp4" in info.container.split(",") else info.container.split(",")[0]
-        note = f"{info.codec}/{info.pix_fmt} in {box} is not browser-playable"
+        why = f"{info.codec}/{info.pix_fmt} in {box} is not browser-playable"
     else:
-        note = f"too large to embed ({human_size(size)} > {human_size(budget.bytes)} budget)"
+        why = too_large(size, budget)
     n = 1 if budget.thumbnail else SHEET_FRAMES
     tile = min(budget.max_edge, 480 if n == 1 else 400)
     sheet = contact_sheet(path, info, n, tile)
     body = (
         picture(sheet, budget.media(), budget.max_edge, alt=f"frames of {ref.id}")
         if sheet is not None
-        else '<div style="font-style: italic;">(no frame could be decoded)</div>'
+        else note("no frame could be decoded")
     )
-    return {"text/plain": text, "text/html": frame(body, caption(ref, *facts, note=note))}
+    return {"text/plain": text, "text/html": frame(body, caption(ref, *facts, note=why))}, {}
+
+
+RENDERER = KindRenderer(render)

@@ -1,0 +1,125 @@
+"""Pictures within a byte budget: what every renderer's images go through.
+
+`encode_fit()` steps JPEG quality and then size down until the encoded bytes fit
+(PNG when there is transparency, or when asked); `picture()` makes the `<img>` of it,
+or a note when nothing fits. Used for photos, contact sheets, waveforms, PDF pages,
+heatmaps, splat previews and gallery thumbnails.
+
+PIL and numpy are imported inside the functions: a renderer that only reports its
+version (see `registry`) loads no codec.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .budget import Bundle
+from .html import img_tag, omitted
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
+
+QUALITIES = (85, 72, 60, 45)
+MIN_EDGE = 48
+
+
+def open_image(path: Path, max_edge: int = 1280) -> tuple[Image.Image, str, tuple[int, int]]:
+    """(image oriented upright and roughly downscaled, format name, original size)."""
+    from PIL import Image, ImageOps
+
+    im = Image.open(path)
+    fmt = (im.format or "image").lower()
+    size = im.size
+    if fmt == "jpeg":
+        im.draft("RGB", (max_edge, max_edge))  # decode at a reduced scale: fast for big JPEGs
+    im.load()
+    im = ImageOps.exif_transpose(im)
+    return im, fmt, size
+
+
+def has_alpha(im: Image.Image) -> bool:
+    return im.mode in ("RGBA", "LA", "PA", "RGBa") or (im.mode == "P" and "transparency" in im.info)
+
+
+def displayable(im: Image.Image) -> Image.Image:
+    """RGB or RGBA, whatever came in (16-bit and float images are stretched to 8 bits)."""
+    if im.mode in ("RGB", "RGBA"):
+        return im
+    if has_alpha(im):
+        return im.convert("RGBA")
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        import numpy as np
+        from PIL import Image
+
+        a = np.asarray(im, dtype=np.float64)
+        finite = a[np.isfinite(a)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        scaled = np.clip((a - lo) / ((hi - lo) or 1.0) * 255, 0, 255)
+        return Image.fromarray(np.nan_to_num(scaled).astype(np.uint8), "L").convert("RGB")
+    return im.convert("RGB")
+
+
+def _encode(im: Image.Image, fmt: str, quality: int = 85) -> bytes:
+    buf = io.BytesIO()
+    if fmt == "png":
+        im.save(buf, "PNG", compress_level=6)
+    else:
+        im.save(buf, "JPEG", quality=quality, optimize=True, progressive=False)
+    return buf.getvalue()
+
+
+def encode_fit(
+    im: Image.Image, max_bytes: int, max_edge: int = 1280, *, keep_png: bool = False
+) -> tuple[str, bytes, int, int] | None:
+    """Encode so the bytes fit `max_bytes`: (mime, data, width, height), or None if not
+    even a tiny version fits. PNG when the image has alpha (or `keep_png`), else JPEG."""
+    from PIL import Image
+
+    im = displayable(im)
+    alpha = im.mode == "RGBA"
+    edge = min(max_edge, max(im.size))
+    current = im
+    while edge >= MIN_EDGE:
+        if max(current.size) > edge:
+            current = current.copy()
+            current.thumbnail((edge, edge), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        w, h = current.size
+        if alpha or keep_png:
+            data = _encode(current, "png")
+            if len(data) <= max_bytes:
+                return "image/png", data, w, h
+            quant = current.quantize(
+                256, method=Image.Quantize.FASTOCTREE if alpha else Image.Quantize.MEDIANCUT
+            )
+            data = _encode(quant, "png")
+            if len(data) <= max_bytes:
+                return "image/png", data, w, h
+        else:
+            for q in QUALITIES:
+                data = _encode(current, "jpeg", q)
+                if len(data) <= max_bytes:
+                    return "image/jpeg", data, w, h
+        edge = int(edge * 0.7)
+    return None
+
+
+def picture(im: Image.Image, max_bytes: int, max_edge: int, alt: str, **kw: Any) -> str:
+    """An <img> of `im` within `max_bytes` raw bytes, or a short note if nothing fits."""
+    enc = encode_fit(im, max_bytes, max_edge, **kw)
+    if enc is None:
+        return omitted()
+    mime, data, w, h = enc
+    return img_tag(mime, data, w, h, alt)
+
+
+def image_entry(mime: str, data: bytes, width: int, height: int) -> Bundle:
+    """The picture as its own MIME entry (`image/jpeg` or `image/png`) with its size in
+    the metadata, beside the HTML that shows it (front ends that prefer images use it)."""
+    encoded = base64.b64encode(data).decode("ascii")
+    return {mime: encoded}, {mime: {"width": width, "height": height}}
+
+
+__all__ = ["open_image", "has_alpha", "displayable", "encode_fit", "picture", "image_entry"]
