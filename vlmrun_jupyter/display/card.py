@@ -8,25 +8,29 @@ model, session or execution id, usage and latency in a quiet footer.
 
 The whole card stays within one inline budget: the text is laid out first with a
 placeholder per ref, then what is left is shared among the refs (an inline ref
-weighs four gallery thumbnails). Refs are fetched concurrently (`fetch_all`) before
-rendering, which is sequential (pdfium and friends are not thread-safe).
+weighs four gallery thumbnails). Refs are fetched concurrently (each client's
+`fetch_all`) before rendering, which is sequential (pdfium and friends are not
+thread-safe). Any ref-like value counts as a ref (`refs.coerce_ref`: ours, or the
+official SDK's ref models by their id).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Container
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from ..refs import BaseRef, iter_refs, make_ref
-from . import _memo_get, _memo_key, ref_bundle
-from .budget import Budget, bundle_size, default_budget
+from ..refs import BaseRef, coerce_ref, iter_refs
+from ..session import client_for
+from . import html as h
+from .budget import Budget, Bundle, bundle_size, default_budget
 from .errors import error_bundle
-from .html import BOX, CARD, MONO, MUTED, esc, grid, human_duration
+from .pipeline import filter_bundle, is_rendered, ref_bundle
 
 log = logging.getLogger(__name__)
 
@@ -39,33 +43,7 @@ MIN_SHARE = 12 * 1024  # below this a ref shows as a chip instead of a preview
 MAX_WORKERS = 8
 THUMB_EDGE = 360
 INLINE_EDGE = 960
-
-TH = (
-    "text-align: left; vertical-align: top; padding: 3px 12px 3px 0; font-weight: 600; "
-    "white-space: nowrap; border: none; background: none;"
-)
-TD = "text-align: left; vertical-align: top; padding: 3px 0; border: none; background: none;"
-TABLE = "border-collapse: collapse; border: none; margin: 0; width: 100%;"
-_REF_ID = re.compile(r"^[a-z]+_\w{6}$", re.ASCII)
-
-
-def t(value: Any) -> str:
-    """Escape text from a model or server (and drop NULs, which mark our placeholders)."""
-    return esc(str(value).replace("\x00", ""))
-
-
-def as_ref(value: Any) -> BaseRef | None:
-    """Ours as is; a foreign ref model (e.g. the official SDK's ImageRef) by its id."""
-    if isinstance(value, BaseRef):
-        return value
-    if isinstance(value, BaseModel) and type(value).__name__.endswith("Ref"):
-        object_id = getattr(value, "id", None)
-        if isinstance(object_id, str) and _REF_ID.match(object_id):
-            try:
-                return make_ref(object_id)
-            except ValueError:
-                return None
-    return None
+PLACEHOLDER = re.compile("\x00(\\d+)\x00")  # h.esc drops NULs: text cannot forge one
 
 
 def _fields(value: Any) -> list[tuple[str, Any]]:
@@ -80,10 +58,10 @@ def _fields(value: Any) -> list[tuple[str, Any]]:
 
 
 def _has_refs(value: Any) -> bool:
-    if as_ref(value) is not None:
+    if coerce_ref(value) is not None:
         return True
     return any(True for _ in iter_refs(value)) or any(
-        as_ref(v) is not None for _, v in _fields(value)
+        coerce_ref(v) is not None for _, v in _fields(value)
     )
 
 
@@ -99,13 +77,13 @@ class Layout:
 
     # -- values ---------------------------------------------------------------------------
     def value(self, v: Any, depth: int = 0) -> str:
-        ref = as_ref(v)
+        ref = coerce_ref(v)
         if ref is not None:
             return self.slot(ref, thumb=False)
         if v is None:
-            return f'<span style="{MUTED}">None</span>'
+            return h.muted("None")
         if isinstance(v, bool | int | float):
-            return f'<span style="{MONO}">{t(v)}</span>'
+            return h.mono(v)
         if isinstance(v, str):
             return self.text(v, MAX_TEXT)
         if depth >= MAX_DEPTH:
@@ -117,65 +95,43 @@ class Layout:
         return self.text(_safe_repr(v), MAX_TEXT)
 
     def text(self, s: str, limit: int) -> str:
-        more = ""
-        if len(s) > limit:
-            more = f' <span style="{MUTED}">... ({len(s) - limit:,} more characters)</span>'
-            s = s[:limit]
-        return f'<span style="white-space: pre-wrap; word-break: break-word;">{t(s)}</span>{more}'
+        return h.text_block(s[:limit], more=len(s) - limit)
 
     def table(self, v: Any, depth: int) -> str:
         items = _fields(v)
-        rows = [
-            f'<tr><th style="{TH}">{t(name)}</th><td style="{TD}">{self.value(val, depth)}</td></tr>'
-            for name, val in items[:MAX_ITEMS]
-        ]
-        if len(items) > MAX_ITEMS:
-            rows.append(
-                f'<tr><td colspan="2" style="{TD} {MUTED}">... {len(items) - MAX_ITEMS} more fields</td></tr>'
-            )
-        if not rows:
-            return f'<span style="{MUTED}">(empty)</span>'
-        return f'<table style="{TABLE}">{"".join(rows)}</table>'
+        rows = [(name, self.value(val, depth)) for name, val in items[:MAX_ITEMS]]
+        return h.table(rows, more=len(items) - MAX_ITEMS)
 
     def sequence(self, items: list[Any], depth: int) -> str:
         if not items:
-            return f'<span style="{MUTED}">[]</span>'
+            return h.muted("[]")
         shown, extra = items[:MAX_ITEMS], len(items) - MAX_ITEMS
-        more = f'<div style="{MUTED}">... {extra:,} more items</div>' if extra > 0 else ""
-        if all(as_ref(i) is not None for i in shown):
-            cells = [self.cell([as_ref(i)], "") for i in shown]  # type: ignore[list-item]
-            return grid(cells, 200) + more
+        more = h.muted_line(f"... {extra:,} more items") if extra > 0 else ""
+        refs = [coerce_ref(i) for i in shown]
+        if all(r is not None for r in refs):
+            return h.grid([self.cell([r], "") for r in refs if r is not None], 200) + more
         if all(isinstance(i, BaseModel | dict) and _has_refs(i) for i in shown):
-            return grid([self.gallery_item(i, depth) for i in shown], 220) + more
+            return h.grid([self.gallery_item(i, depth) for i in shown], 220) + more
         if all(isinstance(i, str | int | float | bool) or i is None for i in shown):
             return self.text(", ".join(str(i) for i in shown), MAX_TEXT) + more
-        rows = "".join(f'<li style="margin: 2px 0;">{self.value(i, depth)}</li>' for i in shown)
-        return f'<ol style="margin: 0; padding-left: 20px;">{rows}</ol>{more}'
+        return h.ordered_list(self.value(i, depth) for i in shown) + more
 
     def gallery_item(self, item: Any, depth: int) -> str:
-        refs, rest = [], []
+        refs, lines = [], []
         for name, val in _fields(item):
-            r = as_ref(val)
+            r = coerce_ref(val)
             if r is not None:
                 refs.append(r)
-            else:
-                rest.append((name, val))
-        lines = []
-        for name, val in rest:
-            if isinstance(val, float) and "time" in name.lower():
-                shown = f"{human_duration(val)}"
+            elif isinstance(val, float) and "time" in name.lower():
+                lines.append(h.field_line(name, h.human_duration(val)))
             elif isinstance(val, str | int | float | bool) or val is None:
-                shown = self.text(str(val), CAPTION_TEXT)
-            else:
-                inner = self.value(val, depth + 1)  # nested refs still get slots
-                lines.append(f'<div><span style="{MUTED}">{t(name)}</span> {inner}</div>')
-                continue
-            lines.append(f'<div><span style="{MUTED}">{t(name)}</span> {shown}</div>')
+                lines.append(h.field_line(name, self.text(str(val), CAPTION_TEXT)))
+            else:  # nested refs still get slots
+                lines.append(h.field_line(name, self.value(val, depth + 1)))
         return self.cell(refs, "".join(lines))
 
     def cell(self, refs: list[BaseRef], cap: str) -> str:
-        pics = "".join(self.slot(r, thumb=True) for r in refs)
-        return f'<div>{pics}<div style="font-size: 12px; margin-top: 2px;">{cap}</div></div>'
+        return h.gallery_cell("".join(self.slot(r, thumb=True) for r in refs), cap)
 
 
 def _safe_repr(v: Any, limit: int = 4000) -> str:
@@ -197,20 +153,20 @@ def _footer(run: Any) -> str:
     parts = []
     model = getattr(run, "model", None)
     if model:
-        parts.append(f"model <code>{t(model)}</code>")
+        parts.append(f"model {h.code(model)}")
     sid = getattr(run, "session_id", None)
     if sid:
-        parts.append(f"session <code>{t(sid)}</code>")
+        parts.append(f"session {h.code(sid)}")
     elif getattr(run, "id", None):
         name = getattr(run, "name", None)
-        parts.append(f"execution <code>{t(run.id)}</code>" + (f" ({t(name)})" if name else ""))
+        parts.append(f"execution {h.code(run.id)}" + (f" ({h.esc(name)})" if name else ""))
     status = getattr(run, "status", None)
     if status:
-        parts.append(t(status))
+        parts.append(h.esc(status))
     usage = getattr(run, "usage", None)
     if isinstance(usage, dict) and usage:
         bits = [
-            f"{t(k).replace('_', ' ')} {t(v)}"
+            f"{h.esc(k).replace('_', ' ')} {h.esc(v)}"
             for k, v in list(usage.items())[:8]
             if isinstance(v, int | float | str)
         ]
@@ -219,11 +175,7 @@ def _footer(run: Any) -> str:
     lat = getattr(run, "latency_s", None)
     if isinstance(lat, int | float) and lat == lat:  # NaN: unknown (e.g. an SDK object)
         parts.append(f"{lat:.2f} s")
-    body = " &middot; ".join(parts)
-    return (
-        f'<div style="{MUTED} margin-top: 8px; padding-top: 4px; '
-        f'border-top: 1px solid var(--jp-border-color2, rgba(128,128,128,0.25));">{body}</div>'
-    )
+    return h.footer(parts)
 
 
 # -- fetching and filling the slots -------------------------------------------------------------
@@ -234,15 +186,11 @@ def _fetch(refs: list[BaseRef]) -> dict[int, Path | BaseException]:
     out: dict[int, Path | BaseException] = {}
     groups: dict[int, tuple[Any, list[BaseRef]]] = {}
     for ref in refs:
-        client = getattr(ref, "_client", None)
-        if client is None:
-            try:
-                from ..client import default_client
-
-                client = default_client()
-            except Exception as exc:
-                out[id(ref)] = exc
-                continue
+        try:
+            client = client_for(ref)
+        except Exception as exc:
+            out[id(ref)] = exc
+            continue
         groups.setdefault(id(client), (client, []))[1].append(ref)
     for client, group in groups.values():
         try:
@@ -255,10 +203,7 @@ def _fetch(refs: list[BaseRef]) -> dict[int, Path | BaseException]:
 
 
 def _chip(ref: BaseRef) -> str:
-    return (
-        f'<span style="{MUTED} {MONO}">{t(type(ref).__name__)} {t(ref.id)}</span>'
-        f'<span style="{MUTED}"> (no room for a preview)</span>'
-    )
+    return h.chip(f"{type(ref).__name__} {ref.id}")
 
 
 def _fill(html: str, layout: Layout, room: int) -> str:
@@ -287,7 +232,7 @@ def _fill(html: str, layout: Layout, room: int) -> str:
     wanted = [
         ref
         for (ref, _), b in zip(slots, budgets, strict=True)
-        if b.bytes >= MIN_SHARE and _memo_get(ref, _memo_key(ref, b)) is None
+        if b.bytes >= MIN_SHARE and not is_rendered(ref, b)
     ]
     unique = list({id(r): r for r in wanted}.values())
     paths = _fetch(unique) if unique else {}
@@ -298,11 +243,11 @@ def _fill(html: str, layout: Layout, room: int) -> str:
             continue
         data, _md = ref_bundle(ref, budget=b, path=paths.get(id(ref)))
         rendered.append(data.get("text/html") or _chip(ref))
-    return re.sub("\x00(\\d+)\x00", lambda m: rendered[int(m.group(1))], html)
+    return PLACEHOLDER.sub(lambda m: rendered[int(m.group(1))], html)
 
 
-def _card(obj: Any, budget: Budget) -> tuple[dict[str, Any], dict[str, Any]]:
-    ref = as_ref(obj)
+def _card(obj: Any, budget: Budget) -> Bundle:
+    ref = coerce_ref(obj)
     if ref is not None:
         return ref_bundle(ref, budget=budget)
     run = obj if _is_run(obj) else None
@@ -313,15 +258,13 @@ def _card(obj: Any, budget: Budget) -> tuple[dict[str, Any], dict[str, Any]]:
     else:
         body = layout.value(value, 0)
     title = type(value).__name__ if isinstance(value, BaseModel) else ""
-    head = f'<div style="font-weight: 600; margin-bottom: 6px;">{t(title)}</div>' if title else ""
-    foot = _footer(run) if run is not None else ""
-    html = f'<div style="{CARD}">{head}{body}{foot}</div>'
+    html = h.card(body, title, _footer(run) if run is not None else "")
     plain = _safe_repr(obj) if run is not None else _safe_repr(value)
     if run is not None and value is not None and not isinstance(value, str):
         plain += "\n" + _safe_repr(value)
-    skeleton = bundle_size({"text/html": re.sub("\x00\\d+\x00", "", html), "text/plain": plain})
+    skeleton = bundle_size({"text/html": PLACEHOLDER.sub("", html), "text/plain": plain})
     if skeleton > budget.bytes:
-        note = f'<div style="{BOX} {MUTED}">(this result is too large to show inline: {skeleton:,} bytes)</div>'
+        note = h.notice(f"(this result is too large to show inline: {skeleton:,} bytes)")
         return {"text/plain": plain[: budget.bytes // 4], "text/html": note}, {}
     room = budget.bytes - skeleton - 1024 - 64 * len(layout.slots)
     data = {"text/plain": plain, "text/html": _fill(html, layout, room)}
@@ -331,11 +274,14 @@ def _card(obj: Any, budget: Budget) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def result_bundle(
-    obj: Any, include: Any = None, exclude: Any = None, *, budget: Budget | None = None
+    obj: Any,
+    include: Container[str] | None = None,
+    exclude: Container[str] | None = None,
+    *,
+    budget: Budget | None = None,
 ) -> dict[str, Any]:
-    """The MIME dict for a result (cards carry no metadata); never raises."""
-    from . import _filter
-
+    """The MIME dict of a result card (a model, list, Completion or Execution holding
+    refs); never raises. Unlike `ref_bundle` it has no metadata, so it is a plain dict."""
     try:
         bundle = _card(obj, budget or default_budget())
     except Exception as exc:
@@ -344,4 +290,4 @@ def result_bundle(
             bundle = ({**error_bundle(exc), "text/plain": _safe_repr(obj)}, {})
         except Exception:
             bundle = ({"text/plain": f"<{type(obj).__name__}>"}, {})
-    return _filter(bundle, include, exclude)[0]
+    return filter_bundle(bundle, include, exclude)[0]
