@@ -22,7 +22,7 @@ import render_media as media  # noqa: E402
 from test_render_budget import _big_video  # noqa: E402
 
 from vlmrun_jupyter import ArrayRef, Client, DocumentRef, ImageRef, VideoRef  # noqa: E402
-from vlmrun_jupyter.render import bundle_size, inline_budget  # noqa: E402
+from vlmrun_jupyter.display import bundle_size, inline_budget  # noqa: E402
 
 SID = "bench"
 

@@ -32,8 +32,7 @@ from vlmrun_jupyter import (
     UrlRef,
     VideoRef,
 )
-from vlmrun_jupyter.client import Completion, Execution
-from vlmrun_jupyter.render import (
+from vlmrun_jupyter.display import (
     Budget,
     bundle_size,
     inline_budget,
@@ -42,6 +41,7 @@ from vlmrun_jupyter.render import (
     result_bundle,
     set_inline_budget,
 )
+from vlmrun_jupyter.results import Completion, Execution
 
 BUDGET = Budget(2 * 1024 * 1024)
 SID = "sess-render"
@@ -315,11 +315,11 @@ def test_network_error_card(offline):
 
 
 def test_not_configured_error_card(monkeypatch, tmp_path):
-    from vlmrun_jupyter import client as client_mod
+    from vlmrun_jupyter import session
 
     monkeypatch.delenv("VLMRUN_API_KEY", raising=False)
     monkeypatch.setenv("VLMRUN_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(client_mod, "_default", None)
+    monkeypatch.setattr(session, "_default", None)
     ref = ImageRef(id="img_cfg001").bind(session_id=SID)
     _assert_error_card(ref._repr_mimebundle_(), "Not configured", "VLMRUN_API_KEY")
 
@@ -451,9 +451,9 @@ def test_result_bundle_never_raises():
 
 
 def test_sdk_style_ref_models_render_by_id(files, offline, monkeypatch):
-    from vlmrun_jupyter import client as client_mod
+    from vlmrun_jupyter import session
 
-    monkeypatch.setattr(client_mod, "_default", offline)  # refs found by id use the default
+    monkeypatch.setattr(session, "_default", offline)  # refs found by id use the default
 
     class ImageRefSDK(BaseModel):  # the official SDK's shape: a model named *Ref with an id
         id: str
@@ -477,13 +477,13 @@ def shell():
 
     ip = InteractiveShell.instance()
     yield ip
-    from vlmrun_jupyter import extension
+    from vlmrun_jupyter import ipython
 
-    extension.unload(ip)
+    ipython.unload(ip)
 
 
 def test_load_reload_unload_formatters(shell, files, offline):
-    from vlmrun_jupyter import extension
+    from vlmrun_jupyter.ipython import formatters
 
     fmt = shell.display_formatter.mimebundle_formatter
     sentinel = lambda obj: None  # noqa: E731  # a user's own printer for lists
@@ -495,9 +495,9 @@ def test_load_reload_unload_formatters(shell, files, offline):
 
         shell.run_line_magic("load_ext", "vlmrun_jupyter")
         shell.run_line_magic("load_ext", "vlmrun_jupyter")
-        assert extension.registered(shell) == len(extension.TYPES)
+        assert formatters.registered(shell) == len(formatters.TYPES)
         shell.run_line_magic("reload_ext", "vlmrun_jupyter")
-        assert extension.registered(shell) == len(extension.TYPES)
+        assert formatters.registered(shell) == len(formatters.TYPES)
 
         data, _ = shell.display_formatter.format(result)
         assert "Highlights" in data["text/html"] and "<video" in data["text/html"]
@@ -507,7 +507,7 @@ def test_load_reload_unload_formatters(shell, files, offline):
         assert plain == {"text/plain": "[1, 2, 3]"}  # lists without refs are untouched
 
         shell.run_line_magic("unload_ext", "vlmrun_jupyter")
-        assert extension.registered(shell) == 0
+        assert formatters.registered(shell) == 0
         assert fmt.type_printers[list] is sentinel  # the user's printer is back
         assert BaseModel not in fmt.type_printers
         after, _ = shell.display_formatter.format(result)
@@ -520,7 +520,7 @@ def test_load_reload_unload_formatters(shell, files, offline):
 
 
 def _kb(path: Path) -> str:
-    from vlmrun_jupyter.render.html import human_size
+    from vlmrun_jupyter.display.html import human_size
 
     return human_size(path.stat().st_size)
 
@@ -675,7 +675,7 @@ def test_not_found_error_card(live_server, files, quick):
 
 def test_url_ref_from_the_server_is_lazy_linked_and_cached(live_server, files, quick):
     sid, img = _served(live_server, ImageRef, files["jpg"])
-    stored = live_server.store.namespace(sid, "session").artifacts[img].path
+    stored = live_server.store.namespace(sid, "session").artifacts[img]
     token = live_server.store.publish(stored)  # the server's own public link, as ops use
     url = f"{live_server.base_url}/_local/public/{token}/photo.jpg"
     _, oid = live_server.add_artifact(

@@ -24,8 +24,8 @@ from vlmrun_jupyter import (
     UrlRef,
     VideoRef,
 )
-from vlmrun_jupyter.client import Completion
-from vlmrun_jupyter.render import result_bundle
+from vlmrun_jupyter.display import result_bundle
+from vlmrun_jupyter.results import Completion
 
 pytestmark = pytest.mark.browser
 SID = "sess-browser"
@@ -73,7 +73,7 @@ def outputs(server, tmp_path_factory) -> dict[str, str]:
     out["array"] = ref(ArrayRef, media.npy(d / "x.npy"))._repr_html_()
     out["recon"] = ref(ReconRef, media.spz(d / "s.spz"))._repr_html_()
     _, img = server.add_artifact("img", photo, session_id=sid)
-    token = server.store.publish(server.store.namespace(sid, "session").artifacts[img].path)
+    token = server.store.publish(server.store.namespace(sid, "session").artifacts[img])
     url = f"{server.base_url}/_local/public/{token}/photo.jpg"
     out["url"] = ref(UrlRef, url.encode(), content_type="text/plain")._repr_html_()
     frames = [

@@ -18,7 +18,7 @@ from htmlcheck import assert_inert_html, tags
 from PIL import Image
 
 from vlmrun_jupyter import ArrayRef, Client, DocumentRef, ImageRef, VideoRef
-from vlmrun_jupyter.render import bundle_size, inline_budget, set_inline_budget
+from vlmrun_jupyter.display import bundle_size, inline_budget, set_inline_budget
 
 pytestmark = pytest.mark.slow
 SID = "sess-budget"

@@ -14,11 +14,11 @@ from htmlcheck import assert_inert_html, check_html, tags
 from pydantic import BaseModel, create_model
 
 from vlmrun_jupyter import Client, DocumentRef, ImageRef, UrlRef
-from vlmrun_jupyter.client import Completion, Execution
+from vlmrun_jupyter.display import ref_bundle, result_bundle
+from vlmrun_jupyter.display.errors import error_bundle
+from vlmrun_jupyter.display.html import link, safe_url
 from vlmrun_jupyter.errors import NotFoundError, VlmRunError
-from vlmrun_jupyter.render import ref_bundle, result_bundle
-from vlmrun_jupyter.render.errors import error_bundle
-from vlmrun_jupyter.render.html import link, safe_url
+from vlmrun_jupyter.results import Completion, Execution
 
 SID = "sess-hostile"
 PAYLOADS = [

@@ -120,7 +120,7 @@ def test_empty_scene():
 
 
 def test_recon_bundle_adds_the_viewer_only_with_a_kernel(tmp_path, monkeypatch):
-    from vlmrun_jupyter.render import recon
+    from vlmrun_jupyter.display.kinds import recon
 
     path = tmp_path / "scene.spz"
     path.write_bytes(spz.encode(scene(2000)))
