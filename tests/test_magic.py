@@ -11,10 +11,9 @@ import pytest
 from IPython.testing.globalipapp import start_ipython
 from IPython.utils.capture import capture_output
 
-from vlmrun_jupyter import extension
-from vlmrun_jupyter.client import set_default_client
+from vlmrun_jupyter.ipython import formatters, get_magics
 from vlmrun_jupyter.local.samples import sample_pdf, sample_video
-from vlmrun_jupyter.magic import get_magics
+from vlmrun_jupyter.session import set_default_client
 
 SETUP = """
 from pydantic import BaseModel
@@ -421,7 +420,7 @@ def test_reload_registers_once_and_unload_restores(ip, magics):
         ip.run_line_magic("reload_ext", "vlmrun_jupyter")
         assert "vlmrun" in ip.magics_manager.magics["cell"]
         assert sum(c.__class__.__name__ == "VlmRunMagics" for c in ip.configurables) == 1
-        assert extension.registered(ip) == len(extension.TYPES)
+        assert formatters.registered(ip) == len(formatters.TYPES)
         ip.user_ns["_Theirs"] = _Theirs
         _, cap = run(ip, "raise _Theirs('x')")
         assert seen and isinstance(seen[0], _Theirs)  # their handler still runs for theirs

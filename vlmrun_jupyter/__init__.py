@@ -42,14 +42,14 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext vlmrun_jupyter`: register the magic and the display formatters."""
-    from .extension import load
+    from .ipython import load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """`%unload_ext vlmrun_jupyter`: restore what `load` changed."""
-    from .extension import unload
+    from .ipython import unload
 
     unload(ipython)
 

@@ -1,0 +1,53 @@
+"""The IPython integration: what `%load_ext vlmrun_jupyter` changes, and undoes.
+
+- formatters.py: display printers for results holding refs and the SDK's objects;
+- magics.py: `%vlmrun` (argument parsing), handing off to runner.py and
+  subcommands.py; interpolate.py expands `{{ expr }}`; status.py is the line
+  shown while waiting; shell.py registers the magic and its short tracebacks;
+- sdk_finder.py: finds the session of an official-SDK ref among the notebook's
+  variables (a finder on the refs registry).
+
+`load` is idempotent and `unload` restores exactly what was there before, so
+`%reload_ext vlmrun_jupyter` leaves one registration. The state lives on the shell
+object, so it survives a reload of these modules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..refs import registry
+from . import formatters, shell
+from .interpolate import interpolate
+from .magics import VlmRunMagics
+from .sdk_finder import find_namespace
+from .shell import get_magics
+
+_STATE = "_vlmrun_jupyter_state"
+
+
+def load(ip: Any) -> None:
+    """Register the formatters and the SDK finder (once per shell) and the magic."""
+    if ip is None:
+        return
+    if getattr(ip, _STATE, None) is None:
+        previous = formatters.register(ip)
+        registry.add_finder(find_namespace)
+        setattr(ip, _STATE, {"printers": previous})
+    shell.register(ip)
+
+
+def unload(ip: Any) -> None:
+    """Remove the magic and restore the printers `load` replaced."""
+    if ip is None:
+        return
+    shell.unregister(ip)
+    state = getattr(ip, _STATE, None)
+    if state is None:
+        return
+    formatters.unregister(ip, state["printers"])
+    registry.remove_finder(find_namespace)
+    delattr(ip, _STATE)
+
+
+__all__ = ["load", "unload", "get_magics", "interpolate", "VlmRunMagics"]

@@ -1,0 +1,154 @@
+"""`{{ expr }}` interpolation: a prompt template becomes text plus media inputs.
+
+Only `{{ expr }}` is expanded (IPython's own `$var` / `{var}` expansion is off for
+the magic) because prompts routinely contain JSON and code braces; `\\{{` stays a
+literal `{{`. A value that is media (a PIL image, an array, bytes, a path to a
+media file, a URL, a ref) travels as a content part of its own and the text says
+"the attached image" (or the ref's id) in its place; anything else becomes text.
+What counts as which kind comes from `kinds.py`.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from .. import kinds
+from ..client._content import image_like, is_ndarray, is_pil
+from ..errors import RequestError
+from ..refs import BaseRef, coerce_ref
+
+INTERP = re.compile(r"(?<!\\)\{\{(.+?)\}\}", re.S)
+NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")  # a (dotted) variable name
+_LONGEST_PATH = 4096
+
+
+@dataclass
+class Prompt:
+    """A prompt after interpolation: text plus the media it referred to."""
+
+    text: str
+    inputs: list[Any] = field(default_factory=list)
+    names: list[str | None] = field(default_factory=list)  # variable names, for agent inputs
+
+    def add(self, values: list[Any], name: str | None) -> None:
+        """Append inputs, each under `name` (the variable it came from, if any)."""
+        self.inputs.extend(values)
+        self.names.extend([name] * len(values))
+
+
+def _file_kind(value: str) -> str | None:
+    """The media kind of an existing file (by its type, else its first bytes), else None."""
+    try:
+        path = Path(value).expanduser()
+        if not path.is_file():
+            return None
+        kind = kinds.kind_of_mime(mimetypes.guess_type(path.name)[0])
+        if kind is None:
+            with open(path, "rb") as f:
+                kind = kinds.sniff_kind(f.read(kinds.HEAD_BYTES), path.name)
+    except (OSError, ValueError):
+        return None
+    return kind
+
+
+def _url_kind(url: str) -> str:
+    """An http(s) URL's kind from its path ('file' when it does not say)."""
+    path = url.split("?", 1)[0]
+    return kinds.kind_of_mime(mimetypes.guess_type(path)[0]) or kinds.kind_of_name(path) or "file"
+
+
+def media_kind(value: Any) -> str | None:
+    """'image', 'video', ... when `value` should travel as a content part, else None."""
+    ref = coerce_ref(value)  # ours, or a foreign ref model such as the official SDK's
+    if ref is not None:
+        return ref.kind
+    if is_pil(value):
+        return "image"
+    if is_ndarray(value):
+        return "image" if image_like(value) else "array"
+    if isinstance(value, (bytes, bytearray)):
+        return kinds.sniff_kind(bytes(value[: kinds.HEAD_BYTES])) or "file"
+    if isinstance(value, os.PathLike):
+        return _file_kind(str(value)) or "file"
+    if isinstance(value, str) and value and len(value) < _LONGEST_PATH:
+        if value[0].isspace():
+            return None
+        low = value[:8].lower()
+        if low.startswith(("http://", "https://")) and not any(c.isspace() for c in value):
+            return _url_kind(value)
+        if low.startswith("data:") and "," in value:
+            return kinds.kind_of_mime(value[5:].split(";", 1)[0].split(",", 1)[0]) or "file"
+        return _file_kind(value)
+    return None
+
+
+def _label(value: Any, kind: str, seen: dict[str, int]) -> str:
+    """What the prompt text says where a media value was interpolated."""
+    if isinstance(value, BaseRef) or isinstance(getattr(value, "id", None), str):
+        return str(value.id)
+    seen[kind] = seen.get(kind, 0) + 1
+    return f"the attached {kind}" + (f" #{seen[kind]}" if seen[kind] > 1 else "")
+
+
+def evaluate(expr: str, namespace: dict[str, Any], local_ns: Any = None) -> Any:
+    """One `{{ expr }}`, evaluated in the notebook's namespace (errors say which one)."""
+    try:
+        return eval(compile(expr, "<{{ }}>", "eval"), namespace, local_ns)  # noqa: S307
+    except Exception as exc:
+        raise RequestError(
+            f"{{{{ {expr} }}}} failed: {type(exc).__name__}: {exc}",
+            hint="Only {{ expr }} is evaluated, in the notebook's namespace; "
+            "write \\{{ for a literal {{.",
+        ) from None
+
+
+def interpolate(template: str, namespace: dict[str, Any], local_ns: Any = None) -> Prompt:
+    """Expand `{{ expr }}` (evaluated in `namespace`); `\\{{` stays a literal `{{`."""
+    out: list[str] = []
+    prompt = Prompt("")
+    seen: dict[str, int] = {}
+    pos = 0
+    for m in INTERP.finditer(template):
+        out.append(template[pos : m.start()])
+        pos = m.end()
+        expr = m.group(1).strip()
+        value = evaluate(expr, namespace, local_ns)
+        items = value if isinstance(value, (list, tuple)) and value else [value]
+        found = [media_kind(v) for v in items]
+        if all(found):
+            single = NAME.match(expr) is not None and len(items) == 1
+            prompt.add(list(items), expr if single else None)
+            out.append(", ".join(_label(v, k, seen) for v, k in zip(items, found, strict=True)))
+        else:
+            out.append(str(value))
+    out.append(template[pos:])
+    prompt.text = "".join(out).replace("\\{{", "{{")
+    return prompt
+
+
+def split_words(line: str) -> list[str]:
+    """Shell-like words, with `{{ ... }}` spans kept intact whatever they contain."""
+    spans: list[str] = []
+
+    def hide(m: re.Match[str]) -> str:
+        spans.append(m.group(0))
+        return f"\x00{len(spans) - 1}\x00"
+
+    try:
+        words = shlex.split(INTERP.sub(hide, line))
+    except ValueError as exc:
+        raise UsageError(
+            f"cannot parse the line ({exc}): quote the prompt, or use the %%vlmrun cell form."
+        ) from None
+    return [re.sub(r"\x00(\d+)\x00", lambda m: spans[int(m.group(1))], w) for w in words]
+
+
+__all__ = ["Prompt", "interpolate", "evaluate", "media_kind", "split_words", "INTERP", "NAME"]

@@ -1,0 +1,247 @@
+"""The magic's manager: turns a parsed `%vlmrun` into a completion or an execution.
+
+`VlmRunMagics` parses; `Runner` does the rest: looks names up in the notebook,
+interpolates the prompt, picks the client (`clients.Clients`), sends in a worker
+thread while the main thread shows the status line and takes Ctrl-C, and keeps
+the last session so the next run continues it. `--dry-run` shows the body the
+client's own builders make instead of sending it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from IPython.core.error import UsageError
+from pydantic import BaseModel
+
+from ..client import DEFAULT_MODEL
+from ..errors import CancelledError, redact
+from ..refs import Namespace
+from ..results import Completion
+from .clients import Clients, MagicConfig
+from .dryrun import DryRun, dry_run
+from .interpolate import INTERP, NAME, Prompt, interpolate
+from .status import Status
+
+OnStatus = Callable[[str, float], None]
+
+
+@dataclass
+class Request:
+    """One `%vlmrun` run, as parsed: the prompt template and the options."""
+
+    template: str
+    inputs: list[str] = field(default_factory=list)  # -i values, as typed
+    schema: str | None = None  # a variable name
+    model: str | None = None
+    session: str | None = None  # new | last | an id
+    agent: str | None = None
+    timeout: float | None = None
+    dry_run: bool = False
+    out: str | None = None
+
+
+def wait(call: Callable[[OnStatus], Any], model: str, show_status: bool) -> Any:
+    """Run `call` in a worker thread; the main thread shows status and takes Ctrl-C."""
+    box: dict[str, Any] = {}
+
+    def on_status(status: str, elapsed: float) -> None:
+        box["status"] = status
+
+    def worker() -> None:
+        try:
+            box["result"] = call(on_status)
+        except BaseException as exc:  # handed to the main thread
+            box["error"] = exc
+
+    t0 = time.monotonic()
+    status = Status(model, show_status)
+    thread = threading.Thread(target=worker, name="vlmrun-magic", daemon=True)
+    try:
+        thread.start()
+        while thread.is_alive():
+            thread.join(0.25)
+            status.update(time.monotonic() - t0, box.get("status"))
+    except KeyboardInterrupt:
+        raise CancelledError(
+            f"interrupted after {time.monotonic() - t0:.1f} s; nothing was stored."
+        ) from None
+    finally:
+        status.clear()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+def agent_inputs(prompt: Prompt) -> dict[str, Any]:
+    """Execution inputs by variable name where there is one, else input_1, input_2..."""
+    out: dict[str, Any] = {}
+    for i, (value, name) in enumerate(zip(prompt.inputs, prompt.names, strict=True), 1):
+        key = (name or f"input_{i}").replace(".", "_")
+        while key in out:
+            key += "_"
+        out[key] = value
+    return out
+
+
+class Runner:
+    """State and work behind `%vlmrun`: clients, the last session and result, runs."""
+
+    def __init__(self, config: MagicConfig, shell: Any = None) -> None:
+        self.config = config
+        self.shell = shell
+        self.clients = Clients(config)
+        self.last_session: str | None = None
+        self.last: Any = None  # the last Completion or Execution
+
+    # -- the notebook's names --------------------------------------------------------------
+    def user_ns(self) -> dict[str, Any]:
+        return self.shell.user_ns if self.shell is not None else {}
+
+    def lookup(self, name: str, local_ns: Any, what: str) -> Any:
+        """A (dotted) variable from the notebook; a UsageError names what is missing."""
+        if not NAME.match(name):
+            raise UsageError(f"{what} must be a variable name, not {name!r}.")
+        try:
+            return eval(name, self.user_ns(), local_ns)  # noqa: S307  (a dotted name only)
+        except Exception:
+            raise UsageError(f"{what} {name!r} is not defined in the notebook.") from None
+
+    def _input(self, raw: str, local_ns: Any) -> Any:
+        """-i VALUE: a variable (if one by that name exists) or a path/URL string."""
+        scope = {**self.user_ns(), **(local_ns if isinstance(local_ns, dict) else {})}
+        if NAME.match(raw) and raw.split(".", 1)[0] in scope:
+            return self.lookup(raw, local_ns, "input")
+        if INTERP.fullmatch(raw.strip()):
+            return interpolate(raw.strip(), self.user_ns(), local_ns).inputs or raw
+        return raw
+
+    def _schema(self, name: str | None, local_ns: Any) -> Any:
+        if not name:
+            return None
+        schema = self.lookup(name, local_ns, "schema")
+        if isinstance(schema, dict) or (isinstance(schema, type) and issubclass(schema, BaseModel)):
+            return schema
+        raise UsageError(f"schema {name!r} must be a pydantic model class or a JSON schema dict.")
+
+    def _session(self, value: str | None) -> str | None:
+        if value in (None, "last"):
+            return self.last_session
+        if value == "new":
+            return None
+        try:
+            Namespace("session", value)
+        except ValueError as exc:
+            raise UsageError(f"--session: {exc}") from None
+        return value
+
+    # -- running ---------------------------------------------------------------------------
+    def prompt(self, req: Request, local_ns: Any = None) -> Prompt:
+        """The interpolated prompt plus the -i inputs."""
+        prompt = interpolate(req.template, self.user_ns(), local_ns)
+        for raw in req.inputs:
+            value = self._input(raw, local_ns)
+            prompt.add(
+                value if isinstance(value, list) else [value], raw if NAME.match(raw) else None
+            )
+        if not prompt.text and not prompt.inputs:
+            raise UsageError("nothing to send: give a prompt (or inputs). Try `%vlmrun help`.")
+        return prompt
+
+    def run(self, req: Request, local_ns: Any = None) -> Any:
+        """Interpolate, send, wait, store; returns the typed result (or the dry-run request)."""
+        prompt = self.prompt(req, local_ns)
+        if req.out is not None and not req.out.isidentifier():
+            raise UsageError(f"-o/--out needs a variable name, not {req.out!r}.")
+        schema = self._schema(req.schema, local_ns)
+        model = req.model or self.config.default_model or DEFAULT_MODEL
+        timeout = req.timeout if req.timeout is not None else self.config.timeout
+        session_id = self._session(req.session)
+        if req.dry_run:
+            return self._dry_run(req.agent, prompt, schema, model, session_id)
+        client = self.clients.get()
+        text = prompt.text or None
+        if req.agent:
+            inputs = agent_inputs(prompt)
+
+            def call(on_status: OnStatus) -> Any:
+                return client.execute(
+                    req.agent,  # type: ignore[arg-type]
+                    prompt=text,
+                    inputs=inputs,
+                    schema=schema,
+                    model=model,
+                    timeout=timeout,
+                    on_status=on_status,
+                )
+        else:
+
+            def call(on_status: OnStatus) -> Any:
+                return client.complete(
+                    text,
+                    inputs=prompt.inputs,
+                    schema=schema,
+                    model=model,
+                    session_id=session_id,
+                    timeout=timeout,
+                )
+
+        outcome = wait(call, model, self.show_status())
+        if isinstance(outcome, Completion) and outcome.session_id:
+            self.last_session = outcome.session_id
+        self.last = outcome
+        ns = self.user_ns()
+        ns["_vlmrun"] = outcome.result
+        if req.out:
+            ns[req.out] = outcome.result
+        return outcome.result
+
+    def _dry_run(
+        self, agent: str | None, prompt: Prompt, schema: Any, model: str, session_id: str | None
+    ) -> DryRun:
+        client = self.clients.get(need_key=False)
+        text = prompt.text or None
+        if agent:
+            inputs = agent_inputs(prompt)
+            body = client.build_execution_request(
+                agent, prompt=text, inputs=inputs, schema=schema, model=model
+            )
+            return dry_run(client, "agent/execute", body, self.secrets())
+        body = client.build_request(
+            text, inputs=prompt.inputs, schema=schema, model=model, session_id=session_id
+        )
+        return dry_run(client, "openai/chat/completions", body, self.secrets())
+
+    def show_status(self) -> bool:
+        if self.config.status_line == "auto":
+            return getattr(self.shell, "kernel", None) is not None
+        return self.config.status_line == "always"
+
+    def stop_local(self) -> bool:
+        """Stop the local server `%vlmrun local start` started; its session ends with it."""
+        if not self.clients.stop_local():
+            return False
+        self.last_session = None
+        return True
+
+    def close(self) -> None:
+        self.stop_local()
+        self.clients.close()
+
+    # -- what is shown ---------------------------------------------------------------------
+    def secrets(self) -> list[str]:
+        return self.clients.secrets()
+
+    def error_lines(self, exc: BaseException) -> list[str]:
+        """The one-line notebook traceback of a VlmRunError (key redacted)."""
+        status = getattr(exc, "status", None)
+        where = f" (HTTP {status})" if status else ""
+        text = redact(str(exc), *self.secrets()).replace("\n", " ")
+        return [f"{type(exc).__name__}{where}: {text}"]
+
+
+__all__ = ["Runner", "Request", "wait", "agent_inputs"]

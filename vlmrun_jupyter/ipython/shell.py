@@ -1,0 +1,72 @@
+"""What the magic changes on an IPython shell: the magic itself and the short tracebacks.
+
+A `VlmRunError` raised in a cell shows as one line (HTTP status, what to do) while
+`VlmRunMagics.short_errors` is on, and as a full traceback with every key
+redacted when it is off. Other exceptions keep whatever handler was there before.
+The state lives on the shell, so a reload of this module cannot register twice,
+and `unregister` restores only what is still ours.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import VlmRunError, redact
+from .magics import VlmRunMagics
+
+_STATE = "_vlmrun_magic_state"
+
+
+def register(ip: Any) -> VlmRunMagics:
+    """Register the magic once per shell and install the short VlmRunError tracebacks."""
+    state = getattr(ip, _STATE, None)
+    if state is not None:
+        return state["magics"]
+    magics = VlmRunMagics(shell=ip)
+    ip.register_magics(magics)
+    previous = (ip.custom_exceptions, ip.CustomTB)
+    prev_types, prev_handler = previous
+
+    def handler(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None):
+        if not isinstance(value, VlmRunError):  # someone else's registered exception
+            return prev_handler(etype, value, tb, tb_offset=tb_offset)
+        if magics.short_errors:
+            stb = magics.error_lines(value)
+        else:
+            full = shell.InteractiveTB.structured_traceback(etype, value, tb, tb_offset=tb_offset)
+            stb = [redact(line, *magics.secrets()) for line in full]
+        shell._showtraceback(etype, value, stb)  # IPython leaves showing it to the handler
+        return stb
+
+    ip.set_custom_exc((VlmRunError, *prev_types), handler)
+    setattr(ip, _STATE, {"magics": magics, "previous": previous, "custom_tb": ip.CustomTB})
+    return magics
+
+
+def unregister(ip: Any) -> None:
+    """Remove the magic, stop its local server, restore the previous exception handler."""
+    state = getattr(ip, _STATE, None)
+    if state is None:
+        return
+    magics: VlmRunMagics = state["magics"]
+    magics.close()
+    mm = ip.magics_manager
+    for kind in ("line", "cell"):
+        if getattr(mm.magics[kind].get("vlmrun"), "__self__", None) is magics:
+            del mm.magics[kind]["vlmrun"]
+    if mm.registry.get("VlmRunMagics") is magics:
+        del mm.registry["VlmRunMagics"]
+    if magics in ip.configurables:
+        ip.configurables.remove(magics)
+    if ip.CustomTB is state["custom_tb"]:  # only if nobody replaced ours since
+        ip.custom_exceptions, ip.CustomTB = state["previous"]
+    delattr(ip, _STATE)
+
+
+def get_magics(ip: Any) -> VlmRunMagics | None:
+    """The registered magics instance (for tests and tools)."""
+    state = getattr(ip, _STATE, None)
+    return state["magics"] if state else None
+
+
+__all__ = ["register", "unregister", "get_magics"]

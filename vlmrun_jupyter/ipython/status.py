@@ -1,0 +1,40 @@
+"""The one status line shown while a run waits: updated in place, cleared when done.
+
+It is a display with a `display_id`, so a Jupyter front end redraws it where it
+is instead of appending lines; the result replaces it when the run ends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.display import display
+
+from ..display.html import status_line
+
+
+class Status:
+    """'⏳ vlmrun · model · status · 12 s' while waiting; nothing when disabled."""
+
+    def __init__(self, model: str, enabled: bool) -> None:
+        self.model = model
+        self.handle: Any = None
+        if enabled:
+            self.handle = display(self._bundle(0.0, None), raw=True, display_id=True)
+
+    def _bundle(self, elapsed: float, status: str | None) -> dict[str, str]:
+        what = f" · {status}" if status else ""
+        text = f"⏳ vlmrun · {self.model}{what} · {elapsed:.0f} s"
+        return {"text/plain": text, "text/html": status_line(text)}
+
+    def update(self, elapsed: float, status: str | None) -> None:
+        if self.handle is not None:
+            self.handle.update(self._bundle(elapsed, status), raw=True)
+
+    def clear(self) -> None:
+        if self.handle is not None:
+            self.handle.update({"text/plain": ""}, raw=True)
+            self.handle = None
+
+
+__all__ = ["Status"]

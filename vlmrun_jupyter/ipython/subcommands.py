@@ -1,0 +1,104 @@
+"""`%vlmrun get | artifacts | config | local`: the magic's subcommands, after parsing.
+
+Each takes the magic's `Runner` (its clients, last session and configuration) and
+returns what the cell shows; printed text never contains a key.
+"""
+
+from __future__ import annotations
+
+from IPython.core.error import UsageError
+
+from ..client import DEFAULT_MODEL
+from ..errors import VlmRunError, redact
+from ..refs import BaseRef, Namespace, make_ref
+from .runner import Runner
+
+
+def namespace_for(session: str | None, execution: str | None) -> Namespace | None:
+    """The namespace `--session ID` / `--execution ID` name, if any."""
+    try:
+        if execution:
+            return Namespace("execution", execution)
+        if session:
+            return Namespace("session", session)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return None
+
+
+def get(runner: Runner, ref_id: str, session: str | None, execution: str | None) -> BaseRef:
+    """An artifact by id, bound to the given namespace, else its own, else the last session."""
+    try:
+        ref = make_ref(ref_id)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    ns = namespace_for(session, execution) or ref.namespace
+    if ns is None and runner.last_session:
+        ns = Namespace("session", runner.last_session)
+    if ns is None:
+        raise UsageError(f"{ref_id}: which session? Pass --session ID (no session has run yet).")
+    ref.bind(**{f"{ns.kind}_id": ns.id}, client=runner.clients.get())
+    return ref
+
+
+def artifacts(runner: Runner, session: str | None, execution: str | None) -> list[BaseRef]:
+    """The artifacts of a session or execution (default: the last session)."""
+    ns = namespace_for(session, execution)
+    if ns is None:
+        if not runner.last_session:
+            raise UsageError("no session yet: run a completion first, or pass --session ID.")
+        ns = Namespace("session", runner.last_session)
+    refs = runner.clients.get().artifacts(**{f"{ns.kind}_id": ns.id})
+    if not refs:
+        print(f"No artifacts in {ns.kind} {ns.id}.")
+    return refs
+
+
+def config(runner: Runner) -> None:
+    """Print the settings in force: base URL, where the key comes from, model, cache..."""
+    try:
+        client = runner.clients.get(need_key=False)
+        base, cache = client.base_url, str(client.settings.cache_dir)
+    except VlmRunError as exc:
+        base, cache = f"(invalid: {runner.error_lines(exc)[0]})", "?"
+    server, cfg = runner.clients.local_server, runner.config
+    rows = [
+        ("base URL", base),
+        ("API key", runner.clients.key_source()),
+        ("model", cfg.default_model or f"{DEFAULT_MODEL} (default)"),
+        ("cache dir", cache),
+        ("session", runner.last_session or "none yet (the next run starts one)"),
+        ("local server", f"running at {server.base_url}" if server else "not running"),
+        ("timeout", f"{cfg.timeout:g} s"),
+        ("short errors", "on" if cfg.short_errors else "off"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    text = "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+    print(redact(text, *runner.secrets()))
+
+
+def local(runner: Runner, action: str) -> None:
+    """`local start|stop|status`: an offline local server in this kernel (no key needed)."""
+    clients = runner.clients
+    if action == "start":
+        if clients.start_local():
+            runner.last_session = None
+            print(
+                f"Local VLM Run server running at {clients.local_server.base_url} (offline; its "
+                "key is generated and never shown). The magic and refs now use it; "
+                "`%vlmrun local stop` switches back."
+            )
+        else:
+            print(f"Local VLM Run server already running at {clients.local_server.base_url}.")
+    elif action == "stop":
+        if runner.stop_local():
+            print("Local VLM Run server stopped.")
+        else:
+            print("No local server is running.")
+    elif clients.local_server is not None:
+        print(f"Local VLM Run server running at {clients.local_server.base_url}.")
+    else:
+        print("No local server is running (`%vlmrun local start` starts one).")
+
+
+__all__ = ["get", "artifacts", "config", "local", "namespace_for"]
