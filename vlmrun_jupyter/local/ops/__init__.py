@@ -37,7 +37,11 @@ SUPPORTED = [
     "describe  (any input -> text)",
 ]
 
-_TRIM = r"\b(trim|cut|clip|shorten)\b|first\s+\d+(\.\d+)?\s*s|from\s+\d+(\.\d+)?\s*(s|sec|seconds)?\s+to"
+_TRIM = (
+    r"\b(trim|cut|clip|shorten)\b"
+    r"|first\s+\d+(\.\d+)?\s*s|from\s+\d+(\.\d+)?\s*(s|sec|seconds)?\s+to"
+)
+_SLIDESHOW = r"(make|create|assemble|build).*\bvideo\b|\bslideshow\b"
 _KEY_FRAMES = r"key\s*-?\s*frames?|\bframes?\b.*\bextract|extract.*\bframes?\b"
 
 # Order matters: the first instruction whose pattern matches runs.
@@ -47,7 +51,7 @@ INSTRUCTIONS: list[tuple[str, re.Pattern[str], Callable[[Context], None]]] = [
         ("key frames", _KEY_FRAMES, video.key_frames),
         ("extract audio", r"\baudio\b|\bsound(track)?\b", audio.extract),
         ("trim", _TRIM, video.trim),
-        ("video from images", r"(make|create|assemble|build).*\bvideo\b|\bslideshow\b", video.from_images),
+        ("video from images", _SLIDESHOW, video.from_images),
         ("redact", r"\bredact", document.redact),
         ("pdf", r"\bpdf\b", document.make_pdf),
         ("depth", r"\bdepth\b", array.depth),
