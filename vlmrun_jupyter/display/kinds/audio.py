@@ -1,4 +1,4 @@
-"""Audio: an inline `<audio controls>` player within budget, else a waveform image
+"""Audio: an inline player (`audio` element with controls) within budget, else a waveform image
 computed by a streaming decode (one frame at a time, constant memory), plus duration."""
 
 from __future__ import annotations
