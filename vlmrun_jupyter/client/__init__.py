@@ -32,7 +32,7 @@ from ..results import Completion, Execution, parse_result
 from . import _protocol as protocol
 from ._artifacts import ArtifactDownloader, fetch_concurrently
 from ._content import PartBuilder
-from ._http import Deadline, Http, Retry, RetryPolicy
+from ._http import Deadline, Http, RetryPolicy
 from ._protocol import COMPLETIONS_PATH, DEFAULT_MODEL, EXECUTE_PATH
 
 
@@ -155,7 +155,9 @@ class Client:
         )  # fmt: skip
         t0 = time.monotonic()
         if stream:
-            raw = self._http.retry(lambda: self._stream(body, timeout, on_chunk))
+            raw = self._http.retry(
+                lambda: self._http.stream_sse(COMPLETIONS_PATH, body, timeout, on_chunk)
+            )
         else:
             raw = self._http.json("POST", COMPLETIONS_PATH, json=body, timeout=timeout)
         return protocol.completion_from(
@@ -166,27 +168,6 @@ class Client:
             latency_s=time.monotonic() - t0,
             client=self,
         )
-
-    def _stream(
-        self, body: dict[str, Any], timeout: float | None, on_chunk: Callable[[str], None] | None
-    ) -> dict[str, Any]:
-        """One attempt at a streamed completion, assembled into one chat.completion."""
-        sse = protocol.SseAssembler()
-        resp = self._http.send("POST", COMPLETIONS_PATH, json=body, timeout=timeout, stream=True)
-        try:
-            for line in self._http.guard(resp.iter_lines(), f"POST {COMPLETIONS_PATH}"):
-                piece = sse.feed(line)
-                if piece and on_chunk is not None:
-                    on_chunk(piece)
-                if sse.done:
-                    break
-        except Retry as r:
-            if sse.started:  # text was already shown: do not repeat the request
-                raise r.error from None
-            raise
-        finally:
-            resp.close()
-        return sse.result()
 
     # -- agent executions ------------------------------------------------------------------------
     def build_execution_request(

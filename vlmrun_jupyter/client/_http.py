@@ -241,6 +241,32 @@ class Http:
 
         return self.retry(attempt)
 
+    def stream_sse(
+        self,
+        path: str,
+        body: dict[str, Any],
+        timeout: float | None,
+        on_chunk: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
+        """One attempt at a streamed POST: each text piece goes to `on_chunk` as it arrives;
+        returns the assembled answer. Once text was shown, a drop is final (not repeated)."""
+        sse = _protocol.SseAssembler()
+        resp = self.send("POST", path, json=body, timeout=timeout, stream=True)
+        try:
+            for line in self.guard(resp.iter_lines(), f"POST {path}"):
+                piece = sse.feed(line)
+                if piece and on_chunk is not None:
+                    on_chunk(piece)
+                if sse.done:
+                    break
+        except Retry as r:
+            if sse.started:
+                raise r.error from None
+            raise
+        finally:
+            resp.close()
+        return sse.result()
+
     def post_file(
         self, path: str, data: bytes | Path, filename: str, params: dict[str, str]
     ) -> Any:
