@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from ..refs import BaseRef
+
 # -- styles (constants: never built from outside strings) -----------------------------------
 
 FONT = "font-family: var(--jp-ui-font-family, system-ui, -apple-system, Segoe UI, sans-serif);"
@@ -203,9 +205,9 @@ def human_duration(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
 
-def plain(ref: Any, *facts: Any) -> str:
+def plain(ref: BaseRef, *facts: Any) -> str:
     """Deterministic text/plain: `<ImageRef img_a1b2c3 1920x1080 jpeg 412 KB>`."""
-    words = [type(ref).__name__, str(getattr(ref, "id", "?"))]
+    words = [type(ref).__name__, ref.id]
     words += [str(f) for f in facts if f not in (None, "")]
     return "<" + " ".join(words) + ">"
 
@@ -213,9 +215,9 @@ def plain(ref: Any, *facts: Any) -> str:
 # -- a ref's output: media, caption, frame ----------------------------------------------------
 
 
-def caption(ref: Any, *facts: Any, note: str = "") -> str:
+def caption(ref: BaseRef, *facts: Any, note: str = "") -> str:
     """The quiet line under a preview: kind, id and facts (all escaped)."""
-    parts = [bold(type(ref).__name__), code(getattr(ref, "id", "?"))]
+    parts = [bold(type(ref).__name__), code(ref.id)]
     parts += [esc(f) for f in facts if f not in (None, "")]
     line = DOT.join(parts)
     if note:
