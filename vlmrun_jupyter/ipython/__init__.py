@@ -1,11 +1,16 @@
 """The IPython integration: what `%load_ext vlmrun_jupyter` changes, and undoes.
 
-- formatters.py: display printers for results holding refs and the SDK's objects;
-- magics.py: `%vlmrun` (argument parsing), handing off to runner.py and
-  subcommands.py; interpolate.py expands `{{ expr }}`; status.py is the line
-  shown while waiting; shell.py registers the magic and its short tracebacks;
+- formatters.py: display printers for results holding refs and for the SDK's objects;
+- magics.py: `%vlmrun` and its traits (argument parsing only), handing off to
+  runner.py (runs, waits, dry runs), clients.py (which client) and subcommands.py;
+  interpolate.py expands `{{ expr }}`; status.py is the line shown while waiting;
+  dryrun.py shows a request instead of sending it;
+- shell.py: registers the magic and its short tracebacks on the shell;
 - sdk_finder.py: finds the session of an official-SDK ref among the notebook's
   variables (a finder on the refs registry).
+
+`interpolate` is the module (its `interpolate()` is not re-exported here, so the
+name keeps meaning the module: patching and introspection find what they expect).
 
 `load` is idempotent and `unload` restores exactly what was there before, so
 `%reload_ext vlmrun_jupyter` leaves one registration. The state lives on the shell
@@ -18,7 +23,6 @@ from typing import Any
 
 from ..refs import registry
 from . import formatters, shell
-from .interpolate import interpolate
 from .magics import VlmRunMagics
 from .sdk_finder import find_namespace
 from .shell import get_magics
@@ -50,4 +54,4 @@ def unload(ip: Any) -> None:
     delattr(ip, _STATE)
 
 
-__all__ = ["load", "unload", "get_magics", "interpolate", "VlmRunMagics"]
+__all__ = ["load", "unload", "get_magics", "VlmRunMagics"]

@@ -13,17 +13,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from IPython.core.error import UsageError
 from pydantic import BaseModel
 
-from ..client import DEFAULT_MODEL
+from ..client import COMPLETIONS_PATH, DEFAULT_MODEL, EXECUTE_PATH, Client
 from ..errors import CancelledError, redact
 from ..refs import Namespace
 from ..results import Completion
 from .clients import Clients, MagicConfig
-from .dryrun import DryRun, dry_run
+from .dryrun import dry_run
 from .interpolate import INTERP, NAME, Prompt, interpolate
 from .status import Status
 
@@ -86,6 +87,55 @@ def agent_inputs(prompt: Prompt) -> dict[str, Any]:
             key += "_"
         out[key] = value
     return out
+
+
+@dataclass
+class Call:
+    """A resolved run: a completion, or an agent execution when `agent` is set."""
+
+    prompt: Prompt
+    agent: str | None
+    schema: Any
+    model: str
+    session_id: str | None
+
+    def body(self, client: Client) -> tuple[str, dict[str, Any]]:
+        """The path and JSON body the client would send (its own builders: no upload)."""
+        text = self.prompt.text or None
+        if self.agent:
+            inputs = agent_inputs(self.prompt)
+            return EXECUTE_PATH, client.build_execution_request(
+                self.agent, prompt=text, inputs=inputs, schema=self.schema, model=self.model
+            )
+        return COMPLETIONS_PATH, client.build_request(
+            text,
+            inputs=self.prompt.inputs,
+            schema=self.schema,
+            model=self.model,
+            session_id=self.session_id,
+        )
+
+    def send(self, client: Client, timeout: float, on_status: OnStatus) -> Any:
+        """Send and wait (in the worker thread); executions report their status."""
+        text = self.prompt.text or None
+        if self.agent:
+            return client.execute(
+                self.agent,
+                prompt=text,
+                inputs=agent_inputs(self.prompt),
+                schema=self.schema,
+                model=self.model,
+                timeout=timeout,
+                on_status=on_status,
+            )
+        return client.complete(
+            text,
+            inputs=self.prompt.inputs,
+            schema=self.schema,
+            model=self.model,
+            session_id=self.session_id,
+            timeout=timeout,
+        )
 
 
 class Runner:
@@ -157,40 +207,20 @@ class Runner:
         prompt = self.prompt(req, local_ns)
         if req.out is not None and not req.out.isidentifier():
             raise UsageError(f"-o/--out needs a variable name, not {req.out!r}.")
-        schema = self._schema(req.schema, local_ns)
-        model = req.model or self.config.default_model or DEFAULT_MODEL
-        timeout = req.timeout if req.timeout is not None else self.config.timeout
-        session_id = self._session(req.session)
+        call = Call(
+            prompt,
+            agent=req.agent,
+            schema=self._schema(req.schema, local_ns),
+            model=req.model or self.config.default_model or DEFAULT_MODEL,
+            session_id=self._session(req.session),
+        )
         if req.dry_run:
-            return self._dry_run(req.agent, prompt, schema, model, session_id)
+            client = self.clients.get(need_key=False)
+            path, body = call.body(client)
+            return dry_run(client, path, body, self.secrets())
         client = self.clients.get()
-        text = prompt.text or None
-        if req.agent:
-            inputs = agent_inputs(prompt)
-
-            def call(on_status: OnStatus) -> Any:
-                return client.execute(
-                    req.agent,  # type: ignore[arg-type]
-                    prompt=text,
-                    inputs=inputs,
-                    schema=schema,
-                    model=model,
-                    timeout=timeout,
-                    on_status=on_status,
-                )
-        else:
-
-            def call(on_status: OnStatus) -> Any:
-                return client.complete(
-                    text,
-                    inputs=prompt.inputs,
-                    schema=schema,
-                    model=model,
-                    session_id=session_id,
-                    timeout=timeout,
-                )
-
-        outcome = wait(call, model, self.show_status())
+        timeout = req.timeout if req.timeout is not None else self.config.timeout
+        outcome = wait(partial(call.send, client, timeout), call.model, self.show_status())
         if isinstance(outcome, Completion) and outcome.session_id:
             self.last_session = outcome.session_id
         self.last = outcome
@@ -199,22 +229,6 @@ class Runner:
         if req.out:
             ns[req.out] = outcome.result
         return outcome.result
-
-    def _dry_run(
-        self, agent: str | None, prompt: Prompt, schema: Any, model: str, session_id: str | None
-    ) -> DryRun:
-        client = self.clients.get(need_key=False)
-        text = prompt.text or None
-        if agent:
-            inputs = agent_inputs(prompt)
-            body = client.build_execution_request(
-                agent, prompt=text, inputs=inputs, schema=schema, model=model
-            )
-            return dry_run(client, "agent/execute", body, self.secrets())
-        body = client.build_request(
-            text, inputs=prompt.inputs, schema=schema, model=model, session_id=session_id
-        )
-        return dry_run(client, "openai/chat/completions", body, self.secrets())
 
     def show_status(self) -> bool:
         if self.config.status_line == "auto":
@@ -244,4 +258,4 @@ class Runner:
         return [f"{type(exc).__name__}{where}: {text}"]
 
 
-__all__ = ["Runner", "Request", "wait", "agent_inputs"]
+__all__ = ["Runner", "Request", "Call", "wait", "agent_inputs"]
