@@ -25,8 +25,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Client": ("vlmrun_jupyter.client", "Client"),
-    "Completion": ("vlmrun_jupyter.client", "Completion"),
-    "Execution": ("vlmrun_jupyter.client", "Execution"),
+    "Completion": ("vlmrun_jupyter.results", "Completion"),
+    "Execution": ("vlmrun_jupyter.results", "Execution"),
     "LocalServer": ("vlmrun_jupyter.local", "LocalServer"),
 }
 
