@@ -1,0 +1,281 @@
+"""`BatchResult`: what `client.map` returns.
+
+Rows in input order, each holding its input, its label and its journal record. Typed
+results are built on first access (refs bound to the caller's client), so a batch of
+10,000 answers costs their JSON text until someone looks. It renders as a bounded,
+paged table through the display layer (a late import, like `Completion`), whatever its
+length; `to_pandas()` gives a DataFrame whose refs stay objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ResponseSchemaError, VlmRunError
+from ..refs import BaseRef, Namespace, iter_refs
+from ..results import parse_result
+
+PAGE_SIZE = 20
+
+
+def _bundle(name: str, obj: Any, include: Any, exclude: Any) -> dict[str, Any]:
+    """Delegate to the display layer; fall back to text so a repr never raises."""
+    try:
+        from ..display import batch as view  # late: results render themselves (.importlinter)
+
+        return getattr(view, name)(obj, include, exclude)
+    except Exception:
+        return {"text/plain": repr(obj)}
+
+
+@dataclass(frozen=True)
+class Row:
+    index: int
+    label: Any
+    item: Any
+    key: str
+
+
+@dataclass(frozen=True)
+class ItemError:
+    """Why one item failed: the exception's class name, its message, the HTTP status."""
+
+    type: str
+    message: str
+    status: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}"
+
+
+class ItemResult:
+    """One row: `item` (the input), `label`, `ok`, `result` (typed) or `error`."""
+
+    __slots__ = ("_batch", "row")
+
+    def __init__(self, batch: BatchResult, row: Row) -> None:
+        self._batch = batch
+        self.row = row
+
+    index = property(lambda self: self.row.index)
+    label = property(lambda self: self.row.label)
+    item = property(lambda self: self.row.item)
+
+    @property
+    def record(self) -> dict[str, Any] | None:
+        return self._batch._records.get(self.row.key)
+
+    @property
+    def status(self) -> str:
+        """'done', 'failed' or 'pending' (never sent, or interrupted)."""
+        record = self.record
+        if record is None:
+            return "pending"
+        if not record.get("ok"):
+            return "failed"
+        return "failed" if isinstance(self._batch._typed(self.row.key), ItemError) else "done"
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "done"
+
+    @property
+    def result(self) -> Any:
+        """The typed result (refs bound), or None when the item failed or is pending."""
+        value = self._batch._typed(self.row.key)
+        return None if isinstance(value, ItemError) else value
+
+    @property
+    def error(self) -> ItemError | None:
+        record = self.record
+        if record is None:
+            return None
+        if not record.get("ok"):
+            return ItemError(
+                str(record.get("error") or "Error"),
+                str(record.get("message") or ""),
+                record.get("status"),
+            )
+        value = self._batch._typed(self.row.key)
+        return value if isinstance(value, ItemError) else None
+
+    @property
+    def namespace(self) -> Namespace | None:
+        record = self.record
+        ns = record.get("ns") if record else None
+        return Namespace(*ns) if ns else None
+
+    def __repr__(self) -> str:
+        err = self.error
+        what = f"error={str(err)[:80]!r}" if err else f"result={self.result!r}"[:120]
+        return f"<ItemResult {self.index} {self.label!r} {self.status} {what}>"
+
+
+class BatchResult:
+    """The outcome of `client.map`, in input order.
+
+    Iterating yields `ItemResult`s; `.results` the typed results (None where an item
+    failed); `.errors` the failed rows; `.to_pandas()` a DataFrame; `.retry_failed()`
+    sends the failed items again; `.fetch_all()` downloads every ref it holds.
+    """
+
+    page_size = PAGE_SIZE
+
+    def __init__(
+        self,
+        rows: list[Row],
+        records: dict[str, dict[str, Any]],
+        *,
+        schema: Any = None,
+        client: Any = None,
+        rerun: Callable[..., BatchResult] | None = None,
+    ) -> None:
+        self._rows = rows
+        self._records = records
+        self.schema = schema
+        self._client = client
+        self._rerun = rerun
+        self._cache: dict[str, Any] = {}
+
+    # -- typed results ---------------------------------------------------------------------
+    def _typed(self, key: str) -> Any:
+        """The typed result of a done record (cached), or an ItemError if it does not parse."""
+        if key in self._cache:
+            return self._cache[key]
+        record = self._records.get(key)
+        if record is None or not record.get("ok"):
+            return None
+        ns = Namespace(*record["ns"]) if record.get("ns") else None
+        try:
+            value: Any = parse_result(record.get("answer"), self.schema, ns, self._client)
+        except (ResponseSchemaError, VlmRunError) as exc:
+            value = ItemError(type(exc).__name__, str(exc))
+        self._cache[key] = value
+        return value
+
+    # -- sequence --------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[ItemResult]:
+        return (ItemResult(self, row) for row in self._rows)
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return self._subset(self._rows[index])
+        return ItemResult(self, self._rows[index])
+
+    def _subset(self, rows: list[Row]) -> BatchResult:
+        out = BatchResult(rows, self._records, schema=self.schema, client=self._client)
+        out._cache = self._cache
+        return out
+
+    @property
+    def results(self) -> list[Any]:
+        return [r.result for r in self]
+
+    @property
+    def items(self) -> list[Any]:
+        return [row.item for row in self._rows]
+
+    @property
+    def errors(self) -> list[ItemResult]:
+        """The rows that failed, in input order."""
+        return [r for r in self if r.status == "failed"]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {"done": 0, "failed": 0, "pending": 0}
+        for r in self:
+            out[r.status] += 1
+        return out
+
+    def summary(self) -> str:
+        c = self.counts
+        parts = [f"{c['done']} done"]
+        if c["failed"]:
+            parts.append(f"{c['failed']} failed")
+        if c["pending"]:
+            parts.append(f"{c['pending']} pending")
+        return f"{len(self)} items: " + ", ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"<BatchResult {self.summary()}>"
+
+    # -- actions ---------------------------------------------------------------------------
+    def retry_failed(self, **options: Any) -> BatchResult:
+        """Send the failed (and pending) items again; returns the whole batch, updated."""
+        if self._rerun is None:
+            raise RuntimeError("this BatchResult was not made by client.map (or was pickled).")
+        return self._rerun(retry_failed=True, **options)
+
+    def refs(self) -> list[BaseRef]:
+        """Every ref in the results, in row order."""
+        return [ref for result in self.results for ref in iter_refs(result)]
+
+    def fetch_all(self, max_workers: int = 16) -> list[Any]:
+        """Download every ref (concurrently, into the cache); a path or an exception each."""
+        refs = self.refs()
+        if self._client is None:
+            return [_try_fetch(ref) for ref in refs]
+        return self._client.fetch_all(refs, max_workers=max_workers, return_exceptions=True)
+
+    def to_pandas(self) -> Any:
+        """A DataFrame: one row per item (index: the labels), the input, one column per
+        field of the result (refs stay objects and render as thumbnails), the error."""
+        from .frame import to_frame
+
+        return to_frame(self)
+
+    def page(self, number: int = 1, size: int | None = None) -> BatchPage:
+        """One page of the table (1-based), for looking past the first."""
+        return BatchPage(self, number, size or self.page_size)
+
+    # -- display -----------------------------------------------------------------------------
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return _bundle("batch_bundle", self.page(1), include, exclude)
+
+    def _repr_html_(self) -> str | None:
+        return self._repr_mimebundle_().get("text/html")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.update(_client=None, _rerun=None, _cache={})
+        return state
+
+
+@dataclass(frozen=True)
+class BatchPage:
+    """Rows `(number-1)*size` to `number*size` of a batch, rendered as the table."""
+
+    batch: BatchResult
+    number: int
+    size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-len(self.batch) // self.size))
+
+    @property
+    def rows(self) -> list[ItemResult]:
+        n = min(max(1, self.number), self.pages)
+        start = (n - 1) * self.size
+        return [self.batch[i] for i in range(start, min(start + self.size, len(self.batch)))]
+
+    def __repr__(self) -> str:
+        return f"<BatchPage {self.number}/{self.pages} of {self.batch!r}>"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return _bundle("batch_bundle", self, include, exclude)
+
+
+def _try_fetch(ref: BaseRef) -> Any:
+    try:
+        return ref.fetch()
+    except Exception as exc:
+        return exc
+
+
+__all__ = ["BatchResult", "BatchPage", "ItemResult", "ItemError", "Row"]

@@ -1,0 +1,479 @@
+"""Run one completion (or agent execution) per item: bounded, resumable, throttle-aware.
+
+One thread (the caller's) owns the schedule; workers make exactly one attempt each and
+report what happened, so the same loop drives a local thread pool and a Dask cluster:
+
+- at most `window` requests are in flight; the window starts at `max_concurrency`,
+  halves on every 429 and grows back by one per window's worth of successes;
+- a 429 pauses every submission until its Retry-After (or a backoff) has passed:
+  the whole batch backs off, not just the item that hit it;
+- 5xx, dropped connections and timeouts put the item back with its own exponential
+  backoff, at most `retries` times; any other error is final for that item;
+- every finished item is journaled at once (see journal.py), so an interrupted run
+  keeps what finished and the next run sends only what is missing.
+
+Workers talk through a copy of the caller's client with its own retries off (the
+schedule here does them). The copy is built from a picklable `ClientFactory`, which
+is what travels to Dask workers together with the prompt, the JSON schema and each
+item; answers come back as plain dicts and are typed on the caller's side.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import random
+import re
+import threading
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import (
+    NetworkError,
+    RateLimitError,
+    ResponseSchemaError,
+    ServerError,
+    VlmRunError,
+    VlmRunTimeoutError,
+    redact,
+)
+from ..refs import BaseRef, Namespace, make_ref
+from ..results import parse_result, schema_json
+from .items import Labelled, content_key, item_key, items_of, spec_key
+from .journal import Journal, journal_path
+from .progress import BatchState, Progress, as_progress
+from .result import BatchResult, Row
+
+DEFAULT_CONCURRENCY = 16  # see bench/batch.py: the local server's knee at 50 ms latency
+MAX_THROTTLES = 30  # 429s one item may meet before it is recorded as failed
+PLACEHOLDER = re.compile(r"\{\{\s*item\s*\}\}")
+_RETRYABLE = (ServerError, NetworkError, VlmRunTimeoutError)
+
+
+# -- what travels to a worker -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientFactory:
+    """Rebuilds the caller's client (same key, base URL and cache) with retries off."""
+
+    cls: type
+    settings: Any
+    timeout: float
+    max_connections: int
+
+    @classmethod
+    def of(cls, client: Any, width: int) -> ClientFactory:
+        return cls(type(client), client.settings, float(client.timeout), max(8, width))
+
+    def __call__(self) -> Any:
+        return self.cls(
+            settings=self.settings,
+            timeout=self.timeout,
+            max_retries=0,
+            max_connections=self.max_connections,
+        )
+
+
+@dataclass(frozen=True)
+class WorkSpec:
+    """Everything an attempt needs besides the item (picklable)."""
+
+    factory: ClientFactory
+    prompt: str
+    schema: dict[str, Any] | None
+    model: str
+    agent: str | None = None
+    input_name: str = "input"
+    timeout: float | None = None
+
+
+_WORKER_CLIENTS: dict[ClientFactory, Any] = {}
+_WORKER_LOCK = threading.Lock()
+
+
+def _worker_client(factory: ClientFactory) -> Any:
+    """One client per worker process and factory (pools are reused across items)."""
+    with _WORKER_LOCK:
+        client = _WORKER_CLIENTS.get(factory)
+        if client is None:
+            client = _WORKER_CLIENTS[factory] = factory()
+        return client
+
+
+def _word(item: Any) -> str:
+    """What the prompt says where `{{ item }}` stood."""
+    if isinstance(item, BaseRef):
+        return item.id
+    if hasattr(item, "mode") and hasattr(item, "size"):
+        return "the attached image"
+    if isinstance(item, (str, os.PathLike)) and Path(item).suffix:
+        from .. import kinds
+
+        return f"the attached {kinds.kind_of_name(Path(item).name) or 'file'}"
+    return "the attached input"
+
+
+def prompt_for(template: str, item: Any) -> str:
+    """The prompt for one item: `{{ item }}` names the attached input (else appended)."""
+    return PLACEHOLDER.sub(lambda _: _word(item), template)
+
+
+def attempt(client: Any, spec: WorkSpec, item: Any) -> dict[str, Any]:
+    """One try at one item; never raises (the outcome says whether to retry)."""
+    t0 = time.monotonic()
+    text = prompt_for(spec.prompt, item)
+    try:
+        if spec.agent:
+            ex = client.execute(
+                spec.agent,
+                prompt=text,
+                inputs={spec.input_name: item},
+                schema=spec.schema,
+                model=spec.model,
+                **({"timeout": spec.timeout} if spec.timeout else {}),
+            )
+            answer, ns = ex.raw.get("response"), ["execution", ex.id]
+        else:
+            done = client.complete(
+                text, inputs=[item], schema=spec.schema, model=spec.model, timeout=spec.timeout
+            )
+            answer, ns = done.text, ["session", done.session_id] if done.session_id else None
+    except RateLimitError as exc:
+        return _failure(exc, "throttle", retry_after=exc.retry_after)
+    except _RETRYABLE as exc:
+        return _failure(exc, "backoff")
+    except VlmRunError as exc:
+        return _failure(exc, None)
+    except Exception as exc:  # an input we could not turn into a request, for one
+        return {
+            "ok": False,
+            "retry": None,
+            "error": type(exc).__name__,
+            "message": redact(str(exc)),
+        }
+    return {"ok": True, "answer": answer, "ns": ns, "latency": round(time.monotonic() - t0, 4)}
+
+
+def _failure(exc: VlmRunError, retry: str | None, **extra: Any) -> dict[str, Any]:
+    return {
+        "ok": False,
+        "retry": retry,
+        "error": type(exc).__name__,
+        "message": str(exc),
+        "status": exc.status,
+        **extra,
+    }
+
+
+def remote_attempt(spec: WorkSpec, item: Any) -> dict[str, Any]:
+    """`attempt` on a worker process, with that process's own client."""
+    return attempt(_worker_client(spec.factory), spec, item)
+
+
+def portable(item: Any) -> Any:
+    """An item as it should travel to another machine: a file's bytes rather than its path
+    (the worker may not see this disk), a ref without the caller's client."""
+    if isinstance(item, os.PathLike) or (isinstance(item, str) and Path(item).is_file()):
+        return Path(item).read_bytes()
+    if isinstance(item, BaseRef):
+        ref = make_ref(item.id)
+        ref._namespace = item.namespace
+        return ref
+    return item
+
+
+# -- the schedule ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Task:
+    key: str
+    item: Any
+    attempts: int = 0
+    throttles: int = 0
+
+
+@dataclass
+class _Schedule:
+    """Which task goes next, and when: fresh tasks in input order, retries when due."""
+
+    ready: deque[_Task] = field(default_factory=deque)
+    later: list[tuple[float, int, _Task]] = field(default_factory=list)
+    gate: float = 0.0  # no submission before this (a 429's Retry-After, for everyone)
+    _seq: itertools.count = field(default_factory=itertools.count)
+
+    def due(self, now: float) -> None:
+        while self.later and self.later[0][0] <= now:
+            self.ready.appendleft(heapq.heappop(self.later)[2])
+
+    def defer(self, task: _Task, delay: float) -> None:
+        heapq.heappush(self.later, (time.monotonic() + delay, next(self._seq), task))
+
+    def next_wake(self, now: float) -> float:
+        times = [self.gate] if self.gate > now else []
+        if self.later:
+            times.append(self.later[0][0])
+        return max(0.0, min(times) - now) if times else 0.25
+
+    def __bool__(self) -> bool:
+        return bool(self.ready or self.later)
+
+
+def _backoff(attempt: int, base: float = 0.2, cap: float = 8.0) -> float:
+    d = min(cap, base * 2**attempt)
+    return d / 2 + random.uniform(0, d / 2)
+
+
+class Runner:
+    """One run of one batch. `run()` returns the BatchResult; Ctrl-C keeps what finished."""
+
+    def __init__(
+        self,
+        client: Any,
+        prompt: str,
+        items: Any,
+        *,
+        model: str,
+        schema: Any = None,
+        agent: str | None = None,
+        input_name: str = "input",
+        max_concurrency: int | None = None,
+        executor: Executor | None = None,
+        journal: Any = True,
+        progress: Any = True,
+        retries: int = 4,
+        timeout: float | None = None,
+        retry_failed: bool = False,
+        update_every: float = 0.2,
+        grace: float = 5.0,
+    ) -> None:
+        self.client = client
+        self.schema = schema
+        self.width = max(1, int(max_concurrency or DEFAULT_CONCURRENCY))
+        self.executor = executor
+        self.retries = max(0, int(retries))
+        self.retry_failed = retry_failed
+        self.update_every = update_every
+        self.grace = grace
+        self.progress: Progress = as_progress(progress)
+        js = schema_json(schema)
+        self.spec = WorkSpec(
+            ClientFactory.of(client, self.width), prompt, js, model, agent, input_name, timeout
+        )
+        batch = spec_key(prompt=prompt, schema=js, model=model, agent=agent, input=input_name)
+        self.rows = [
+            Row(i, label, item, item_key(batch, content_key(item)))
+            for i, (label, item) in enumerate(items_of(items))
+        ]
+        self.journal = (
+            journal if isinstance(journal, Journal) else _open_journal(journal, client, batch)
+        )
+        self.options = dict(
+            prompt=prompt, schema=schema, model=model, agent=agent, input_name=input_name,
+            max_concurrency=max_concurrency, executor=executor, progress=progress,
+            retries=retries, timeout=timeout,
+        )  # fmt: skip
+
+    # -- bookkeeping ------------------------------------------------------------------------
+    def _todo(self) -> tuple[list[_Task], BatchState, dict[str, int]]:
+        per_key: dict[str, int] = {}
+        tasks: list[_Task] = []
+        state = BatchState(total=len(self.rows))
+        for row in self.rows:
+            record = self.journal.get(row.key)
+            if record is not None and (record.get("ok") or not self.retry_failed):
+                if record.get("ok"):
+                    state.cached += 1
+                else:
+                    state.failed += 1
+                continue
+            if row.key not in per_key:
+                tasks.append(_Task(row.key, row.item))
+            per_key[row.key] = per_key.get(row.key, 0) + 1
+        return tasks, state, per_key
+
+    def _record(self, task: _Task, outcome: dict[str, Any]) -> bool:
+        """Journal a final outcome; True when the item succeeded (and its answer fits)."""
+        record: dict[str, Any] = {"k": task.key, "t": round(time.time(), 3)}
+        if outcome.get("ok"):
+            try:
+                ns = Namespace(*outcome["ns"]) if outcome.get("ns") else None
+                parse_result(outcome["answer"], self.schema, ns)
+            except ResponseSchemaError as exc:
+                outcome = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
+        if outcome.get("ok"):
+            record.update(ok=True, answer=outcome["answer"], ns=outcome.get("ns"))
+            record["latency"] = outcome.get("latency")
+        else:
+            record.update(ok=False, error=outcome.get("error"), message=outcome.get("message"))
+            record.update(status=outcome.get("status"), attempts=task.attempts + 1)
+        self.journal.add(record)
+        return bool(record["ok"])
+
+    def _submit(self, pool: Executor, worker: Any, task: _Task) -> Future:
+        if self.executor is None:
+            return pool.submit(attempt, worker, self.spec, task.item)
+        return pool.submit(remote_attempt, self.spec, portable(task.item))
+
+    # -- the loop -----------------------------------------------------------------------------
+    def run(self) -> BatchResult:
+        tasks, state, per_key = self._todo()
+        schedule = _Schedule(ready=deque(tasks))
+        own = self.executor is None and bool(tasks)
+        pool = (
+            ThreadPoolExecutor(self.width, thread_name_prefix="vlmrun-batch")
+            if own
+            else self.executor
+        )
+        worker = self.spec.factory() if own else None
+        in_flight: dict[Future, _Task] = {}
+        window, grown = self.width, 0
+        last = 0.0
+        self.progress.update(state)
+        try:
+            while schedule or in_flight:
+                now = time.monotonic()
+                schedule.due(now)
+                while schedule.ready and len(in_flight) < window and now >= schedule.gate:
+                    task = schedule.ready.popleft()
+                    in_flight[self._submit(pool, worker, task)] = task
+                state.in_flight = len(in_flight)
+                pause = schedule.next_wake(now) if schedule and len(in_flight) < window else 0.25
+                pause = max(0.001, min(pause, 0.25))
+                if not in_flight:
+                    time.sleep(pause)
+                    continue
+                done, _ = wait(list(in_flight), timeout=pause, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    task = in_flight.pop(fut)
+                    outcome = _outcome(fut)
+                    retry = outcome.get("retry")
+                    if retry == "throttle" and task.throttles < MAX_THROTTLES:
+                        task.throttles += 1
+                        state.throttled += 1
+                        hold = outcome.get("retry_after") or _backoff(task.throttles)
+                        schedule.gate = max(schedule.gate, time.monotonic() + float(hold))
+                        window, grown = max(1, window // 2), 0
+                        schedule.ready.appendleft(task)
+                    elif retry == "backoff" and task.attempts < self.retries:
+                        task.attempts += 1
+                        state.retries += 1
+                        schedule.defer(task, _backoff(task.attempts))
+                    else:
+                        ok = self._record(task, outcome)
+                        n = per_key.get(task.key, 1)
+                        if ok:
+                            state.done += n
+                            grown += 1
+                            if window < self.width and grown >= window:
+                                window, grown = window + 1, 0
+                        else:
+                            state.failed += n
+                state.in_flight = len(in_flight)
+                if time.monotonic() - last >= self.update_every:
+                    last = time.monotonic()
+                    self.progress.update(state)
+        except BaseException:
+            state.interrupted = True
+            self._settle(in_flight, state, per_key)
+            raise
+        finally:
+            state.finished = True
+            state.in_flight = 0
+            if own:
+                pool.shutdown(wait=not state.interrupted, cancel_futures=True)
+                if not state.interrupted:
+                    worker.close()
+            self.progress.close(state)
+        return self.result()
+
+    def _settle(self, in_flight: dict[Future, _Task], state: BatchState, per_key: dict) -> None:
+        """After Ctrl-C: nothing new is sent; requests already on the wire get `grace`
+        seconds to land and be journaled (a re-run would otherwise pay for them twice);
+        a second Ctrl-C stops waiting. Whatever lands later is still journaled."""
+        for fut in list(in_flight):
+            if fut.cancel():
+                del in_flight[fut]
+        try:
+            done, _ = wait(list(in_flight), timeout=self.grace)
+        except KeyboardInterrupt:
+            done = set()
+        for fut in done:
+            task = in_flight.pop(fut)
+            outcome = _outcome(fut)
+            if outcome.get("ok"):
+                self._record(task, outcome)
+                state.done += per_key.get(task.key, 1)
+        for fut, task in in_flight.items():
+
+            def keep(f: Future, task: _Task = task) -> None:
+                outcome = _outcome(f)
+                if outcome.get("ok"):
+                    try:
+                        self._record(task, outcome)
+                    except Exception:  # a late answer must never disturb the kernel
+                        pass
+
+            fut.add_done_callback(keep)
+
+    def result(self) -> BatchResult:
+        return BatchResult(
+            self.rows,
+            self.journal.records,
+            schema=self.schema,
+            client=self.client,
+            rerun=self._rerun,
+        )
+
+    def _rerun(self, **overrides: Any) -> BatchResult:
+        """The same batch again (the journal skips what is done); `retry_failed()` uses it."""
+        options = {**self.options, **overrides}
+        items = [(row.label, row.item) for row in self.rows]
+        runner = Runner(
+            self.client,
+            options.pop("prompt"),
+            Labelled(items),
+            journal=self.journal,
+            **options,
+        )
+        return runner.run()
+
+
+def _outcome(fut: Future) -> dict[str, Any]:
+    try:
+        return fut.result()
+    except Exception as exc:  # a worker died, or the executor failed to run the task
+        return {"ok": False, "retry": "backoff", "error": type(exc).__name__, "message": str(exc)}
+
+
+def _open_journal(journal: Any, client: Any, batch: str) -> Journal:
+    if journal is False or journal is None:
+        return Journal.memory()
+    root = (
+        Path(journal).expanduser()
+        if isinstance(journal, (str, os.PathLike))
+        else Path(client.settings.cache_dir) / "batches"
+    )
+    return Journal(journal_path(root, batch))
+
+
+def map_items(client: Any, prompt: str, items: Any, **options: Any) -> BatchResult:
+    """`Client.map`: one completion (or agent execution with `agent=`) per item.
+
+    items: a list, a pandas Series (a DataFrame column) or a folder path. The item goes
+    with the prompt as media (`{{ item }}` in the prompt says where it is referred to).
+    Options: schema, model, agent, input_name (the agent's input key), max_concurrency,
+    executor (any concurrent.futures.Executor; Dask's works), journal (True: in the cache
+    dir; a folder; False: none), progress (True: a bar/line; False; a callable), retries,
+    timeout, retry_failed (send the items that failed last time again).
+    """
+    return Runner(client, prompt, items, **options).run()
+
+
+__all__ = ["map_items", "Runner", "ClientFactory", "WorkSpec", "attempt", "DEFAULT_CONCURRENCY"]
