@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import IntegrityError
+from .kinds import HEAD_BYTES, sniff
 
-NPY_MAGIC = b"\x93NUMPY"
 MMAP_THRESHOLD = 64 * 1024 * 1024  # larger .npy files are memory-mapped, not read
 
 
@@ -22,8 +22,8 @@ def load_array(path: str | Path) -> np.ndarray:
     """An `np.ndarray` from a `.npy` file (memory-mapped when large) or a JSON array."""
     path = Path(path)
     with open(path, "rb") as f:
-        head = f.read(64)
-    if head.startswith(NPY_MAGIC):
+        head = f.read(HEAD_BYTES)
+    if sniff(head) == "application/x-npy":
         mmap = "r" if path.stat().st_size > MMAP_THRESHOLD else None
         try:
             return np.load(path, allow_pickle=False, mmap_mode=mmap)

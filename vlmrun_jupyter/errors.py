@@ -27,6 +27,17 @@ class VlmRunError(Exception):
     title = "VLM Run error"
     default_hint = ""
 
+    def __init_subclass__(
+        cls, *, title: str | None = None, hint: str | None = None, **kw: object
+    ) -> None:
+        """`class X(VlmRunError, title=..., hint=...)`: a subclass states its card title and
+        its default hint in its header (or sets `title` / `default_hint` in its body)."""
+        super().__init_subclass__(**kw)
+        if title is not None:
+            cls.title = title
+        if hint is not None:
+            cls.default_hint = hint
+
     def __init__(
         self,
         message: str,
@@ -48,90 +59,115 @@ class VlmRunError(Exception):
         return " ".join(parts)
 
 
-class ConfigurationError(VlmRunError):
-    title = "Not configured"
-    default_hint = (
-        "Set VLMRUN_API_KEY (and VLMRUN_BASE_URL if needed), or run `%vlmrun local start` "
-        "to use the offline local server."
-    )
+class ConfigurationError(
+    VlmRunError,
+    title="Not configured",
+    hint="Set VLMRUN_API_KEY (and VLMRUN_BASE_URL if needed), or run `%vlmrun local start` "
+    "to use the offline local server.",
+):
+    """No key, or a base URL that is not http(s): raised before anything is sent."""
 
 
-class AuthenticationError(VlmRunError):
-    title = "Authentication failed"
-    default_hint = "Check VLMRUN_API_KEY: the server rejected the key (HTTP 401)."
+class AuthenticationError(
+    VlmRunError,
+    title="Authentication failed",
+    hint="Check VLMRUN_API_KEY: the server rejected the key (HTTP 401).",
+):
+    """401/403: never retried (the same key would be refused again)."""
 
 
-class RequestError(VlmRunError):
+class RequestError(
+    VlmRunError, title="Request rejected", hint="Check the prompt, the inputs and the schema."
+):
     """400/422: the server could not accept what we sent."""
 
-    title = "Request rejected"
-    default_hint = "Check the prompt, the inputs and the schema."
+
+class NotFoundError(
+    VlmRunError,
+    title="Not found",
+    hint="Check the id and the session or execution it belongs to.",
+):
+    """404 for an id the server does not know in that session or execution."""
 
 
-class NotFoundError(VlmRunError):
-    title = "Not found"
-    default_hint = "Check the id and the session or execution it belongs to."
+class ExpiredError(
+    NotFoundError,
+    title="Session expired",
+    hint="Artifacts live 24 hours; run the request again to get fresh artifacts.",
+):
+    """404 whose detail says the session expired: the artifacts are gone, not mistyped."""
 
 
-class ExpiredError(NotFoundError):
-    title = "Session expired"
-    default_hint = "Artifacts live 24 hours; run the request again to get fresh artifacts."
-
-
-class RateLimitError(VlmRunError):
-    title = "Rate limited"
-    default_hint = "Too many requests; wait a little and try again."
+class RateLimitError(
+    VlmRunError, title="Rate limited", hint="Too many requests; wait a little and try again."
+):
+    """429, raised once the retries (which wait `Retry-After`, capped) are used up;
+    `retry_after` is what the server last asked for."""
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]
         self.retry_after = retry_after
 
 
-class ServerError(VlmRunError):
-    title = "Server error"
-    default_hint = "The server failed; try again later."
+class ServerError(VlmRunError, title="Server error", hint="The server failed; try again later."):
+    """5xx after the bounded retries, or an answer we cannot parse (invalid JSON, no
+    choices, no file id)."""
 
 
-class NetworkError(VlmRunError):
-    title = "Network error"
-    default_hint = "Could not reach the server; check VLMRUN_BASE_URL and your connection."
+class NetworkError(
+    VlmRunError,
+    title="Network error",
+    hint="Could not reach the server; check VLMRUN_BASE_URL and your connection.",
+):
+    """Connecting failed or the connection dropped, after the bounded retries."""
 
 
-class VlmRunTimeoutError(VlmRunError):
-    title = "Timed out"
-    default_hint = "The server took too long; raise the timeout or try again."
+class VlmRunTimeoutError(
+    VlmRunError,
+    title="Timed out",
+    hint="The server took too long; raise the timeout or try again.",
+):
+    """A request past its timeout (not retried: it would wait as long again), or an
+    execution still running at the caller's deadline."""
 
 
-class IntegrityError(VlmRunError):
+class IntegrityError(
+    VlmRunError,
+    title="Corrupt download",
+    hint="The partial file was discarded; fetching again usually fixes it.",
+):
     """A download was truncated, or the bytes are not what the content type promised."""
 
-    title = "Corrupt download"
-    default_hint = "The partial file was discarded; fetching again usually fixes it."
+
+class UnboundRefError(
+    VlmRunError,
+    title="Ref has no session",
+    hint="Bind it first: `ref.bind(session_id=...)` or "
+    "`vlmrun_jupyter.bind(ref, session_id=...)` (or `execution_id=...`).",
+):
+    """A ref with no session or execution: neither bound nor seen in any response."""
 
 
-class UnboundRefError(VlmRunError):
-    title = "Ref has no session"
-    default_hint = (
-        "Bind it first: `ref.bind(session_id=...)` or `vlmrun_jupyter.bind(ref, session_id=...)` "
-        "(or `execution_id=...`)."
-    )
+class ExecutionFailedError(
+    VlmRunError,
+    title="Agent execution failed",
+    hint="The server reported the execution as failed; see its message above.",
+):
+    """The server reported the agent execution as `failed` (final; never polled again)."""
 
 
-class ExecutionFailedError(VlmRunError):
-    title = "Agent execution failed"
-    default_hint = "The server reported the execution as failed; see its message above."
-
-
-class ResponseSchemaError(VlmRunError):
+class ResponseSchemaError(
+    VlmRunError,
+    title="Answer does not match the schema",
+    hint="The raw answer is in the error's `detail`; try again or loosen the schema.",
+):
     """The model answered, but not with JSON matching the requested schema."""
 
-    title = "Answer does not match the schema"
-    default_hint = "The raw answer is in the error's `detail`; try again or loosen the schema."
 
-
-class CancelledError(VlmRunError):
-    title = "Cancelled"
-    default_hint = "Interrupted by the user; nothing was stored."
+class CancelledError(
+    VlmRunError, title="Cancelled", hint="Interrupted by the user; nothing was stored."
+):
+    """Ctrl-C while waiting: the request was abandoned and nothing was stored."""
 
 
 __all__ = [

@@ -181,13 +181,14 @@ class Client:
     ) -> dict[str, Any]:
         """The JSON body `execute()` would send, without uploading or fetching anything
         (large inputs show as `<to upload: ...>` placeholders). Never contains the key."""
-        return protocol.execution_body(
-            name,
-            inputs=PartBuilder().execution_inputs(inputs),
-            prompt=prompt,
-            schema=schema,
-            model=model,
-        )
+        fields = {"prompt": prompt, "schema": schema, "model": model}
+        return self._execution_body(name, inputs, PartBuilder(), **fields)
+
+    def _execution_body(
+        self, name: str, inputs: Any, builder: PartBuilder, **fields: Any
+    ) -> dict[str, Any]:
+        """One body for the dry run and the real run: only the builder differs."""
+        return protocol.execution_body(name, inputs=builder.execution_inputs(inputs), **fields)
 
     def execute(
         self,
@@ -204,13 +205,8 @@ class Client:
         """Start an agent execution and wait for it (failed -> ExecutionFailedError)."""
         self._http.require_key()
         builder = PartBuilder(upload=self.upload, fetch=self.fetch)
-        body = protocol.execution_body(
-            name,
-            inputs=builder.execution_inputs(inputs),
-            prompt=prompt,
-            schema=schema,
-            model=model,
-        )
+        fields = {"prompt": prompt, "schema": schema, "model": model}
+        body = self._execution_body(name, inputs, builder, **fields)
         deadline = Deadline(timeout)
         data = self._http.json("POST", EXECUTE_PATH, json=body)
         exec_id = protocol.execution_id(data)
