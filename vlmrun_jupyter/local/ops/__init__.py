@@ -76,7 +76,9 @@ def respond(prompt: str, inputs: list[Media], schema: dict[str, Any] | None, sto
             break
     else:
         raise Unsupported(
-            "the local server does not understand this prompt. It supports: " + "; ".join(SUPPORTED)
+            "the offline local server does not understand this prompt: it knows a fixed list "
+            "of instructions (the real API takes any prompt). It supports:"
+            + "".join(f"\n- {item}" for item in SUPPORTED)
         )
     if schema is None:
         return ctx.out.text
