@@ -149,6 +149,26 @@ def test_errors_are_recorded_not_fatal_and_retry_failed_sends_only_them(live_ser
     assert fixed.counts == {"done": 12, "failed": 0, "pending": 0}
 
 
+def test_journal_records_older_than_max_age_are_sent_again(live_server, client):
+    items = _images(5)
+    _run(client, items)
+    live_server.reset_requests()
+    assert _run(client, items, max_age=3600).counts["done"] == 5
+    assert live_server.count(COMPLETIONS) == 0
+    assert _run(client, items, max_age=0).counts["done"] == 5  # artifacts expired: resend
+    assert live_server.count(COMPLETIONS) == 5
+
+
+def test_agent_executions_per_item(live_server, client):
+    batch = _run(client, _images(3, size=16), prompt="Make it grayscale", schema=Gray,
+                 agent="image/grayscale", input_name="image")  # fmt: skip
+    assert batch.counts["done"] == 3
+    assert live_server.count("/v1/agent/execute") == 3
+    first = batch[0]
+    assert first.namespace.kind == "execution"
+    assert first.result.image.load().size == (16, 16)
+
+
 def test_results_are_typed_bound_and_fetchable(live_server, client, tmp_path):
     items = _images(6, size=16)
     batch = _run(client, items, prompt="Make {{ item }} grayscale", schema=Gray)

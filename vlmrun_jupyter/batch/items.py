@@ -106,9 +106,7 @@ def content_key(item: Any) -> str:
     elif isinstance(item, (bytes, bytearray, memoryview)):
         h.update(b"bytes\0")
         h.update(item)
-    elif isinstance(item, os.PathLike) or (
-        isinstance(item, str) and len(item) < _MAX_STR_PATH and _is_file(item)
-    ):
+    elif isinstance(item, os.PathLike) or (isinstance(item, str) and is_file(item)):
         h.update(b"file\0")
         _hash_file(h, Path(item).expanduser())
     elif isinstance(item, str):
@@ -130,8 +128,11 @@ def content_key(item: Any) -> str:
     return h.hexdigest()
 
 
-def _is_file(text: str) -> bool:
-    if not text or text[0].isspace() or text.startswith(("http://", "https://", "data:")):
+def is_file(text: str) -> bool:
+    """Whether a string names an existing file (never raises: prompts and URLs are not)."""
+    if not text or len(text) >= _MAX_STR_PATH or text[0].isspace() or "\n" in text:
+        return False
+    if text.startswith(("http://", "https://", "data:")):
         return False
     try:
         return Path(text).expanduser().is_file()

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import kinds
 from ..errors import (
     NetworkError,
     RateLimitError,
@@ -44,12 +45,13 @@ from ..errors import (
 )
 from ..refs import BaseRef, Namespace, make_ref
 from ..results import parse_result, schema_json
-from .items import Labelled, content_key, item_key, items_of, spec_key
+from .items import Labelled, content_key, is_file, item_key, items_of, spec_key
 from .journal import Journal, journal_path
 from .progress import BatchState, Progress, as_progress
 from .result import BatchResult, Row
 
-DEFAULT_CONCURRENCY = 16  # see bench/batch.py: the local server's knee at 50 ms latency
+DEFAULT_CONCURRENCY = 32  # see bench/batch.py (width sweep); the client pools 32 connections
+ARTIFACT_TTL = 24 * 3600.0  # the API keeps a session's artifacts this long (design.md 3)
 MAX_THROTTLES = 30  # 429s one item may meet before it is recorded as failed
 PLACEHOLDER = re.compile(r"\{\{\s*item\s*\}\}")
 _RETRYABLE = (ServerError, NetworkError, VlmRunTimeoutError)
@@ -112,9 +114,7 @@ def _word(item: Any) -> str:
         return item.id
     if hasattr(item, "mode") and hasattr(item, "size"):
         return "the attached image"
-    if isinstance(item, (str, os.PathLike)) and Path(item).suffix:
-        from .. import kinds
-
+    if isinstance(item, os.PathLike) or (isinstance(item, str) and is_file(item)):
         return f"the attached {kinds.kind_of_name(Path(item).name) or 'file'}"
     return "the attached input"
 
@@ -179,8 +179,8 @@ def remote_attempt(spec: WorkSpec, item: Any) -> dict[str, Any]:
 def portable(item: Any) -> Any:
     """An item as it should travel to another machine: a file's bytes rather than its path
     (the worker may not see this disk), a ref without the caller's client."""
-    if isinstance(item, os.PathLike) or (isinstance(item, str) and Path(item).is_file()):
-        return Path(item).read_bytes()
+    if isinstance(item, os.PathLike) or (isinstance(item, str) and is_file(item)):
+        return Path(item).expanduser().read_bytes()
     if isinstance(item, BaseRef):
         ref = make_ref(item.id)
         ref._namespace = item.namespace
@@ -250,6 +250,7 @@ class Runner:
         retries: int = 4,
         timeout: float | None = None,
         retry_failed: bool = False,
+        max_age: float | None = ARTIFACT_TTL,
         update_every: float = 0.2,
         grace: float = 5.0,
     ) -> None:
@@ -259,6 +260,7 @@ class Runner:
         self.executor = executor
         self.retries = max(0, int(retries))
         self.retry_failed = retry_failed
+        self.max_age = max_age
         self.update_every = update_every
         self.grace = grace
         self.progress: Progress = as_progress(progress)
@@ -266,7 +268,14 @@ class Runner:
         self.spec = WorkSpec(
             ClientFactory.of(client, self.width), prompt, js, model, agent, input_name, timeout
         )
-        batch = spec_key(prompt=prompt, schema=js, model=model, agent=agent, input=input_name)
+        batch = spec_key(
+            prompt=prompt,
+            schema=js,
+            model=model,
+            agent=agent,
+            input=input_name,
+            server=client.settings.base_url,  # artifacts live on the server that made them
+        )
         self.rows = [
             Row(i, label, item, item_key(batch, content_key(item)))
             for i, (label, item) in enumerate(items_of(items))
@@ -277,7 +286,7 @@ class Runner:
         self.options = dict(
             prompt=prompt, schema=schema, model=model, agent=agent, input_name=input_name,
             max_concurrency=max_concurrency, executor=executor, progress=progress,
-            retries=retries, timeout=timeout,
+            retries=retries, timeout=timeout, max_age=max_age,
         )  # fmt: skip
 
     # -- bookkeeping ------------------------------------------------------------------------
@@ -287,6 +296,9 @@ class Runner:
         state = BatchState(total=len(self.rows))
         for row in self.rows:
             record = self.journal.get(row.key)
+            if record is not None and self.max_age is not None:
+                if time.time() - float(record.get("t") or 0) > self.max_age:
+                    record = None  # its artifacts have expired on the server: send again
             if record is not None and (record.get("ok") or not self.retry_failed):
                 if record.get("ok"):
                     state.cached += 1
@@ -471,7 +483,8 @@ def map_items(client: Any, prompt: str, items: Any, **options: Any) -> BatchResu
     Options: schema, model, agent, input_name (the agent's input key), max_concurrency,
     executor (any concurrent.futures.Executor; Dask's works), journal (True: in the cache
     dir; a folder; False: none), progress (True: a bar/line; False; a callable), retries,
-    timeout, retry_failed (send the items that failed last time again).
+    timeout, retry_failed (send the items that failed last time again), max_age (journal
+    records older than this are sent again: their artifacts have expired; default 24 h).
     """
     return Runner(client, prompt, items, **options).run()
 

@@ -98,6 +98,8 @@ def _ref_cell(ref: BaseRef, fetched: dict[int, Any]) -> str:
 
 def _value_cell(value: Any, fetched: dict[int, Any]) -> str:
     """A value in a cell: refs and images as thumbnails, models as `field: value` lines."""
+    if value is None:
+        return ""
     if isinstance(value, BaseRef):
         return _ref_cell(value, fetched)
     thumb = _image_thumb(value, "input") if not isinstance(value, str) else None

@@ -1,0 +1,180 @@
+"""Batch: 1,000 images through the local server with 50 ms injected latency per completion.
+
+Ours: `map_items(client, "Make {{ item }} grayscale", folder, schema=Gray)` (the code
+behind `client.map`), with its journal on (a fresh cache per round) and its default
+concurrency. Baselines, in the same run: the official SDK
+(`client.agent.completions.create` + `model_validate_json`) in a sequential loop, and
+the SDK in a `ThreadPoolExecutor` of the same width as ours. Rounds alternate
+(ours, SDK pooled, SDK loop, ours, ...); each side runs in its own subprocess, so none
+shares a GIL with the server. Then a width sweep for ours (how the default was chosen)
+and peak memory (RSS) of ours for 1,000 vs 10,000 items.
+
+Bar (issue 18): ours >= 10x the SDK loop and no slower than the pooled SDK; memory
+flat in the number of items.
+
+    PYTHONPATH=. python bench/batch.py [--count 1000] [--latency 0.05] [--rounds 3]
+        [--widths 8,16,32] [--memory 1000,10000] [--loop-count 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _sdk import run_ours, run_sdk  # noqa: E402
+
+from vlmrun_jupyter import LocalServer  # noqa: E402
+
+PROMPT = "Make the attached image grayscale"
+COMPLETIONS = "/v1/openai/chat/completions"
+
+SDK_SCRIPT = r"""
+import base64, json, sys, time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from pydantic import BaseModel
+from vlmrun.client import VLMRun
+from vlmrun.types import ImageRef
+
+class Gray(BaseModel):
+    image: ImageRef
+
+args = json.loads(sys.stdin.read())
+client = VLMRun()
+schema = {"type": "json_schema", "schema": Gray.model_json_schema()}
+
+def one(path):
+    url = "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+    r = client.agent.completions.create(
+        model="vlmrun-orion-1:auto",
+        messages=[{"role": "user", "content": [
+            {"type": "text", "text": args["prompt"]},
+            {"type": "image_url", "image_url": {"url": url, "detail": "auto"}},
+        ]}],
+        response_format=schema,
+    )
+    return Gray.model_validate_json(r.choices[0].message.content)
+
+paths = sorted(str(p) for p in Path(args["folder"]).iterdir())[: args["count"]]
+t0 = time.perf_counter()
+if args["width"] <= 1:
+    out = [one(p) for p in paths]
+else:
+    with ThreadPoolExecutor(args["width"]) as pool:
+        out = list(pool.map(one, paths))
+seconds = time.perf_counter() - t0
+assert len(out) == len(paths) and all(o.image.id for o in out)
+print(json.dumps({"seconds": seconds, "n": len(out)}))
+"""
+
+OURS_SCRIPT = r"""
+import json, resource, sys, time
+from pydantic import BaseModel
+from vlmrun_jupyter import Client
+from vlmrun_jupyter.batch import map_items
+from vlmrun_jupyter.refs import ImageRef
+
+class Gray(BaseModel):
+    image: ImageRef
+
+args = json.loads(sys.stdin.read())
+client = Client()
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t0 = time.perf_counter()
+batch = map_items(client, args["prompt"], args["folder"], schema=Gray,
+                  model="vlmrun-orion-1:auto", max_concurrency=args["width"], progress=False)
+seconds = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+counts = batch.counts
+assert counts["done"] == len(batch), counts
+print(json.dumps({"seconds": seconds, "n": len(batch), "rss_kb": peak, "base_kb": base}))
+"""
+
+
+def make_folder(folder: Path, n: int) -> Path:
+    """n distinct small PNGs (every item its own content key)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.new("RGB", (16, 16), (i % 256, i // 256 % 256, i // 65536)).save(
+            folder / f"img{i:05d}.png"
+        )
+    return folder
+
+
+def stats(xs: list[float]) -> str:
+    return f"min {min(xs):6.2f}  median {statistics.median(xs):6.2f}  max {max(xs):6.2f} s"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--count", type=int, default=1000)
+    ap.add_argument("--latency", type=float, default=0.05)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--width", type=int, default=0, help="ours and the pooled SDK (0: default)")
+    ap.add_argument("--widths", default="8,16,32", help="width sweep for ours ('' to skip)")
+    ap.add_argument("--memory", default="1000,10000", help="item counts for peak RSS ('' to skip)")
+    ap.add_argument("--loop-count", type=int, default=0, help="items for the SDK loop (0: --count)")
+    opts = ap.parse_args()
+
+    from vlmrun_jupyter.batch import DEFAULT_CONCURRENCY
+
+    width = opts.width or DEFAULT_CONCURRENCY
+    loop_n = opts.loop_count or opts.count
+    with LocalServer() as server, tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        folder = make_folder(root / "items", opts.count)
+        server.inject("latency", seconds=opts.latency, times=None, path=COMPLETIONS)
+        common = {"base_url": server.base_url, "api_key": server.api_key}
+        args = {"folder": str(folder), "prompt": PROMPT, "count": opts.count}
+        # warm the server up (first requests pay its imports) before anything is timed
+        run_sdk(SDK_SCRIPT, cache_dir=root / "warm", args={**args, "width": 4, "count": 40},
+                **common)  # fmt: skip
+        times: dict[str, list[float]] = {"ours": [], "pooled": [], "loop": []}
+        for r in range(opts.rounds):
+            for name, w, n in (("ours", width, opts.count), ("pooled", width, opts.count),
+                               ("loop", 1, loop_n)):  # fmt: skip
+                cache = root / f"cache-{name}-{r}"
+                run = run_ours if name == "ours" else run_sdk
+                script = OURS_SCRIPT if name == "ours" else SDK_SCRIPT
+                res = run(script, cache_dir=cache, args={**args, "width": w, "count": n}, **common)
+                # the loop may run on fewer items: scale to --count so ratios compare
+                times[name].append(res["seconds"] * opts.count / res["n"])
+                print(f"round {r + 1} {name:6s} {res['seconds']:7.2f} s ({res['n']} items)",
+                      file=sys.stderr)  # fmt: skip
+
+        sweep = []
+        for w in [int(x) for x in opts.widths.split(",") if x]:
+            res = run_ours(OURS_SCRIPT, cache_dir=root / f"sweep-{w}", args={**args, "width": w},
+                           **common)  # fmt: skip
+            sweep.append((w, res["seconds"]))
+
+        memory = []
+        for n in [int(x) for x in opts.memory.split(",") if x]:
+            mfolder = folder if n == opts.count else make_folder(root / f"items-{n}", n)
+            res = run_ours(OURS_SCRIPT, cache_dir=root / f"mem-{n}",
+                           args={**args, "folder": str(mfolder), "width": width}, **common)  # fmt: skip
+            memory.append((n, res["rss_kb"] / 1024, (res["rss_kb"] - res["base_kb"]) / 1024))
+
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"{opts.count} images (16x16 PNG), grayscale with an ImageRef schema, "
+          f"{opts.latency * 1000:.0f} ms latency/completion, {opts.rounds} alternating rounds")  # fmt: skip
+    suffix = f" (timed on {loop_n} items, scaled)" if loop_n != opts.count else ""
+    print(f"ours map_items, width {width:2d}   : {stats(times['ours'])}")
+    print(f"SDK ThreadPool, width {width:2d}   : {stats(times['pooled'])}")
+    print(f"SDK sequential loop       : {stats(times['loop'])}{suffix}")
+    print(f"ours vs SDK loop   : {med['loop'] / med['ours']:5.1f}x faster  (bar >= 10x)")
+    print(f"ours vs SDK pooled : {med['pooled'] / med['ours']:5.2f}x  (bar >= 1.0)")
+    for w, s in sweep:
+        print(f"width sweep: ours width {w:2d}: {s:6.2f} s ({opts.count / s:5.0f} items/s)")
+    for n, rss, delta in memory:
+        print(f"memory: {n:6d} items: peak RSS {rss:6.1f} MiB (+{delta:5.1f} MiB over start)")
+
+
+if __name__ == "__main__":
+    main()
