@@ -13,6 +13,8 @@ import base64
 import io
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -202,10 +204,33 @@ def test_json_array_and_1d_array_have_no_heatmap(tmp_path):
     assert "<img" not in html and "int64" in html and "[1, 2, 3, 4]" in html
 
 
-def test_recon_without_its_renderer_shows_a_summary(files):
+def test_recon_is_a_picture_with_its_point_count(files):
     data, _ = render_path(ReconRef(id="recon_sc0001"), files["spz"], BUDGET)
     html = html_of(data)
-    assert "1,234 points" in data["text/plain"] or "1,234 points" in html
+    assert "1,234 points" in data["text/plain"] and "1,234 points" in html
+    assert any(t == "img" for t, _ in tags(html))
+
+
+def test_a_kind_without_a_renderer_gets_the_summary_card(files):
+    data, _ = render_path(ReconRef(id="recon_sc0002"), files["spz"], BUDGET, kind="hologram")
+    html = html_of(data)
+    assert "1,234 points" in html and not any(t == "img" for t, _ in tags(html))
+
+
+def test_renderer_versions_are_read_without_importing_codecs():
+    """A stored preview is checked against its renderer's version: after a kernel
+    restart that check must not cost PyAV, PIL, pdfium or the widget library."""
+    code = (
+        "import sys\n"
+        "from vlmrun_jupyter.display import registry\n"
+        "from vlmrun_jupyter.kinds import KINDS\n"
+        "print([registry.renderer_id(k) for k in KINDS])\n"
+        "print([m for m in ('av', 'PIL', 'pypdfium2', 'anywidget') if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    ids, loaded = out.stdout.splitlines()
+    assert "'recon:2'" in ids and "summary" not in ids and "broken" not in ids
+    assert loaded == "[]"
 
 
 def test_url_ref_renders_its_target_kind_under_a_safe_link(files, offline):
