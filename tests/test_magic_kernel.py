@@ -62,12 +62,13 @@ def test_notebook_runs_the_magic_offline_in_a_kernel(kernel_env):
     errors = [o for o in outputs if o.output_type == "error"]
     assert len(errors) == 1 and errors[0] in nb.cells[6].outputs, errors
 
-    # the unsupported prompt: one short line, the server's detail, no Python traceback
+    # the unsupported prompt: one short line, then the offline server's instructions as a
+    # short list; no Python traceback
     (err,) = errors
     assert err["ename"] == "RequestError"
-    assert len(err["traceback"]) == 1
-    assert err["traceback"][0].startswith("RequestError (HTTP 422): ")
-    assert "does not understand this prompt" in err["traceback"][0]
+    first, *listed = err["traceback"]
+    assert first.startswith("RequestError (HTTP 422): the offline local server only knows")
+    assert len(first) < 160 and listed and all(ln.startswith("  - ") for ln in listed)
 
     # the magic's cell: the status line was cleared in place, the result shown as a card
     magic_cell = nb.cells[3].outputs

@@ -26,6 +26,8 @@ class VlmRunError(Exception):
 
     title = "VLM Run error"
     default_hint = ""
+    attempts: int = 1  # set by the client's retry loop on the error it finally raises
+    elapsed: float | None = None  # seconds from the first attempt to that error
 
     def __init_subclass__(
         cls, *, title: str | None = None, hint: str | None = None, **kw: object

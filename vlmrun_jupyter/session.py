@@ -32,7 +32,7 @@ def default_client() -> Client:
             settings = Settings.from_env()
             if not settings.api_key:
                 raise ConfigurationError(
-                    "No VLM Run API key: VLMRUN_API_KEY is not set.",
+                    "No VLM Run API key.",
                     hint="Set VLMRUN_API_KEY (and VLMRUN_BASE_URL if needed), or run "
                     "`%vlmrun local start` to use the offline local server.",
                 )

@@ -63,12 +63,16 @@ class RetryPolicy:
         return d / 2 + random.uniform(0, d / 2)
 
     def run(self, attempt_fn: Callable[[], T]) -> T:
-        """Call `attempt_fn` until it returns, raises something final, or attempts run out."""
+        """Call `attempt_fn` until it returns, raises something final, or attempts run out.
+        The final error records `attempts` and `elapsed` (seconds), so messages can say so."""
+        start = time.monotonic()
         for attempt in range(self.max_retries + 1):
             try:
                 return attempt_fn()
             except Retry as r:
                 if attempt >= self.max_retries:
+                    r.error.attempts = attempt + 1
+                    r.error.elapsed = time.monotonic() - start
                     raise r.error from None
                 wait = self.delay(attempt, r.retry_after)
                 log.debug("retrying in %.2fs after: %s", wait, r.error.message)

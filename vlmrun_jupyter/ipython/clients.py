@@ -57,7 +57,7 @@ class Clients:
                 client = self._replace_own(Client())
                 self._own_for = ("", "")
         if need_key and not client.settings.api_key:
-            raise ConfigurationError("No VLM Run API key: VLMRUN_API_KEY is not set.")
+            raise ConfigurationError("No VLM Run API key.")
         return client
 
     def _replace_own(self, client: Client) -> Client:

@@ -13,6 +13,7 @@ where ours is still in place, so `%reload_ext` leaves one registration.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from pydantic import BaseModel
@@ -25,6 +26,40 @@ TYPES: tuple[type, ...] = (BaseModel, list, tuple, dict)
 SCAN_LIMIT = 10_000  # containers are scanned for refs at most this many nodes deep
 
 Printers = dict[str, dict[Any, Any]]  # what `register` replaced, to restore
+_RUNS: deque[tuple[Any, Any]] = deque(maxlen=32)  # (a magic's result, its run), newest last
+
+
+class Answer(str):
+    """A text answer from the magic: a str in every way, shown with its run's footer."""
+
+    run: Any = None
+
+    def __new__(cls, text: str, run: Any = None) -> Answer:
+        obj = super().__new__(cls, text)
+        obj.run = run
+        return obj
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        if self.run is None:
+            return None
+        return result_bundle(self.run, include, exclude)
+
+
+def keep_run(result: Any, run: Any) -> Any:
+    """Remember which run a magic's result came from, so its display carries the run's
+    footer (model, session, latency, usage); a text answer becomes an `Answer`."""
+    if isinstance(result, str) and not isinstance(result, Answer):
+        result = Answer(result, run)
+    _RUNS.append((result, run))
+    return result
+
+
+def run_of(obj: Any) -> Any:
+    """The run a magic's result came from (by identity), else None."""
+    for result, run in reversed(_RUNS):
+        if result is obj:
+            return run
+    return None
 
 
 def contains_ref(value: Any) -> bool:
@@ -47,6 +82,9 @@ def contains_ref(value: Any) -> bool:
 def printer(obj: Any) -> Any:
     """Mimebundle printer: a bundle for refs and results holding refs, else None."""
     try:
+        run = run_of(obj)
+        if run is not None:
+            return result_bundle(run)  # the result card with the run's footer
         if getattr(type(obj), "_repr_mimebundle_", None) is not None:
             return obj._repr_mimebundle_()  # our refs, or anything with its own rich display
         ref = coerce_ref(obj)
@@ -112,4 +150,14 @@ def registered(ip: Any) -> int:
     return sum(1 for p in fmt.type_printers.values() if getattr(p, "_vlmrun", False))
 
 
-__all__ = ["TYPES", "register", "unregister", "registered", "printer", "contains_ref"]
+__all__ = [
+    "Answer",
+    "keep_run",
+    "run_of",
+    "TYPES",
+    "register",
+    "unregister",
+    "registered",
+    "printer",
+    "contains_ref",
+]

@@ -22,8 +22,8 @@ from IPython.core.error import UsageError
 
 from .. import kinds
 from ..client._content import image_like, is_ndarray, is_pil
-from ..errors import RequestError
 from ..refs import BaseRef, coerce_ref
+from .suggest import did_you_mean, notebook_names
 
 INTERP = re.compile(r"(?<!\\)\{\{(.+?)\}\}", re.S)
 NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")  # a (dotted) variable name
@@ -98,15 +98,41 @@ def _label(value: Any, kind: str, seen: dict[str, int]) -> str:
     return f"the attached {kind}" + (f" #{seen[kind]}" if seen[kind] > 1 else "")
 
 
+def _nearby(exc: Exception, namespace: dict[str, Any], local_ns: Any) -> str:
+    """' Did you mean photo?' for a misspelled name or attribute, else ''."""
+    name = getattr(exc, "name", None)
+    if not isinstance(name, str):
+        return ""
+    if isinstance(exc, NameError):
+        scope = {**namespace, **(local_ns if isinstance(local_ns, dict) else {})}
+        return did_you_mean(name, notebook_names(scope))
+    if isinstance(exc, AttributeError):
+        try:
+            return did_you_mean(name, [a for a in dir(exc.obj) if not a.startswith("_")])
+        except Exception:  # an object whose dir() fails: no suggestion
+            return ""
+    return ""
+
+
 def evaluate(expr: str, namespace: dict[str, Any], local_ns: Any = None) -> Any:
-    """One `{{ expr }}`, evaluated in the notebook's namespace (errors say which one)."""
+    """One `{{ expr }}`, evaluated in the notebook's namespace. A mistake is the user's,
+    caught before anything is sent: a UsageError naming the expression (and the nearest
+    name for a typo)."""
+    where = f"{{{{ {expr} }}}}"
     try:
-        return eval(compile(expr, "<{{ }}>", "eval"), namespace, local_ns)  # noqa: S307
+        code = compile(expr, "<{{ }}>", "eval")
+    except SyntaxError:
+        raise UsageError(
+            f"{where} is not a Python expression; nothing was sent. "
+            "Write \\{{ for a literal {{."
+        ) from None
+    try:
+        return eval(code, namespace, local_ns)  # noqa: S307
     except Exception as exc:
-        raise RequestError(
-            f"{{{{ {expr} }}}} failed: {type(exc).__name__}: {exc}",
-            hint="Only {{ expr }} is evaluated, in the notebook's namespace; "
-            "write \\{{ for a literal {{.",
+        said = str(exc).rstrip(".")
+        nearby = _nearby(exc, namespace, local_ns)
+        raise UsageError(
+            f"{where}: {type(exc).__name__}: {said}.{nearby} Nothing was sent."
         ) from None
 
 

@@ -20,47 +20,19 @@ from IPython.core.magic import (
     no_var_expand,
 )
 from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_arguments
+from IPython.display import display
 from traitlets import Bool, Enum, Float, Unicode
 
 from ..client import DEFAULT_MODEL
 from . import subcommands
+from .help import help_page
 from .interpolate import split_words
 from .runner import Request, Runner
+from .suggest import did_you_mean
 
-SUBCOMMANDS = ("config", "get", "artifacts", "local", "help")
+SUBCOMMANDS = subcommands.NAMES
 
-USAGE_EXAMPLES = """
-Examples::
-
-    %%vlmrun -s BlurredImage -o result
-    Blur all the faces in {{ photo }}
-
-    x = %vlmrun "Describe {{ img }}" -m vlmrun-orion-1:auto
-    %vlmrun "Extract 5 key frames" -i clip.mp4 --session new
-    %vlmrun "Trim the video to the first 2 seconds" -i {{ result.video }} ;
-    %vlmrun "Blur the faces" -i photo --dry-run
-
-    %%vlmrun --agent image/blur-image --timeout 300
-    Blur the faces in {{ photo }}
-
-Subcommands::
-
-    %vlmrun config                          base URL, whether a key is set, model, cache, session
-    %vlmrun get img_a1b2c3 [--session ID]   display an artifact by id
-    %vlmrun artifacts [--session ID]        a gallery of the session's artifacts
-    %vlmrun local start|stop|status         an offline local server in this kernel (no key needed)
-    %vlmrun help                            this text
-
-Only {{ expr }} is evaluated (in the notebook's namespace); every other brace
-stays as typed, so JSON and code in prompts are safe (write \\{{ for a literal
-{{). Images, arrays, paths, URLs and refs interpolated this way are sent as
-media; other values as text. The result is returned (so `x = %vlmrun ...`
-works) and stored in `_vlmrun` and in `-o VAR`; a trailing `;` or --no-display
-silences the display. Sessions continue by default (--session new starts a
-fresh one). Configure with `%config VlmRunMagics.default_model = "..."`
-(also base_url, api_key, timeout, short_errors); the API key is read from
-VLMRUN_API_KEY and never shown.
-"""
+USAGE_EXAMPLES = "\n" + help_page(local=False).text()  # `%vlmrun?` reads as plain text
 
 
 @magics_class
@@ -156,17 +128,17 @@ class VlmRunMagics(Magics):
     def vlmrun(self, line: str, cell: str | None = None, local_ns: Any = None) -> Any:
         """Run a VLM Run completion (or agent execution) and show the typed result.
 
-        Line form: ``%vlmrun "prompt" [options]`` or ``%vlmrun SUBCOMMAND``;
-        cell form: ``%%vlmrun [options]`` with the prompt in the cell body.
+        Line form: %vlmrun "prompt" [options] or %vlmrun SUBCOMMAND;
+        cell form: %%vlmrun [options] with the prompt in the cell body.
         """
         line = line.strip()
         quiet = line.endswith(";")
         if quiet:
             line = line[:-1].rstrip()
         if cell is None:
-            first = line.split(None, 1)[0] if line else ""
-            if first in SUBCOMMANDS:
-                return self._subcommand(first, line[len(first) :].strip())
+            name = subcommands.route(line)
+            if name is not None:
+                return self._subcommand(name, line[len(name) :].strip())
         args = self._parse(self.vlmrun.parser, split_words(line), "Try `%vlmrun help`.")
         if cell is not None and args.prompt:
             raise UsageError(
@@ -199,14 +171,22 @@ class VlmRunMagics(Magics):
 
     def _subcommand(self, name: str, rest: str) -> Any:
         words = split_words(rest)
+        if name in ("help", "config", "error") and words:
+            raise UsageError(
+                f"`%vlmrun {name}` takes no arguments; nothing was sent "
+                f"(`%vlmrun -- {name} ...` sends it as a prompt)."
+            )
         if name == "help":
-            print(self.vlmrun.__doc__)
+            display(help_page(self.runner.clients.local_server is not None))
             return None
         if name == "config":
             return subcommands.config(self.runner)
+        if name == "error":
+            return subcommands.last_error(self.runner)
         if name == "local":
-            if len(words) > 1 or (words and words[0] not in ("start", "stop", "status")):
-                raise UsageError("usage: %vlmrun local start|stop|status")
+            if len(words) > 1 or (words and words[0] not in subcommands.LOCAL_ACTIONS):
+                nearby = did_you_mean(words[0], subcommands.LOCAL_ACTIONS) if words else ""
+                raise UsageError(f"usage: %vlmrun local start|stop|status.{nearby}")
             return subcommands.local(self.runner, words[0] if words else "status")
         parser = MagicArgumentParser(prog=f"%vlmrun {name}")
         if name == "get":

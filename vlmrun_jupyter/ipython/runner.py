@@ -14,21 +14,31 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
 from pydantic import BaseModel
 
 from ..client import COMPLETIONS_PATH, DEFAULT_MODEL, EXECUTE_PATH, Client
-from ..errors import CancelledError, redact
+from ..errors import CancelledError
 from ..refs import Namespace
 from ..results import Completion
+from . import formatters, oneline
 from .clients import Clients, MagicConfig
 from .dryrun import dry_run
-from .interpolate import INTERP, NAME, Prompt, interpolate
+from .interpolate import INTERP, NAME, Prompt, interpolate, media_kind
 from .status import Status
+from .suggest import did_you_mean, notebook_names
 
 OnStatus = Callable[[str, float], None]
+
+
+def _is_schema(value: Any) -> bool:
+    return isinstance(value, dict) or (isinstance(value, type) and issubclass(value, BaseModel))
+
+
+WANTS: dict[str, Callable[[Any], Any]] = {"schema": _is_schema}  # what a suggestion must be
 
 
 @dataclass
@@ -147,6 +157,7 @@ class Runner:
         self.clients = Clients(config)
         self.last_session: str | None = None
         self.last: Any = None  # the last Completion or Execution
+        self.last_error: BaseException | None = None  # for `%vlmrun error`
 
     # -- the notebook's names --------------------------------------------------------------
     def user_ns(self) -> dict[str, Any]:
@@ -159,22 +170,32 @@ class Runner:
         try:
             return eval(name, self.user_ns(), local_ns)  # noqa: S307  (a dotted name only)
         except Exception:
-            raise UsageError(f"{what} {name!r} is not defined in the notebook.") from None
+            nearby = did_you_mean(name, notebook_names(self.scope(local_ns), WANTS.get(what)))
+            raise UsageError(f"{what} {name!r} is not defined in the notebook.{nearby}") from None
+
+    def scope(self, local_ns: Any) -> dict[str, Any]:
+        """The notebook's names, the cell's local ones on top."""
+        return {**self.user_ns(), **(local_ns if isinstance(local_ns, dict) else {})}
 
     def _input(self, raw: str, local_ns: Any) -> Any:
         """-i VALUE: a variable (if one by that name exists) or a path/URL string."""
-        scope = {**self.user_ns(), **(local_ns if isinstance(local_ns, dict) else {})}
+        scope = self.scope(local_ns)
         if NAME.match(raw) and raw.split(".", 1)[0] in scope:
             return self.lookup(raw, local_ns, "input")
         if INTERP.fullmatch(raw.strip()):
             return interpolate(raw.strip(), self.user_ns(), local_ns).inputs or raw
+        if media_kind(raw) is None and not Path(raw).expanduser().exists():
+            nearby = did_you_mean(raw, notebook_names(scope, media_kind)) if NAME.match(raw) else ""
+            raise UsageError(
+                f"-i {raw}: no such variable or file (in {Path.cwd()}); nothing was sent.{nearby}"
+            )
         return raw
 
     def _schema(self, name: str | None, local_ns: Any) -> Any:
         if not name:
             return None
         schema = self.lookup(name, local_ns, "schema")
-        if isinstance(schema, dict) or (isinstance(schema, type) and issubclass(schema, BaseModel)):
+        if _is_schema(schema):
             return schema
         raise UsageError(f"schema {name!r} must be a pydantic model class or a JSON schema dict.")
 
@@ -224,11 +245,12 @@ class Runner:
         if isinstance(outcome, Completion) and outcome.session_id:
             self.last_session = outcome.session_id
         self.last = outcome
+        result = formatters.keep_run(outcome.result, outcome)  # shown with the run's footer
         ns = self.user_ns()
-        ns["_vlmrun"] = outcome.result
+        ns["_vlmrun"] = result
         if req.out:
-            ns[req.out] = outcome.result
-        return outcome.result
+            ns[req.out] = result
+        return result
 
     def show_status(self) -> bool:
         if self.config.status_line == "auto":
@@ -251,11 +273,9 @@ class Runner:
         return self.clients.secrets()
 
     def error_lines(self, exc: BaseException) -> list[str]:
-        """The one-line notebook traceback of a VlmRunError (key redacted)."""
-        status = getattr(exc, "status", None)
-        where = f" (HTTP {status})" if status else ""
-        text = redact(str(exc), *self.secrets()).replace("\n", " ")
-        return [f"{type(exc).__name__}{where}: {text}"]
+        """The short notebook traceback of a VlmRunError: one line (key redacted)."""
+        self.last_error = exc
+        return oneline.error_lines(exc, *self.secrets())
 
 
 __all__ = ["Runner", "Request", "Call", "wait", "agent_inputs"]

@@ -9,12 +9,39 @@ and `unregister` restores only what is still ours.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..errors import VlmRunError, redact
 from .magics import VlmRunMagics
 
 _STATE = "_vlmrun_magic_state"
+_QUESTION = re.compile(r"^(\s*)((?:[A-Za-z_][\w.]*\s*=\s*)?)%vlmrun\s+(\S.*\?)\s*$")
+
+
+def keep_question_marks(lines: list[str]) -> list[str]:
+    """IPython reads a line ending in `?` as a help request (`obj?`), so
+    `%vlmrun What is in {{ img }}?` would never reach the model: such lines become the
+    call IPython itself makes for a line magic. `%vlmrun?` alone still shows the help."""
+    out = []
+    for line in lines:
+        m = _QUESTION.match(line.rstrip("\n"))
+        if m is not None:
+            indent, assign, rest = m.groups()
+            line = f"{indent}{assign}get_ipython().run_line_magic('vlmrun', {rest!r})\n"
+        out.append(line)
+    return out
+
+
+def _remove_transform(ip: Any) -> None:
+    """Drop our line transform (also a copy from before a reload of this module)."""
+    transforms = ip.input_transformer_manager.line_transforms
+    transforms[:] = [
+        t
+        for t in transforms
+        if (getattr(t, "__module__", None), getattr(t, "__name__", None))
+        != (__name__, keep_question_marks.__name__)
+    ]
 
 
 def register(ip: Any) -> VlmRunMagics:
@@ -30,6 +57,7 @@ def register(ip: Any) -> VlmRunMagics:
     def handler(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None):
         if not isinstance(value, VlmRunError):  # someone else's registered exception
             return prev_handler(etype, value, tb, tb_offset=tb_offset)
+        magics.runner.last_error = value
         if magics.short_errors:
             stb = magics.error_lines(value)
         else:
@@ -39,6 +67,8 @@ def register(ip: Any) -> VlmRunMagics:
         return stb
 
     ip.set_custom_exc((VlmRunError, *prev_types), handler)
+    _remove_transform(ip)
+    ip.input_transformer_manager.line_transforms.append(keep_question_marks)
     setattr(ip, _STATE, {"magics": magics, "previous": previous, "custom_tb": ip.CustomTB})
     return magics
 
@@ -58,6 +88,7 @@ def unregister(ip: Any) -> None:
         del mm.registry["VlmRunMagics"]
     if magics in ip.configurables:
         ip.configurables.remove(magics)
+    _remove_transform(ip)
     if ip.CustomTB is state["custom_tb"]:  # only if nobody replaced ours since
         ip.custom_exceptions, ip.CustomTB = state["previous"]
     delattr(ip, _STATE)

@@ -11,7 +11,53 @@ from IPython.core.error import UsageError
 from ..client import DEFAULT_MODEL
 from ..errors import VlmRunError, redact
 from ..refs import BaseRef, Namespace, make_ref
+from . import oneline
 from .runner import Runner
+from .suggest import closest
+
+NAMES = ("config", "get", "artifacts", "local", "help", "error")
+LOCAL_ACTIONS = ("start", "stop", "status")
+
+
+def _fits(name: str, rest: list[str]) -> bool:
+    """Whether `rest` looks like what subcommand `name` takes (so a near miss is a typo)."""
+    if name == "local":
+        return len(rest) <= 1 and all(closest(w, LOCAL_ACTIONS) or w in LOCAL_ACTIONS for w in rest)
+    if name == "get":
+        if not rest:
+            return True
+        try:
+            make_ref(rest[0])
+        except ValueError:
+            return False
+        return all(w.startswith("-") for w in rest[1:2])
+    if name == "artifacts":
+        return not rest or rest[0].startswith("--")
+    return not rest
+
+
+def route(line: str) -> str | None:
+    """The subcommand a one-line `%vlmrun` names, or None for a prompt.
+
+    The first word decides: a subcommand's exact name runs it; a word within a typo or
+    two of one (`locl`, `confg`, `artifact`), followed by what that subcommand takes, is
+    refused with "did you mean" before anything is sent; anything else is a prompt, and
+    `--` first always makes the rest a prompt.
+    """
+    words = line.split()
+    if not words or words[0] == "--" or words[0].startswith("-"):
+        return None
+    first, rest = words[0], words[1:]
+    if first in NAMES:
+        return first
+    near = closest(first, NAMES)
+    if near is None or not _fits(near, rest):
+        return None
+    fixed = " ".join([near, *rest])[:60]
+    raise UsageError(
+        f"unknown subcommand {first!r}: did you mean `%vlmrun {fixed}`? Nothing was sent "
+        f"(`%vlmrun -- {first} ...` sends it as a prompt)."
+    )
 
 
 def namespace_for(session: str | None, execution: str | None) -> Namespace | None:
@@ -77,6 +123,14 @@ def config(runner: Runner) -> None:
     print(redact(text, *runner.secrets()))
 
 
+def last_error(runner: Runner) -> None:
+    """`%vlmrun error`: everything known about the last error shown as one line."""
+    if runner.last_error is None:
+        print("No error yet.")
+        return
+    print(oneline.details(runner.last_error, *runner.secrets()))
+
+
 def local(runner: Runner, action: str) -> None:
     """`local start|stop|status`: an offline local server in this kernel (no key needed)."""
     clients = runner.clients
@@ -101,4 +155,4 @@ def local(runner: Runner, action: str) -> None:
         print("No local server is running (`%vlmrun local start` starts one).")
 
 
-__all__ = ["get", "artifacts", "config", "local", "namespace_for"]
+__all__ = ["get", "artifacts", "config", "local", "namespace_for", "route", "last_error", "NAMES"]
