@@ -107,9 +107,7 @@ def refify(value: Any, ns: Namespace | None, client: Any = None, _depth: int = 0
     return value
 
 
-def parse_result(
-    answer: Any, schema: Any, ns: Namespace | None, client: Any = None
-) -> Any:
+def parse_result(answer: Any, schema: Any, ns: Namespace | None, client: Any = None) -> Any:
     """The typed result: a validated model (refs bound) for a model schema, else parsed
     JSON with refs turned into ref objects, else the text itself."""
     if isinstance(schema, type) and issubclass(schema, BaseModel):
