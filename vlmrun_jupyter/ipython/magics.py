@@ -167,7 +167,11 @@ class VlmRunMagics(Magics):
         try:
             return parser.parse_intermixed_args(words)
         except UsageError as exc:
-            raise UsageError(f"{exc}\n{parser.format_usage()}{hint}") from None
+            flags = [o for a in parser._actions for o in a.option_strings]
+            typos = [w for w in words if w.startswith("-") and w not in flags]
+            nearby = "".join(did_you_mean(w, flags) for w in typos[:1])
+            usage = parser.format_usage().replace("::\n\n", "")
+            raise UsageError(f"{exc}.{nearby} Nothing was sent.\n{usage}{hint}") from None
 
     def _subcommand(self, name: str, rest: str) -> Any:
         words = split_words(rest)

@@ -76,8 +76,10 @@ def get(runner: Runner, ref_id: str, session: str | None, execution: str | None)
     """An artifact by id, bound to the given namespace, else its own, else the last session."""
     try:
         ref = make_ref(ref_id)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    except ValueError:
+        raise UsageError(
+            f"{ref_id!r} is not an artifact id (a kind prefix and a suffix, like img_a1b2c3)."
+        ) from None
     ns = namespace_for(session, execution) or ref.namespace
     if ns is None and runner.last_session:
         ns = Namespace("session", runner.last_session)
