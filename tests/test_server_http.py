@@ -4,11 +4,13 @@ and nothing escapes the data directory."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
 
 import httpx
 import pytest
+from PIL import Image
 
 from vlmrun_jupyter import LocalServer
 from vlmrun_jupyter.local import samples
@@ -37,8 +39,12 @@ def seeded(live_server):
 # -- authentication and validation ---------------------------------------------------------
 
 
-def test_health_needs_no_key(live_server):
-    assert httpx.get(f"{live_server.base_url}/health").json()["status"] == "ok"
+def test_health_validates_the_key_as_the_sdk_expects(live_server):
+    ok = httpx.get(f"{live_server.base_url}/health", headers=auth(live_server))
+    assert ok.status_code == 200 and ok.json()["status"] == "ok"
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        r = httpx.get(f"{live_server.base_url}/health", headers=headers)
+        assert r.status_code == 401 and "API key" in r.json()["detail"]
 
 
 @pytest.mark.parametrize(
@@ -89,10 +95,11 @@ def test_expired_session_is_404_saying_so(seeded):
 
 
 def test_sessions_expire_after_the_ttl(tmp_path):
-    with LocalServer(ttl=0.5, data_dir=tmp_path / "data") as server:
+    # a TTL long enough that a loaded machine still answers the first request in time
+    with LocalServer(ttl=3.0, data_dir=tmp_path / "data") as server:
         sid, oid = server.add_artifact("img", JPEG, content_type="image/jpeg")
         assert get_artifact(server, object_id=oid, session_id=sid).status_code == 200
-        time.sleep(0.7)
+        time.sleep(3.2)
         r = get_artifact(server, object_id=oid, session_id=sid)
         assert r.status_code == 404 and "expired" in r.json()["detail"]
         assert not (tmp_path / "data" / "ns" / sid).exists(), "expired artifacts are deleted"
@@ -318,7 +325,8 @@ def test_chat_completion_shape_and_session_continuation(live_server):
     ).json()
     assert listed["namespace_id"] == first["session_id"]
     assert {i["object_id"] for i in listed["items"]} >= {image_id}
-    assert all(i["source"] == "store" for i in listed["items"])
+    # saved with the session once each completion returned
+    assert all(i["source"] == "manifest" for i in listed["items"])
 
 
 def test_streaming_chunks_carry_the_session(live_server):
@@ -418,3 +426,157 @@ def test_failed_execution_reports_why(live_server):
     ).json()
     done = _wait(live_server, started["id"])
     assert done["status"] == "failed" and "supports" in done["response"]["error"]
+
+
+# -- what the official SDK sends (vlmrun 0.9.2) ----------------------------------------------
+
+
+def test_upload_is_201_and_listing_pages_newest_first(live_server):
+    base, h = live_server.base_url, auth(live_server)
+    ids = []
+    for i in range(3):
+        r = httpx.post(f"{base}/files", params={"purpose": "assistants"},
+                       files={"file": (f"f{i}.bin", f"payload {i} {time.time()}".encode())}, headers=h)  # fmt: skip
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    page = httpx.get(f"{base}/files", params={"skip": 1, "limit": 2}, headers=h).json()
+    assert [f["id"] for f in page] == [ids[1], ids[0]]
+    assert len(httpx.get(f"{base}/files", params={"limit": 1}, headers=h).json()) == 1
+    bad = httpx.post(
+        f"{base}/files", params={"purpose": "poetry"}, files={"file": ("x", b"x")}, headers=h
+    )
+    assert bad.status_code == 422 and "purpose must be one of" in bad.json()["detail"]
+    gone = httpx.delete(f"{base}/files/{ids[0]}", headers=h)
+    assert gone.status_code == 200 and gone.json()["id"] == ids[0]
+    assert httpx.get(f"{base}/files/{ids[0]}", headers=h).status_code == 404
+
+
+def test_presigned_upload_flow(live_server):
+    import hashlib
+
+    base, h = live_server.base_url, auth(live_server)
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    pre = httpx.post(f"{base}/files/presigned-url", headers=h,
+                     json={"filename": "big clip.mp4", "purpose": "assistants", "expiration": 600})  # fmt: skip
+    assert pre.status_code == 200
+    info = pre.json()
+    assert info["content_type"] == "video/mp4" and info["url"].startswith(live_server.base_url)
+    early = httpx.get(f"{base}/files/verify-upload/{info['id']}", headers=h)
+    assert early.status_code == 400 and "PUT it" in early.json()["detail"]
+    # the URL is the secret: the SDK PUTs without the key
+    put = httpx.put(info["url"], content=payload, headers={"Content-Type": info["content_type"]})
+    assert put.status_code == 200
+    done = httpx.get(f"{base}/files/verify-upload/{info['id']}", headers=h).json()
+    assert done["id"] == info["id"] and done["bytes"] == len(payload)
+    assert done["filename"] == "big_clip.mp4" and done["purpose"] == "assistants"
+    md5 = hashlib.md5(payload).hexdigest()
+    assert httpx.get(f"{base}/files/hash/{md5}", headers=h).json()["id"] == info["id"]
+    again = httpx.put(info["url"], content=b"overwrite")
+    assert again.status_code == 404  # one upload per URL
+    assert httpx.put(f"{base}/_local/uploads/{'0' * 32}", content=b"x").status_code == 404
+
+
+def test_client_chosen_session_id_creates_the_session(live_server):
+    photo = samples.data_url(JPEG, "image/jpeg")
+    sid = "my-notebook-session-1"
+    first = _chat(live_server, [{"type": "text", "text": "Blur the image"},
+                                {"type": "image_url", "image_url": {"url": photo}}],
+                  session_id=sid, response_format={"type": "json_schema", "schema": SCHEMA})  # fmt: skip
+    assert first.status_code == 200 and first.json()["session_id"] == sid
+    oid = json.loads(first.json()["choices"][0]["message"]["content"])["image"]["id"]
+    second = _chat(live_server, f"make {oid} grayscale", session_id=sid,
+                   response_format={"type": "json_schema", "schema": SCHEMA})  # fmt: skip
+    assert second.json()["session_id"] == sid
+    bad = _chat(live_server, "describe", session_id="../etc")
+    assert bad.status_code == 422 and "malformed session_id" in bad.json()["detail"]
+
+
+def test_artifacts_by_filename(seeded):
+    server, sid, oid = seeded
+    server.add_artifact("img", JPEG, session_id=sid, content_type="image/jpeg", filename="a.jpg")
+    server.add_artifact("img", JPEG, session_id=sid, content_type="image/jpeg", filename="a.jpg")
+    listed = httpx.get(f"{server.base_url}/artifacts/list", params={"session_id": sid},
+                       headers=auth(server)).json()  # fmt: skip
+    names = [i["filename"] for i in listed["items"]]
+    assert len(set(names)) == len(names) and {"a.jpg", "a-2.jpg"} <= set(names)
+    for item in listed["items"]:
+        r = get_artifact(server, filename=item["filename"], session_id=sid)
+        assert r.status_code == 200 and r.content == get_artifact(
+            server, object_id=item["object_id"], session_id=sid).content  # fmt: skip
+    both = get_artifact(server, object_id=oid, filename="a.jpg", session_id=sid)
+    assert (
+        both.status_code == 422 and "exactly one of object_id or filename" in both.json()["detail"]
+    )
+    assert get_artifact(server, filename="nope.jpg", session_id=sid).status_code == 404
+
+
+def test_unknown_method_is_a_json_405(live_server):
+    r = httpx.delete(f"{live_server.base_url}/openai/chat/completions", headers=auth(live_server))
+    assert r.status_code == 405 and "POST" in r.headers["allow"]
+    assert "not allowed" in r.json()["detail"]
+
+
+def _execute(server, body) -> httpx.Response:
+    return httpx.post(f"{server.base_url}/agent/execute", json=body, headers=auth(server))
+
+
+def test_skill_execution_with_no_name_and_message_content_inputs(live_server):
+    photo = samples.data_url(JPEG, "image/jpeg")
+    body = {
+        "model": "vlmrun-orion-1:auto", "name": None, "batch": True,
+        "inputs": {"portrait": {"type": "image_url", "image_url": {"url": photo, "detail": "auto"}}},
+        "config": {"prompt": "Blur the image", "json_schema": SCHEMA,
+                   "skills": [{"type": "skill_reference", "skill_id": "pillow", "skill_version": "latest"}]},
+    }  # fmt: skip
+    started = _execute(live_server, body)
+    assert started.status_code == 200, started.text
+    assert started.json()["name"] == "pillow" and started.json()["execution_mode"] == "program"
+    done = _wait(live_server, started.json()["id"])
+    assert done["status"] == "completed", done
+    r = get_artifact(
+        live_server, object_id=done["response"]["image"]["id"], execution_id=done["id"]
+    )
+    assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (160, 120)
+    listed = httpx.get(f"{live_server.base_url}/artifacts/list", params={"execution_id": done["id"]},
+                       headers=auth(live_server)).json()  # fmt: skip
+    assert {i["source"] for i in listed["items"]} == {"manifest"}
+    agent_mode = _execute(
+        live_server, {**body, "config": {"prompt": "Blur the image", "mode": "agent"}}
+    )
+    assert agent_mode.json()["execution_mode"] == "agent"
+    nothing = _execute(live_server, {"name": None, "inputs": {}, "batch": True})
+    assert nothing.status_code == 422 and "config.prompt" in nothing.json()["detail"]
+
+
+def test_agent_routes(live_server):
+    base, h = live_server.base_url, auth(live_server)
+    agents = httpx.get(f"{base}/agent", headers=h).json()
+    assert {"local/blur", "local/try-on"} <= {a["name"] for a in agents}
+    blur = httpx.post(f"{base}/agent/lookup", json={"name": "local/blur"}, headers=h).json()
+    assert set(blur) >= {
+        "id",
+        "name",
+        "description",
+        "prompt",
+        "created_at",
+        "updated_at",
+        "status",
+    }
+    by_id = httpx.get(f"{base}/agents/{blur['id']}", headers=h).json()
+    assert by_id == blur
+    by_prompt = httpx.post(f"{base}/agent/lookup", json={"prompt": "Blur all the faces"}, headers=h)
+    assert by_prompt.json()["name"] == "local/blur"
+    refused = httpx.post(f"{base}/agent/lookup", json={"prompt": "This PDF is a scan"}, headers=h)
+    assert refused.status_code == 422 and "make a PDF" in refused.json()["detail"]
+    assert httpx.post(f"{base}/agent/lookup", json={"name": "nope"}, headers=h).status_code == 404
+    created = httpx.post(f"{base}/agent/create", headers=h, json={
+        "name": "team/blur-photos", "inputs": None,
+        "config": {"prompt": "Blur the image", "json_schema": SCHEMA}})  # fmt: skip
+    assert created.status_code == 200 and created.json()["name"] == "team/blur-photos"
+    photo = samples.data_url(JPEG, "image/jpeg")
+    run = _execute(live_server, {"name": "team/blur-photos", "inputs": {"x": photo}, "batch": True})
+    done = _wait(live_server, run.json()["id"])
+    assert done["status"] == "completed" and done["response"]["image"]["id"].startswith("img_")
+    dup = httpx.post(f"{base}/agent/create", headers=h,
+                     json={"name": "team/blur-photos", "config": {"prompt": "Blur the image"}})  # fmt: skip
+    assert dup.status_code == 409

@@ -374,7 +374,9 @@ def test_trimmed_video_is_byte_for_byte_reproducible(tmp_path, inputs):
     for k in range(3):
         s = DirStore(tmp_path / str(k))
         answer = json.loads(
-            ops.respond("from 1 to 3 seconds", [video], Trimmed.model_json_schema(), s)
+            ops.respond(
+                "Trim the video from 1 to 3 seconds", [video], Trimmed.model_json_schema(), s
+            )
         )
         outs.append(s.files[answer["video"]["id"]])
     assert outs[0] == outs[1] == outs[2]
@@ -393,3 +395,130 @@ def test_missing_input_is_unsupported_naming_it(store):
     with pytest.raises(ops.Unsupported) as info:
         ops.respond("write a poem", [], None, store)
     assert all(s in info.value.detail for s in ops.SUPPORTED)
+
+
+# -- instruction matching: asked for, or refused naming the closest ---------------------------
+
+# Prompts that mention "PDF", "url", "link", "video" as nouns ask for no operation.
+NOUN_PROMPTS = [
+    ("This PDF is a scanned invoice; what is the total?", "make a PDF"),
+    ("Is the attached PDF signed on page 2?", "make a PDF"),
+    ("Upload the result to a presigned url when done", "give me a link"),
+    ("The url in the footer is broken", "give me a link"),
+    ("Check the link in the caption of this image", "give me a link"),
+    ("The link between these two images is the colour", "give me a link"),
+    ("The video shows a cat chasing a laser", "make a video"),
+    ("Is this video in portrait or landscape?", "make a video"),
+]
+
+
+@pytest.mark.parametrize(("prompt", "closest"), NOUN_PROMPTS)
+def test_nouns_in_a_statement_are_a_422_naming_the_closest(client, inputs, prompt, closest):
+    from vlmrun_jupyter.errors import RequestError
+
+    with pytest.raises(RequestError) as info:
+        client.complete(prompt, inputs=[inputs["image"]], schema=Link)
+    assert info.value.status == 422
+    assert f"Closest supported instruction: '{closest}" in str(info.value)
+
+
+ASKED = [
+    ("Make a PDF from the images", "pdf"),
+    ("Combine these pages into a single PDF", "pdf"),
+    ("PDF of these images, please", "pdf"),
+    ("Give me a link to this image", "link"),
+    ("I need a download link for the output", "link"),
+    ("Make a video from the images at 5 fps", "video from images"),
+    ("Turn the images into a slideshow", "video from images"),
+    ("Trim the video from 00:30 to 00:45", "trim"),
+    ("Keep the first 2 seconds", "trim"),
+    ("Blur all faces and remove any PHI from this image.", "blur"),
+    ("Generate a 3D reconstruction of the table in the image.", "3d"),
+    ("Extract 5 key frames from this video", "key frames"),
+    ("Generate a description of the video", "describe"),
+]
+
+
+@pytest.mark.parametrize(("prompt", "name"), ASKED)
+def test_requests_are_recognised_and_the_earliest_wins(prompt, name):
+    from vlmrun_jupyter.local.ops.matching import find
+
+    assert find(prompt) is not None and find(prompt).name == name
+
+
+def test_trim_takes_mm_ss_ranges(tmp_path, inputs):
+    video = ops.Media("video", inputs["video"], "video/mp4", "clip.mp4")
+    s = DirStore(tmp_path)
+    answer = json.loads(
+        ops.respond("Trim the video from 00:01 to 0:03", [video], Trimmed.model_json_schema(), s)
+    )
+    out = tmp_path / "out.mp4"
+    out.write_bytes(s.files[answer["video"]["id"]])
+    assert abs(len(_frames(out)) - 48) <= 1  # 2 s at 24 fps
+    src = _frames(inputs["video"])
+    first = _frames(out)[0][1]
+    assert np.abs(first[:8, :40].astype(int) - src[24][1][:8, :40].astype(int)).mean() < 12
+
+
+# -- virtual try-on ------------------------------------------------------------------------
+
+TRY_ON_PROMPT = (
+    "You are provided with two images: one of a dress (the first image) and one of a person "
+    "(the second image). Generate highly realistic virtual try-on by seamlessly compositing the "
+    "dress onto the person. Provide exactly 3 images (9:16 aspect ratio) as output: one from "
+    "the front, one from the back, and one from the side."
+)
+
+
+class TryOn(BaseModel):
+    front: ImageRef
+    back: ImageRef
+    side: ImageRef
+
+
+def _red(img: Image.Image) -> np.ndarray:
+    a = np.asarray(img).astype(int)
+    return (a[..., 0] > 170) & (a[..., 1] < 80) & (a[..., 2] < 110)  # the sample dress
+
+
+def test_try_on_composites_the_garment_onto_the_person(tmp_path, store):
+    dress = _image_input(tmp_path, samples.sample_garment(), "dress.png")
+    person_img = samples.sample_person()
+    person = _image_input(tmp_path, person_img, "person.png")
+    answer = json.loads(
+        ops.respond(TRY_ON_PROMPT, [dress, person], TryOn.model_json_schema(), store)
+    )
+    front, back, side = (_decoded(store, answer[k]["id"]) for k in ("front", "back", "side"))
+    assert len({answer[k]["id"] for k in ("front", "back", "side")}) == 3
+    for view in (front, back, side):
+        assert abs(view.width / view.height - 9 / 16) < 0.01  # padded to the asked 9:16
+    assert not _red(person_img).any()
+    red = _red(front)
+    assert red.sum() > 0.05 * red.size  # the dress is on the picture...
+    ys, xs = np.nonzero(red)
+    (fx, fy, fw, fh), *_ = media.detect_faces(person_img)
+    pad_y = (front.height - person_img.height) // 2
+    assert ys.min() > fy + pad_y + fh * 0.8  # ...below the face, over the torso
+    assert abs(xs.mean() - front.width / 2) < front.width * 0.05  # centred on the body
+    assert media.detect_faces(front)  # the face stays visible from the front
+    assert not media.detect_faces(back)  # not from behind
+    # the side view is the body turned: the dress is much narrower than from the front
+    side_xs = np.nonzero(_red(side))[1]
+    assert np.ptp(side_xs) < 0.6 * np.ptp(xs)
+
+
+def test_try_on_views_count_and_roles(tmp_path, store):
+    dress = _image_input(tmp_path, samples.sample_garment(), "dress.png")
+    person = _image_input(tmp_path, samples.sample_person(), "person.png")
+
+    class Views(BaseModel):
+        views: list[ImageRef]
+
+    prompt = "Virtual try-on: put the dress from the second image on the person in the first image, 4 views"
+    answer = json.loads(ops.respond(prompt, [person, dress], Views.model_json_schema(), store))
+    assert len(answer["views"]) == 4
+    pictures = [_decoded(store, v["id"]) for v in answer["views"]]
+    assert all(_red(p).sum() > 1000 for p in pictures)  # the garment was found in image 2
+    assert len({p.tobytes() for p in pictures}) == 4
+    with pytest.raises(ops.Unsupported, match="two images"):
+        ops.respond("virtual try-on", [person], None, store)

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .faults import FaultMiddleware
-from .routes import artifacts, completions, control, executions, files
+from .routes import agents, artifacts, completions, control, executions, files
 from .routes.common import State, error
 from .routes.control import fault_from_dict
 
@@ -26,12 +26,19 @@ def build_app(state: State) -> tuple[FaultMiddleware, Starlette]:
         Route("/v1/artifacts", artifacts.get_artifact),
         Route("/v1/artifacts/list", artifacts.list_artifacts),
         Route("/v1/agent/execute", executions.execute, methods=["POST"]),
+        Route("/v1/agent/lookup", agents.lookup, methods=["POST"]),
+        Route("/v1/agent/create", agents.create, methods=["POST"]),
+        Route("/v1/agent", agents.list_agents, methods=["GET"]),
+        Route("/v1/agents/{agent_id}", agents.get_agent, methods=["GET"]),
         Route("/v1/agent/executions", executions.list_executions),
         Route("/v1/agent/executions/{execution_id}", executions.get_execution),
         Route("/v1/files", files.upload_file, methods=["POST"]),
         Route("/v1/files", files.list_files, methods=["GET"]),
+        Route("/v1/files/presigned-url", files.presigned_url, methods=["POST"]),
+        Route("/v1/files/verify-upload/{file_id}", files.verify_upload, methods=["GET"]),
         Route("/v1/files/hash/{md5}", files.file_by_hash),
-        Route("/v1/files/{file_id}", files.get_file),
+        Route("/v1/files/{file_id}", files.file_route, methods=["GET", "DELETE"]),
+        Route("/v1/_local/uploads/{token}", files.put_upload, methods=["PUT"]),
         Route("/v1/_local/public/{token}/{name}", artifacts.public_file),
         Route("/v1/_local/faults", control.faults_route, methods=["GET", "POST", "DELETE"]),
         Route("/v1/_local/requests", control.requests_route, methods=["GET", "DELETE"]),
@@ -42,7 +49,17 @@ def build_app(state: State) -> tuple[FaultMiddleware, Starlette]:
     async def not_found(request: Request, exc: Exception) -> Response:
         return error(404, f"no route {request.url.path}")
 
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        allow = getattr(exc, "headers", None) or {}
+        methods = allow.get("Allow", "")
+        return error(
+            405,
+            f"{request.method} is not allowed on {request.url.path} (allowed: {methods})",
+            allow,
+        )
+
     app.add_exception_handler(404, not_found)
+    app.add_exception_handler(405, not_allowed)
     return FaultMiddleware(app, state.faults, state.recorder), app
 
 

@@ -64,6 +64,54 @@ def sample_image(width: int = 640, height: int = 480, faces: bool = True) -> Ima
     return img.filter(ImageFilter.GaussianBlur(0.8))
 
 
+def sample_person(width: int = 360, height: int = 640) -> Image.Image:
+    """A standing figure on a plain studio backdrop: a detectable face, a body, arms, legs."""
+    img = Image.new("RGB", (width, height), (236, 236, 240))
+    draw = ImageDraw.Draw(img)
+    cx, r = width // 2, max(24, width // 9)
+    head_y = int(height * 0.16)
+    body = (120, 120, 130)  # a plain grey undershirt the garment goes over
+    draw.rectangle(
+        [cx - int(r * 0.45), head_y + r, cx + int(r * 0.45), head_y + int(r * 1.7)],
+        fill=(214, 172, 140),
+    )  # neck
+    top, hip = head_y + int(r * 1.6), int(height * 0.62)
+    draw.rounded_rectangle([cx - int(r * 1.6), top, cx + int(r * 1.6), hip], r // 2, fill=body)
+    for side in (-1, 1):  # arms, legs
+        x = cx + side * int(r * 1.9)
+        draw.rounded_rectangle(
+            [x - r // 3, top + r // 4, x + r // 3, int(height * 0.6)], r // 4, fill=(214, 172, 140)
+        )
+        lx = cx + side * int(r * 0.7)
+        draw.rectangle([lx - r // 2, hip, lx + r // 2, int(height * 0.95)], fill=(50, 60, 90))
+    _face(draw, cx, head_y, r)
+    return img.filter(ImageFilter.GaussianBlur(0.6))
+
+
+def sample_garment(width: int = 300, height: int = 420) -> Image.Image:
+    """A dress on a white background (no alpha, as product photos usually are)."""
+    img = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    cx = width // 2
+    red, trim = (200, 40, 70), (120, 20, 40)
+    draw.polygon(
+        [
+            (cx - width * 0.22, height * 0.05),
+            (cx + width * 0.22, height * 0.05),
+            (cx + width * 0.28, height * 0.35),
+            (cx + width * 0.46, height * 0.95),
+            (cx - width * 0.46, height * 0.95),
+            (cx - width * 0.28, height * 0.35),
+        ],
+        fill=red,
+    )
+    draw.rectangle([cx - width * 0.28, height * 0.33, cx + width * 0.28, height * 0.38], fill=trim)
+    for i in range(6):  # a pattern, so views and scaling are visible
+        y = height * (0.45 + i * 0.08)
+        draw.ellipse([cx - 10, y - 10, cx + 10, y + 10], fill=(250, 220, 230))
+    return img
+
+
 def image_bytes(img: Image.Image, format: str = "JPEG") -> bytes:
     buf = io.BytesIO()
     img.save(buf, format=format, quality=92) if format.upper() == "JPEG" else img.save(

@@ -201,6 +201,9 @@ class LocalServer:
 
     def health(self) -> bool:
         try:
-            return httpx.get(f"{self.base_url}/health", timeout=2).status_code == 200
+            headers = {"Authorization": f"Bearer {self.api_key}"}
+            return (
+                httpx.get(f"{self.base_url}/health", headers=headers, timeout=2).status_code == 200
+            )
         except httpx.HTTPError:
             return False

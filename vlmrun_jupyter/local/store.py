@@ -8,6 +8,7 @@ path is checked to stay inside the data directory.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import secrets
@@ -26,6 +27,11 @@ FILE_RE = re.compile(r"^file-[a-f0-9]{24}$")
 TOKEN_RE = re.compile(r"^[a-f0-9]{32}$")
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
+# What an uploaded file may be for (the official SDK's `FileResponse.purpose`).
+PURPOSES = (
+    "assistants", "vision", "datasets", "fine-tune", "batch", "assistants_output", "batch_output",
+)  # fmt: skip
+_SEQ = itertools.count()
 _URL_TYPE = "text/plain; charset=utf-8"  # a url_ artifact's body is the link itself
 
 
@@ -77,6 +83,9 @@ class Artifact:
     path: Path
     content_type: str
     filename: str
+    # "store" while the request that made it runs, "manifest" once it is saved with the
+    # session (the real API's two sources; it also has "workspace", which we never report).
+    source: str = "store"
 
 
 @dataclass
@@ -126,18 +135,41 @@ class Store:
         self._files: dict[str, dict[str, Any]] = {}
         self._by_hash: dict[str, str] = {}
         self._public: dict[str, Artifact] = {}
+        self._pending: dict[str, dict[str, Any]] = {}  # presigned uploads by token
         for sub in ("ns", "files"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
     # -- namespaces ----------------------------------------------------------------------
-    def new_namespace(self, kind: str) -> Namespace:
-        ns_id = str(uuid.uuid4())
-        root = self.root / "ns" / ns_id
-        root.mkdir(parents=True)
-        ns = Namespace(kind=kind, id=ns_id, root=root, created_at=time.time())
+    def new_namespace(self, kind: str, ns_id: str | None = None) -> Namespace:
+        """A new session or execution; `ns_id` is a client-chosen id (validated, unused)."""
+        ns_id = ns_id or str(uuid.uuid4())
+        if not NAMESPACE_RE.match(ns_id):
+            raise StoreError(422, f"malformed {kind}_id: letters, digits, '-' and '_' (<= 64)")
         with self._lock:
+            if ns_id in self._namespaces:
+                raise StoreError(409, f"{kind} {ns_id} already exists")
+            root = inside(self.root, self.root / "ns" / ns_id)
+            root.mkdir(parents=True)
+            ns = Namespace(kind=kind, id=ns_id, root=root, created_at=time.time())
             self._namespaces[ns_id] = ns
         return ns
+
+    def session(self, session_id: str | None) -> Namespace:
+        """The session a completion runs in: the one named (created if the client chose a
+        new id, as the real API does), else a new one. Expired sessions stay 404."""
+        if not session_id:
+            return self.new_namespace("session")
+        with self._lock:
+            known = session_id in self._namespaces
+            if not known:
+                return self.new_namespace("session", session_id)
+        return self.namespace(session_id, "session")
+
+    def persist(self, ns: Namespace) -> None:
+        """The request that wrote to `ns` finished: its artifacts are saved with it."""
+        with self._lock:
+            for art in ns.artifacts.values():
+                art.source = "manifest"
 
     def namespace(self, ns_id: str, kind: str | None = None) -> Namespace:
         """The live namespace, or StoreError 422 (malformed) / 404 (unknown or expired)."""
@@ -202,7 +234,8 @@ class Store:
                     dest.hardlink_to(src)
                 except OSError:
                     shutil.copyfile(src, dest)
-            ns.artifacts[oid] = Artifact(oid, dest, ctype, safe_filename(filename, f"{oid}.{ext}"))
+            name = _unique(safe_filename(filename, f"{oid}.{ext}"), ns)
+            ns.artifacts[oid] = Artifact(oid, dest, ctype, name)
             (ns.root / "artifacts" / f"{oid}.json").write_text(
                 json.dumps({"content_type": ctype, "filename": ns.artifacts[oid].filename})
             )
@@ -220,6 +253,14 @@ class Store:
         if art is None:
             raise StoreError(404, f"artifact {object_id} not found in {ns.kind} {ns.id}")
         return art
+
+    def by_filename(self, ns: Namespace, filename: str) -> Artifact:
+        """The artifact listed under `filename` (names are unique in a namespace)."""
+        with self._lock:
+            found = next((a for a in ns.artifacts.values() if a.filename == filename), None)
+        if found is None:
+            raise StoreError(404, f"no artifact named {filename!r} in {ns.kind} {ns.id}")
+        return found
 
     # -- public links (url_ artifacts) ---------------------------------------------------------
     def publish(self, art: Artifact) -> str:
@@ -241,31 +282,75 @@ class Store:
 
     # -- uploaded files ------------------------------------------------------------------------
     def save_upload(self, stream: Any, filename: str | None, purpose: str) -> dict[str, Any]:
-        file_id = "file-" + secrets.token_hex(12)
-        name = safe_filename(filename)
-        dest = inside(self.root, self.root / "files" / file_id / name)
-        dest.parent.mkdir(parents=True)
-        digest = hashlib.md5()
-        size = 0
-        with dest.open("wb") as out:
+        """A direct (multipart) upload, read from a file-like `stream`."""
+        writer = self.file_writer("file-" + secrets.token_hex(12), filename, purpose)
+        with writer:
             while chunk := stream.read(1024 * 1024):
-                digest.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-        info = {
-            "id": file_id,
-            "filename": name,
-            "bytes": size,
+                writer.write(chunk)
+        return writer.info
+
+    def file_writer(self, file_id: str, filename: str | None, purpose: str) -> FileWriter:
+        """Where an upload's bytes go; the file exists only once the writer commits."""
+        if purpose not in PURPOSES:
+            raise StoreError(422, f"purpose must be one of: {', '.join(PURPOSES)}")
+        if not FILE_RE.match(file_id):
+            raise StoreError(422, "malformed file id")
+        name = safe_filename(filename)
+        return FileWriter(self, inside(self.root, self.root / "files" / file_id / name), purpose)
+
+    def _register(self, info: dict[str, Any]) -> None:
+        with self._lock:
+            self._files[info["id"]] = info
+            self._by_hash[info["_md5"]] = info["id"]
+
+    # -- presigned uploads (files over the SDK's 32 MB direct limit) ---------------------------
+    def presign(self, filename: str | None, purpose: str, expiration: float) -> dict[str, Any]:
+        """Reserve a file id and an unguessable upload token, valid `expiration` seconds."""
+        if purpose not in PURPOSES:
+            raise StoreError(422, f"purpose must be one of: {', '.join(PURPOSES)}")
+        pending = {
+            "id": "file-" + secrets.token_hex(12),
+            "filename": safe_filename(filename),
             "purpose": purpose,
+            "token": secrets.token_hex(16),
+            "expires": time.time() + max(1.0, min(float(expiration), 7 * 86400)),
             "created_at": iso(time.time()),
-            "object": "file",
-            "_path": dest,
-            "_md5": digest.hexdigest(),
         }
         with self._lock:
-            self._files[file_id] = info
-            self._by_hash[info["_md5"]] = file_id
-        return info
+            self._pending[pending["token"]] = pending
+        return pending
+
+    def pending_upload(self, token: str) -> dict[str, Any]:
+        with self._lock:
+            pending = self._pending.get(token) if TOKEN_RE.match(token or "") else None
+        if pending is None or time.time() > pending["expires"]:
+            raise StoreError(404, "unknown or expired upload URL: request a new presigned URL")
+        return pending
+
+    def drop_pending(self, token: str) -> None:
+        with self._lock:
+            self._pending.pop(token, None)
+
+    def verify_upload(self, file_id: str) -> dict[str, Any]:
+        """The uploaded file, once its bytes arrived at the presigned URL."""
+        if not isinstance(file_id, str) or not FILE_RE.match(file_id):
+            raise StoreError(422, "malformed file id: use the id of POST /v1/files/presigned-url")
+        with self._lock:
+            info = self._files.get(file_id)
+            waiting = any(p["id"] == file_id for p in self._pending.values())
+        if info is not None:
+            return info
+        if waiting:
+            raise StoreError(400, f"file {file_id} has not been uploaded: PUT it to its URL first")
+        raise StoreError(404, f"file {file_id} not found")
+
+    def delete_file(self, file_id: str) -> dict[str, Any]:
+        info = self.file(file_id)
+        with self._lock:
+            self._files.pop(file_id, None)
+            self._by_hash.pop(info["_md5"], None)
+        shutil.rmtree(info["_path"].parent, ignore_errors=True)
+        return {**info, "deleted": True}
 
     def file(self, file_id: str) -> dict[str, Any]:
         if not isinstance(file_id, str) or not FILE_RE.match(file_id):
@@ -282,8 +367,62 @@ class Store:
             return self._files.get(fid) if fid else None
 
     def files(self) -> list[dict[str, Any]]:
+        """Uploaded files, newest first."""
         with self._lock:
-            return list(self._files.values())
+            return sorted(self._files.values(), key=lambda i: i["_seq"], reverse=True)
+
+
+class FileWriter:
+    """Streams an upload to `<name>.part`, renamed into place (and registered) on success;
+    on any failure the partial file is deleted and nothing is registered."""
+
+    def __init__(self, store: Store, dest: Path, purpose: str) -> None:
+        self.store, self.dest, self.purpose = store, dest, purpose
+        self.part = dest.with_name(dest.name + ".part")
+        self.digest = hashlib.md5()
+        self.size = 0
+        self.info: dict[str, Any] = {}
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        self._out = self.part.open("wb")
+
+    def write(self, chunk: bytes) -> None:
+        self.digest.update(chunk)
+        self.size += len(chunk)
+        self._out.write(chunk)
+
+    def __enter__(self) -> FileWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        self._out.close()
+        if exc_type is not None:
+            self.part.unlink(missing_ok=True)
+            shutil.rmtree(self.dest.parent, ignore_errors=True)
+            return
+        self.part.replace(self.dest)
+        self.info = {
+            "id": self.dest.parent.name,
+            "filename": self.dest.name,
+            "bytes": self.size,
+            "purpose": self.purpose,
+            "created_at": iso(time.time()),
+            "object": "file",
+            "_path": self.dest,
+            "_md5": self.digest.hexdigest(),
+            "_seq": next(_SEQ),
+        }
+        self.store._register(self.info)
+
+
+def _unique(name: str, ns: Namespace) -> str:
+    """`name`, or `stem-2.ext`, `stem-3.ext`... if the namespace already lists it."""
+    taken = {a.filename for a in ns.artifacts.values()}
+    stem, dot, ext = name.rpartition(".") if "." in name else (name, "", "")
+    n = 1
+    while name in taken:
+        n += 1
+        name = f"{stem}-{n}{dot}{ext}"
+    return name
 
 
 def public_file_info(info: dict[str, Any]) -> dict[str, Any]:

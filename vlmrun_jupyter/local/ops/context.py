@@ -80,6 +80,7 @@ class Outcome:
     items: list[dict[str, Any]] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
     text: str = ""
+    named: dict[str, str] = field(default_factory=dict)  # object id by field name ("front")
     primary: tuple[str, Path] | None = None  # (prefix, file) of the main output
 
     def add(self, prefix: str, object_id: str) -> str:

@@ -47,7 +47,16 @@ _SYNONYMS = {
     "page_count": ("page_count", "pages", "num_pages", "n_pages"),
     "duration": ("duration", "duration_s", "length", "seconds_long"),
     "index": ("index", "idx", "frame_index", "i"),
+    "start": ("start", "start_time", "begin", "from"),
+    "end": ("end", "end_time", "stop", "to"),
 }  # fmt: skip
+
+
+def clock(t: float) -> str:
+    """Seconds as HH:MM:SS (with milliseconds when not whole), for fields that ask for it."""
+    whole, ms = divmod(round(max(0.0, t) * 1000), 1000)
+    text = f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+    return text + (f".{ms:03d}" if ms else "")
 
 
 def ref_prefix(node: dict[str, Any]) -> str | None:
@@ -87,7 +96,7 @@ class SchemaFiller:
         node = self.resolve(node)
         prefix = ref_prefix(node)
         if prefix:
-            return {"id": self.ref(prefix, item)}
+            return {"id": self.ref(prefix, item, name)}
         for key in ("anyOf", "oneOf"):
             if key in node:
                 return self.value(self.choose(node[key]), name, item, depth + 1)
@@ -121,6 +130,11 @@ class SchemaFiller:
         if typ == "string":
             if isinstance(fact, str):
                 return fact
+            if (
+                isinstance(fact, (int, float))
+                and "hh:mm:ss" in str(node.get("description", "")).lower()
+            ):
+                return clock(float(fact))
             if fact is not None and not isinstance(fact, (dict, list)):
                 return str(fact)
             default = node.get("default")
@@ -168,9 +182,12 @@ class SchemaFiller:
         return None
 
     # -- refs ---------------------------------------------------------------------------------
-    def ref(self, prefix: str, item: dict[str, Any] | None) -> str:
+    def ref(self, prefix: str, item: dict[str, Any] | None, name: str = "") -> str:
         if item and prefix in item:
             return item[prefix]
+        named = self.ctx.out.named.get(name.lower())
+        if named and named.startswith(prefix + "_"):
+            return named
         ids = self.ctx.out.ids.get(prefix)
         if ids:
             k = self.used.get(prefix, 0)

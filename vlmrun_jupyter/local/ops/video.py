@@ -9,6 +9,7 @@ from PIL import Image
 
 from .. import media
 from .context import NUM, Context, Media, Unsupported
+from .matching import TIME, seconds
 
 
 def key_frames(ctx: Context) -> None:
@@ -29,17 +30,25 @@ def key_frames(ctx: Context) -> None:
 def trim(ctx: Context) -> None:
     m = ctx.first("video", what="a video")
     info = media.video_info(m.path)
-    span = re.search(rf"from\s+{NUM}\s*(?:s|sec|seconds)?\s+(?:to|until|-)\s+{NUM}", ctx.lower)
-    first = re.search(rf"first\s+{NUM}\s*(?:s\b|sec|second)", ctx.lower)
-    last = re.search(rf"last\s+{NUM}\s*(?:s\b|sec|second)", ctx.lower)
+    t = rf"({TIME})"
+    unit = r"\s*(?:s\b|sec|secs|seconds?)?"
+    span = re.search(rf"(?:from|between)\s+{t}{unit}\s+(?:to|until|and|-)\s+{t}", ctx.lower)
+    first = re.search(rf"first\s+(?:{t}\s*(?:s\b|sec|second)|(\d+:[\d:.]+))", ctx.lower)
+    last = re.search(rf"last\s+(?:{t}\s*(?:s\b|sec|second)|(\d+:[\d:.]+))", ctx.lower)
     if span:
-        start, end = float(span.group(1)), float(span.group(2))
+        start, end = seconds(span.group(1)), seconds(span.group(2))
     elif first:
-        start, end = 0.0, float(first.group(1))
+        start, end = 0.0, seconds(first.group(1) or first.group(2))
     elif last:
-        start, end = max(0.0, info.duration - float(last.group(1))), info.duration
+        start, end = (
+            max(0.0, info.duration - seconds(last.group(1) or last.group(2))),
+            info.duration,
+        )
     else:
-        raise Unsupported("say which part to keep: 'the first N seconds' or 'from A to B seconds'")
+        raise Unsupported(
+            "say which part to keep: 'the first N seconds', 'the last N seconds' or "
+            "'from A to B' (seconds or mm:ss)"
+        )
     if end <= start:
         raise Unsupported(f"the trim range {start:g}-{end:g} s is empty")
     dst = ctx.tmp(".mp4")

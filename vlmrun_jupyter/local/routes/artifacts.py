@@ -10,17 +10,23 @@ from ..store import StoreError
 from .common import State, endpoint, error, namespace_of
 
 
-async def health(request: Request) -> Response:
+@endpoint
+async def health(request: Request, state: State) -> Response:
+    """Needs the key, like the real API: the SDK's `VLMRun()` validates keys with it."""
     return JSONResponse({"status": "ok", "server": "vlmrun-jupyter local"})
 
 
 @endpoint
 async def get_artifact(request: Request, state: State) -> Response:
     object_id = request.query_params.get("object_id")
-    if object_id is None:
-        raise StoreError(422, "object_id is required")
+    filename = request.query_params.get("filename")
+    if (object_id is None) == (filename is None):
+        raise StoreError(422, "pass exactly one of object_id or filename")
     ns = namespace_of(request, state)
-    art = state.store.artifact(ns, object_id)
+    if object_id is not None:
+        art = state.store.artifact(ns, object_id)
+    else:
+        art = state.store.by_filename(ns, str(filename))
     if not art.path.exists():
         raise StoreError(404, f"artifact {object_id} is no longer available")
     return FileResponse(art.path, media_type=art.content_type, filename=None)
@@ -30,7 +36,7 @@ async def get_artifact(request: Request, state: State) -> Response:
 async def list_artifacts(request: Request, state: State) -> Response:
     ns = namespace_of(request, state)
     items = [
-        {"object_id": a.object_id, "filename": a.filename, "source": "store"}
+        {"object_id": a.object_id, "filename": a.filename, "source": a.source}
         for a in ns.artifacts.values()
     ]
     return JSONResponse({"namespace_id": ns.id, "items": items})

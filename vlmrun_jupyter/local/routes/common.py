@@ -26,6 +26,7 @@ class State:
         self.faults = faults
         self.recorder = recorder
         self.executions: dict[str, dict[str, Any]] = {}
+        self.agents: dict[str, dict[str, Any]] = {}  # by name (routes/agents.py)
         self.lock = threading.Lock()
 
 
@@ -68,6 +69,16 @@ def json_body(raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise StoreError(422, "request body must be a JSON object")
     return body
+
+
+def paging(request: Request) -> tuple[int, int]:
+    """`skip` and `limit` of a listing (the SDK sends both; limit defaults to 10, at most 1000)."""
+    try:
+        skip = max(0, int(request.query_params.get("skip", 0)))
+        limit = max(0, min(1000, int(request.query_params.get("limit", 10))))
+    except ValueError:
+        raise StoreError(422, "skip and limit must be integers") from None
+    return skip, limit
 
 
 def namespace_of(request: Request, state: State) -> Namespace:

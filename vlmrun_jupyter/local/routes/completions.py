@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from ..store import NamespaceStore
+from ..store import NamespaceStore, StoreError
 from . import inputs
 from .common import State, endpoint, json_body
 
@@ -33,17 +33,19 @@ async def chat_completions(request: Request, state: State) -> Response:
     model = body.get("model") or DEFAULT_MODEL
     schema = inputs.schema_from(body.get("response_format"))
     session_id = body.get("session_id") or (body.get("extra_body") or {}).get("session_id")
-    if session_id:
-        ns = state.store.namespace(str(session_id), "session")
-    else:
-        ns = state.store.new_namespace("session")
+    if session_id is not None and not isinstance(session_id, str):
+        raise StoreError(422, "session_id must be a string")
+    ns = state.store.session(session_id)
     ns_store = NamespaceStore(state.store, ns, str(request.base_url))
 
     def work() -> tuple[str, str]:
         prompt, media = inputs.from_messages(body.get("messages"), ns_store, state.store)
         return prompt, inputs.answer(prompt, media, schema, ns_store)
 
-    prompt, content = await run_in_threadpool(work)
+    try:
+        prompt, content = await run_in_threadpool(work)
+    finally:
+        state.store.persist(ns)
     created = int(time.time())
     cid = "chatcmpl-" + uuid.uuid4().hex[:24]
     usage = _usage(prompt, content)

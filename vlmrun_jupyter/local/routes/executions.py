@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..store import NamespaceStore, Store, StoreError, iso
-from . import inputs
-from .common import State, endpoint, json_body
+from . import agents, inputs
+from .common import State, endpoint, json_body, paging
 
 
 def _view(rec: dict[str, Any]) -> dict[str, Any]:
@@ -46,33 +46,57 @@ def _run(
     except Exception as exc:  # an operation crashed: report, never hang the poller
         rec["response"] = {"error": f"execution failed: {type(exc).__name__}: {exc}"}
         rec["status"] = "failed"
+    store.persist(ns_store.ns)
     rec["completed_at"] = iso(time.time())
     rec["usage"] = {"credits_used": 1, "steps": 1, "duration_seconds": int(time.time() - start)}
+
+
+def _skill_name(skills: Any) -> str | None:
+    """The name of the first skill of `config.skills` (a reference or an inline skill)."""
+    if not isinstance(skills, list) or not skills:
+        return None
+    if not all(isinstance(s, dict) for s in skills):
+        raise StoreError(422, "config.skills must be a list of skill objects")
+    first = skills[0]
+    found = first.get("skill_id") or first.get("skill_name") or first.get("name")
+    return str(found) if found else "inline-skill"
 
 
 @endpoint
 async def execute(request: Request, state: State) -> Response:
     body = json_body(await request.body())
     name = body.get("name")
-    if not isinstance(name, str) or not name:
-        raise StoreError(422, "name is required (the agent to run, e.g. 'image/blur-image')")
     config = body.get("config") or {}
     if not isinstance(config, dict):
         raise StoreError(422, "config must be an object")
-    prompt = config.get("prompt") or name.replace("/", " ").replace("-", " ")
-    schema = config.get("json_schema")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise StoreError(422, "name must be a non-empty string or null")
+    skill = _skill_name(config.get("skills"))
+    agent = agents.named(state, name) if name else None
+    prompt = config.get("prompt") or (agent or {}).get("prompt")
+    if not name and not prompt:
+        raise StoreError(
+            422, "say what to run: a name (an agent), or config.prompt (with or without skills)"
+        )
+    prompt = prompt or str(name).replace("/", " ").replace("-", " ")
+    schema = config.get("json_schema") or (agent or {}).get("json_schema")
     if schema is not None and not isinstance(schema, dict):
         raise StoreError(422, "config.json_schema must be a JSON schema object")
+    mode = config.get("mode")
+    if mode is not None and mode not in ("agent", "program"):
+        raise StoreError(422, "config.mode must be 'agent' or 'program'")
     ns = state.store.new_namespace("execution")
     ns_store = NamespaceStore(state.store, ns, str(request.base_url))
     rec: dict[str, Any] = {
         "id": ns.id,
-        "name": name,
+        "name": name or skill or "agent",
         "status": "pending",
         "created_at": iso(time.time()),
         "completed_at": None,
         "response": None,
-        "execution_mode": "batch",
+        # The mode asked for, else `program` when skills are given (the skill's pipeline
+        # runs), else `agent` (the agent loop): the two values the SDK documents.
+        "execution_mode": mode or ("program" if skill else "agent"),
         "usage": {"credits_used": 0, "steps": 0, "duration_seconds": 0},
     }
     with state.lock:
@@ -99,11 +123,7 @@ async def get_execution(request: Request, state: State) -> Response:
 
 @endpoint
 async def list_executions(request: Request, state: State) -> Response:
-    try:
-        skip = max(0, int(request.query_params.get("skip", 0)))
-        limit = max(0, min(1000, int(request.query_params.get("limit", 10))))
-    except ValueError:
-        raise StoreError(422, "skip and limit must be integers") from None
+    skip, limit = paging(request)
     with state.lock:
         recs = sorted(state.executions.values(), key=lambda r: r["created_at"], reverse=True)
     return JSONResponse([_view(r) for r in recs[skip : skip + limit]])

@@ -19,7 +19,7 @@ from ... import kinds
 from .. import ops
 from ..faults import is_loopback
 from ..ops.context import read_head
-from ..store import NamespaceStore, Store, StoreError, safe_filename
+from ..store import FILE_RE, NamespaceStore, Store, StoreError, safe_filename
 
 MAX_INPUT = 512 * 1024 * 1024
 # File extension of a saved data: URL, so decoders and descriptions see a familiar name.
@@ -151,19 +151,50 @@ def from_messages(
     return prompt, inputs
 
 
+_URL_PARTS = ("image_url", "video_url", "audio_url", "file_url")
+
+
+def _leaves(value: Any, depth: int = 0) -> list[Any]:
+    """Every input value under any field: strings, content parts (`MessageContent`
+    dumps, `{"type": "image_url", "image_url": {"url": ...}}`), `{url}` / `{file_id}` /
+    `{text}` objects; other objects and lists are searched (bounded depth)."""
+    if depth > 8:
+        return []
+    if isinstance(value, dict):
+        if value.get("type") in (*_URL_PARTS, "input_file", "text") or any(
+            k in value for k in ("url", "file_id", "text")
+        ):
+            return [value]
+        return [leaf for v in value.values() for leaf in _leaves(v, depth + 1)]
+    if isinstance(value, list):
+        return [leaf for v in value for leaf in _leaves(v, depth + 1)]
+    return [value]
+
+
+def _part_value(part: dict[str, Any]) -> Any:
+    """A content part or `{url|file_id|text}` object -> its URL, file id or text."""
+    ptype = part.get("type")
+    if ptype in _URL_PARTS:
+        inner = part.get(ptype)
+        return inner.get("url") if isinstance(inner, dict) else inner
+    if ptype == "input_file":
+        return part.get("file_id")
+    return part.get("url") or part.get("file_id") or part.get("text")
+
+
 def from_execution(
     inputs: Any, ns_store: NamespaceStore, store: Store
 ) -> tuple[str, list[ops.Media]]:
-    """Execution inputs: a dict whose values are URLs, data: URLs, file ids or text."""
+    """Execution inputs, under any field names: URLs, data: URLs, uploaded file ids, text,
+    and content parts in the SDK's `MessageContent` form."""
     media: list[ops.Media] = []
     texts: list[str] = []
-    values = list(inputs.values()) if isinstance(inputs, dict) else (inputs or [])
-    for i, value in enumerate(values):
-        if isinstance(value, dict):
-            value = value.get("url") or value.get("file_id") or value.get("text")
+    for i, leaf in enumerate(_leaves(inputs or {})):
+        value = _part_value(leaf) if isinstance(leaf, dict) else leaf
         if not isinstance(value, str):
             continue
-        if value.startswith("file-"):
+        is_file = isinstance(leaf, dict) and leaf.get("type") == "input_file"
+        if is_file or FILE_RE.match(value):
             media.append(from_file(value, store))
         elif value.startswith(("data:", "http://", "https://")):
             media.append(from_url(value, ns_store.workdir, f"input {i}"))
