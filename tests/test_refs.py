@@ -18,15 +18,12 @@ from vlmrun_jupyter.errors import IntegrityError, ResponseSchemaError, UnboundRe
 # the JSON schema of each SDK ref class, of ours, and of a model holding refs built each way.
 SCHEMAS = r"""
 import json
-from pydantic import BaseModel
+from pydantic import create_model
 import vlmrun.types as sdk
 from vlmrun_jupyter import refs
 
 def holder(image, video):
-    class Holder(BaseModel):
-        image: image
-        frames: list[video]
-    return Holder.model_json_schema()
+    return create_model("Holder", image=(image, ...), frames=(list[video], ...)).model_json_schema()
 
 out = {"sdk": {}, "ours": {}}
 for cls in refs.REF_CLASSES:
