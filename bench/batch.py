@@ -7,13 +7,14 @@ concurrency. Baselines, in the same run: the official SDK
 the SDK in a `ThreadPoolExecutor` of the same width as ours. Rounds alternate
 (ours, SDK pooled, SDK loop, ours, ...); each side runs in its own subprocess, so none
 shares a GIL with the server. Then a width sweep for ours (how the default was chosen)
-and peak memory (RSS) of ours for 1,000 vs 10,000 items.
+and peak memory of ours (traced during the run, and peak RSS) for 1,000 vs 10,000 items.
+Every round gets a fresh server (its store grows with every artifact it makes).
 
 Bar (issue 18): ours >= 10x the SDK loop and no slower than the pooled SDK; memory
 flat in the number of items.
 
     PYTHONPATH=. python bench/batch.py [--count 1000] [--latency 0.05] [--rounds 3]
-        [--widths 8,16,32] [--memory 1000,10000] [--loop-count 1000]
+        [--widths 8,16,32,64] [--memory 1000,10000] [--loop-count 1000]
 """
 
 from __future__ import annotations
@@ -85,15 +86,18 @@ class Gray(BaseModel):
 
 args = json.loads(sys.stdin.read())
 client = Client()
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+if args.get("trace"):  # memory runs only: tracing slows allocation down
+    import tracemalloc
+    tracemalloc.start()
 t0 = time.perf_counter()
 batch = map_items(client, args["prompt"], args["folder"], schema=Gray,
                   model="vlmrun-orion-1:auto", max_concurrency=args["width"], progress=False)
 seconds = time.perf_counter() - t0
+traced = tracemalloc.get_traced_memory()[1] if args.get("trace") else 0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 counts = batch.counts
 assert counts["done"] == len(batch), counts
-print(json.dumps({"seconds": seconds, "n": len(batch), "rss_kb": peak, "base_kb": base}))
+print(json.dumps({"seconds": seconds, "n": len(batch), "rss_kb": peak, "traced_peak": traced}))
 """
 
 
@@ -111,14 +115,31 @@ def stats(xs: list[float]) -> str:
     return f"min {min(xs):6.2f}  median {statistics.median(xs):6.2f}  max {max(xs):6.2f} s"
 
 
+def _serve(latency: float) -> LocalServer:
+    """A fresh server per round (its store grows with every artifact), warmed up: the
+    first requests pay its imports."""
+    server = LocalServer().start()
+    server.inject("latency", seconds=latency, times=None, path=COMPLETIONS)
+    return server
+
+
+def _side(name: str, server: LocalServer, root: Path, args: dict) -> dict:
+    run = run_ours if name == "ours" else run_sdk
+    script = OURS_SCRIPT if name == "ours" else SDK_SCRIPT
+    common = {"base_url": server.base_url, "api_key": server.api_key}
+    return run(script, cache_dir=root / f"cache-{name}-{id(args)}", args=args, **common)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--latency", type=float, default=0.05)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--width", type=int, default=0, help="ours and the pooled SDK (0: default)")
-    ap.add_argument("--widths", default="8,16,32", help="width sweep for ours ('' to skip)")
-    ap.add_argument("--memory", default="1000,10000", help="item counts for peak RSS ('' to skip)")
+    ap.add_argument("--widths", default="8,16,32,64", help="width sweep for ours ('' to skip)")
+    ap.add_argument(
+        "--memory", default="1000,10000", help="item counts for peak memory ('' to skip)"
+    )
     ap.add_argument("--loop-count", type=int, default=0, help="items for the SDK loop (0: --count)")
     opts = ap.parse_args()
 
@@ -126,40 +147,45 @@ def main() -> None:
 
     width = opts.width or DEFAULT_CONCURRENCY
     loop_n = opts.loop_count or opts.count
-    with LocalServer() as server, tempfile.TemporaryDirectory() as tmp:
+    sides = [("ours", width, opts.count), ("pooled", width, opts.count), ("loop", 1, loop_n)]
+    times: dict[str, list[float]] = {"ours": [], "pooled": [], "loop": []}
+    sweep: list[tuple[int, float]] = []
+    memory: list[tuple[int, float, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         folder = make_folder(root / "items", opts.count)
-        server.inject("latency", seconds=opts.latency, times=None, path=COMPLETIONS)
-        common = {"base_url": server.base_url, "api_key": server.api_key}
         args = {"folder": str(folder), "prompt": PROMPT, "count": opts.count}
-        # warm the server up (first requests pay its imports) before anything is timed
-        run_sdk(SDK_SCRIPT, cache_dir=root / "warm", args={**args, "width": 4, "count": 40},
-                **common)  # fmt: skip
-        times: dict[str, list[float]] = {"ours": [], "pooled": [], "loop": []}
         for r in range(opts.rounds):
-            for name, w, n in (("ours", width, opts.count), ("pooled", width, opts.count),
-                               ("loop", 1, loop_n)):  # fmt: skip
-                cache = root / f"cache-{name}-{r}"
-                run = run_ours if name == "ours" else run_sdk
-                script = OURS_SCRIPT if name == "ours" else SDK_SCRIPT
-                res = run(script, cache_dir=cache, args={**args, "width": w, "count": n}, **common)
-                # the loop may run on fewer items: scale to --count so ratios compare
-                times[name].append(res["seconds"] * opts.count / res["n"])
-                print(f"round {r + 1} {name:6s} {res['seconds']:7.2f} s ({res['n']} items)",
-                      file=sys.stderr)  # fmt: skip
+            order = sides[r % 3 :] + sides[: r % 3]  # each side takes each slot in turn
+            server = _serve(opts.latency)
+            try:
+                _side("pooled", server, root, {**args, "width": 4, "count": 40})  # warm-up
+                for name, w, n in order:
+                    res = _side(name, server, root, {**args, "width": w, "count": n})
+                    # the loop may run on fewer items: scaled to --count so ratios compare
+                    times[name].append(res["seconds"] * opts.count / res["n"])
+                    print(f"round {r + 1} {name:6s} {res['seconds']:7.2f} s ({res['n']} items)",
+                          file=sys.stderr)  # fmt: skip
+            finally:
+                server.stop()
 
-        sweep = []
         for w in [int(x) for x in opts.widths.split(",") if x]:
-            res = run_ours(OURS_SCRIPT, cache_dir=root / f"sweep-{w}", args={**args, "width": w},
-                           **common)  # fmt: skip
-            sweep.append((w, res["seconds"]))
+            server = _serve(opts.latency)
+            try:
+                _side("pooled", server, root, {**args, "width": 4, "count": 40})
+                sweep.append((w, _side("ours", server, root, {**args, "width": w})["seconds"]))
+            finally:
+                server.stop()
 
-        memory = []
         for n in [int(x) for x in opts.memory.split(",") if x]:
             mfolder = folder if n == opts.count else make_folder(root / f"items-{n}", n)
-            res = run_ours(OURS_SCRIPT, cache_dir=root / f"mem-{n}",
-                           args={**args, "folder": str(mfolder), "width": width}, **common)  # fmt: skip
-            memory.append((n, res["rss_kb"] / 1024, (res["rss_kb"] - res["base_kb"]) / 1024))
+            server = _serve(opts.latency)
+            try:
+                res = _side("ours", server, root,
+                            {**args, "folder": str(mfolder), "width": width, "trace": True})  # fmt: skip
+            finally:
+                server.stop()
+            memory.append((n, res["traced_peak"] / 2**20, res["rss_kb"] / 1024))
 
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"{opts.count} images (16x16 PNG), grayscale with an ImageRef schema, "
@@ -172,8 +198,9 @@ def main() -> None:
     print(f"ours vs SDK pooled : {med['pooled'] / med['ours']:5.2f}x  (bar >= 1.0)")
     for w, s in sweep:
         print(f"width sweep: ours width {w:2d}: {s:6.2f} s ({opts.count / s:5.0f} items/s)")
-    for n, rss, delta in memory:
-        print(f"memory: {n:6d} items: peak RSS {rss:6.1f} MiB (+{delta:5.1f} MiB over start)")
+    for n, traced, rss in memory:
+        print(f"memory: {n:6d} items: peak traced {traced:6.1f} MiB during map_items, "
+              f"peak RSS {rss:6.1f} MiB")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -283,3 +283,32 @@ def test_progress_line_and_text_output():
     state.finished = True
     p.close(state)
     assert buf.getvalue().count("\n") == 2
+
+
+def test_notebook_progress_is_throttled(monkeypatch):
+    """10,000 updates in a burst become one display and one final update."""
+    import IPython.display
+
+    from vlmrun_jupyter.display.batch import NotebookProgress
+
+    sent: list[dict] = []
+
+    class Handle:
+        def update(self, bundle, raw=False):
+            sent.append(bundle)
+
+    def fake_display(bundle, raw=False, display_id=None):
+        sent.append(bundle)
+        return Handle()
+
+    monkeypatch.setattr(IPython.display, "display", fake_display)
+    progress = NotebookProgress(min_interval=60)
+    state = BatchState(total=10_000)
+    for i in range(10_000):
+        state.done = i + 1
+        progress.update(state)
+    state.finished = True
+    progress.close(state)
+    assert len(sent) == 2
+    assert "10000/10000" in sent[-1]["text/plain"]
+    assert "width: 100.0%" in sent[-1]["text/html"]
