@@ -6,6 +6,7 @@ import io
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from PIL import Image
@@ -145,13 +146,14 @@ def test_one_download_when_many_threads_ask(tmp_path):
             what="v",
         )
 
-    results = []
-    threads = [
-        threading.Thread(target=lambda: results.append(cache.get_or_fetch(ref, NS, download)))
-        for _ in range(16)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(calls) == 1 and len(set(results)) == 1 and results[0].read_bytes() == body
+    start = threading.Barrier(16)
+
+    def ask():
+        start.wait(timeout=30)  # all 16 ask at once
+        return cache.get_or_fetch(ref, NS, download)
+
+    with ThreadPoolExecutor(16) as pool:
+        futures = [pool.submit(ask) for _ in range(16)]
+        results = [f.result(timeout=60) for f in futures]  # a worker's exception fails here
+    assert len(results) == 16 and len(set(results)) == 1
+    assert len(calls) == 1 and results[0].read_bytes() == body
