@@ -29,6 +29,7 @@ from pathlib import Path
 import filelock
 
 from ._config import Settings
+from ._ledger import ledger_for
 from .errors import IntegrityError
 from .kinds import is_object_id, looks_like, media_type
 from .refs import BaseRef, ImageRef, Namespace, UrlRef, registry
@@ -41,6 +42,15 @@ _HEAD_READ = 1024  # bytes read for the header check (a PDF header may follow ju
 # One thread lock per artifact key, shared by every cache object on the same directory.
 _locks_guard = threading.Lock()
 _thread_locks: dict[tuple[str, str, str], threading.Lock] = {}
+_made_dirs: set[str] = set()  # directories known to exist: one mkdir per process, not per file
+LOW_WATER = 0.9  # automatic eviction frees down to this share of the cap (fewer rescans)
+
+
+def _mkdir(d: Path) -> None:
+    key = str(d)
+    if key not in _made_dirs:
+        d.mkdir(parents=True, exist_ok=True)
+        _made_dirs.add(key)
 
 
 def _thread_lock(key: tuple[str, str, str]) -> threading.Lock:
@@ -96,6 +106,42 @@ def url_file_name(url: str) -> str:
     return f"{name}.{ext}"
 
 
+def _group_files(
+    root: Path, sizes: dict[str, int] | None = None
+) -> dict[tuple[str, str], tuple[list[Path], int, float]]:
+    """Cached files grouped by artifact: (namespace, object id) -> (files, bytes, last use).
+    `sizes`, when given, receives `<ns>/<name>` -> bytes of every file (for the ledger)."""
+    groups: dict[tuple[str, str], tuple[list[Path], int, float]] = {}
+    if not root.is_dir():
+        return groups
+    for ns_entry in os.scandir(root):
+        if not ns_entry.is_dir(follow_symlinks=False):
+            continue
+        files = [e for e in os.scandir(ns_entry.path) if e.is_file(follow_symlinks=False)]
+        # url_ targets are named after the URL: map them to their ref via the sidecar.
+        owner: dict[str, str] = {}
+        for e in files:
+            if e.name.endswith(_URL_SIDECAR) and is_object_id(e.name[: -len(_URL_SIDECAR)]):
+                oid = e.name[: -len(_URL_SIDECAR)]
+                with contextlib.suppress(OSError):
+                    owner[url_file_name(Path(e.path).read_text("utf-8").strip())] = oid
+        for e in files:
+            if e.name.startswith(_TMP_PREFIX):
+                continue
+            oid = owner.get(e.name) or e.name.split(".", 1)[0]
+            try:
+                st = e.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            key = (ns_entry.name, oid)
+            if sizes is not None:
+                sizes[f"{ns_entry.name}/{e.name}"] = st.st_size
+            paths, size, used = groups.get(key, ([], 0, 0.0))
+            paths.append(Path(e.path))
+            groups[key] = (paths, size + st.st_size, max(used, st.st_mtime, st.st_atime))
+    return groups
+
+
 # -- the cache ------------------------------------------------------------------------------
 
 
@@ -106,6 +152,7 @@ class ArtifactCache:
         self.cache_dir = Path(cache_dir).expanduser()
         self.root = self.cache_dir / "artifacts"
         self.max_bytes = max_bytes if max_bytes is not None else Settings().cache_max_bytes
+        self._ledger = ledger_for(self.cache_dir, self._listing)
 
     def __repr__(self) -> str:
         return f"ArtifactCache({str(self.cache_dir)!r})"
@@ -184,7 +231,7 @@ class ArtifactCache:
         check_object_id(ref.id)
         key = (str(self.root), ns.id, ref.id)
         lock_dir = self.cache_dir / ".locks" / ns.id
-        lock_dir.mkdir(parents=True, exist_ok=True)
+        _mkdir(lock_dir)
         with _thread_lock(key), filelock.FileLock(str(lock_dir / f"{ref.id}.lock")):
             yield
 
@@ -200,7 +247,7 @@ class ArtifactCache:
                 return hit
             path = download()
             registry.remember(ref.id, ns)
-        self.evict(keep=path)
+        self.fit(keep=path)
         return path
 
     # -- writing ------------------------------------------------------------------------
@@ -215,15 +262,18 @@ class ArtifactCache:
     ) -> Path:
         """Write chunks to a temp file beside `dest`, then move it into place only if the
         byte count matches `expected_size` and the header looks like `kind`."""
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        _mkdir(dest.parent)
         fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=dest.parent)
         tmp = Path(tmp_name)
         try:
             written = 0
+            head = b""  # the header check reads these, not the file again
             with os.fdopen(fd, "wb") as f:
                 for chunk in chunks:
                     f.write(chunk)
                     written += len(chunk)
+                    if len(head) < _HEAD_READ:
+                        head += bytes(chunk[: _HEAD_READ - len(head)])
             if expected_size is not None and written != expected_size:
                 raise TruncatedDownload(
                     f"{what}: download truncated ({written} of {expected_size} bytes); "
@@ -231,15 +281,28 @@ class ArtifactCache:
                 )
             if written == 0 and kind != "url":
                 raise IntegrityError(f"{what}: the server sent an empty body; nothing was cached.")
-            if not looks_like(kind, _read_head(tmp)):
+            if not looks_like(kind, head):
                 raise IntegrityError(
                     f"{what}: the bytes are not a valid {kind} file; nothing was cached."
                 )
             os.replace(tmp, dest)
-            return dest
-        finally:
+        except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink()
+            raise
+        self.note(dest, written)
+        return dest
+
+    def note(self, path: Path, size: int | None = None) -> None:
+        """Count a file written into (or removed from, size 0) the cache by someone other
+        than `store`, e.g. a renderer's preview, toward the size cap."""
+        if size is None:
+            try:
+                size = path.stat().st_size
+            except OSError:
+                size = 0
+        with contextlib.suppress(ValueError):
+            self._ledger.record(path.relative_to(self.root).as_posix(), size)
 
     def write_url_sidecar(self, ref: BaseRef, ns: Namespace, url: str) -> None:
         """Remember a url_ artifact's target so later lookups need no request."""
@@ -249,51 +312,47 @@ class ArtifactCache:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(url)
         os.replace(tmp, side)
+        self.note(side)
 
     # -- size cap -----------------------------------------------------------------------
-    def _groups(self) -> dict[tuple[str, str], tuple[list[Path], int, float]]:
-        """Cached files grouped by artifact: (namespace, object id) -> (files, bytes, last use)."""
-        groups: dict[tuple[str, str], tuple[list[Path], int, float]] = {}
-        if not self.root.is_dir():
-            return groups
-        for ns_entry in os.scandir(self.root):
-            if not ns_entry.is_dir(follow_symlinks=False):
-                continue
-            files = [e for e in os.scandir(ns_entry.path) if e.is_file(follow_symlinks=False)]
-            # url_ targets are named after the URL: map them to their ref via the sidecar.
-            owner: dict[str, str] = {}
-            for e in files:
-                if e.name.endswith(_URL_SIDECAR) and is_object_id(e.name[: -len(_URL_SIDECAR)]):
-                    oid = e.name[: -len(_URL_SIDECAR)]
-                    with contextlib.suppress(OSError):
-                        owner[url_file_name(Path(e.path).read_text("utf-8").strip())] = oid
-            for e in files:
-                if e.name.startswith(_TMP_PREFIX):
-                    continue
-                oid = owner.get(e.name) or e.name.split(".", 1)[0]
-                try:
-                    st = e.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                key = (ns_entry.name, oid)
-                paths, size, used = groups.get(key, ([], 0, 0.0))
-                paths.append(Path(e.path))
-                groups[key] = (paths, size + st.st_size, max(used, st.st_mtime, st.st_atime))
-        return groups
+    def _groups(
+        self, sizes: dict[str, int] | None = None
+    ) -> dict[tuple[str, str], tuple[list[Path], int, float]]:
+        """Cached files grouped by artifact: (namespace, object id) -> (files, bytes, last use).
+        `sizes`, when given, receives `<ns>/<name>` -> bytes of every file (for the ledger)."""
+        return _group_files(self.root, sizes)
+
+    def _listing(self) -> dict[str, int]:
+        """Every cached file's bytes (the ledger's full scan)."""
+        sizes: dict[str, int] = {}
+        self._groups(sizes)
+        return sizes
 
     def size(self) -> int:
-        """Bytes held by cached artifacts (and their previews)."""
+        """Bytes held by cached artifacts (and their previews), counted on disk."""
         return sum(size for _, size, _ in self._groups().values())
 
-    def evict(self, keep: Path | None = None) -> list[Path]:
-        """Delete least recently used artifacts until the cache fits `max_bytes`."""
-        groups = self._groups()
+    def fit(self, keep: Path | None = None) -> list[Path]:
+        """After a download: evict only if the ledger says the cap is exceeded (no listing
+        otherwise), then down to `LOW_WATER` of the cap so the next listing is far off."""
+        if self._ledger.total() <= self.max_bytes:
+            return []
+        return self.evict(keep=keep, target=int(self.max_bytes * LOW_WATER))
+
+    def evict(self, keep: Path | None = None, target: int | None = None) -> list[Path]:
+        """Delete least recently used artifacts until the cache holds at most `target`
+        bytes (default `max_bytes`); lists the directory, so the ledger is corrected too."""
+        target = self.max_bytes if target is None else target
+        start = self._ledger.offset()
+        sizes: dict[str, int] = {}
+        groups = self._groups(sizes)
+        self._ledger.reset(sizes, start)
         total = sum(size for _, size, _ in groups.values())
         removed: list[Path] = []
         if total <= self.max_bytes:
             return removed
         for _key, (paths, size, _used) in sorted(groups.items(), key=lambda kv: kv[1][2]):
-            if total <= self.max_bytes:
+            if total <= target:
                 break
             if keep is not None and keep in paths:
                 continue
@@ -301,6 +360,7 @@ class ArtifactCache:
                 with contextlib.suppress(OSError):
                     p.unlink()
                     removed.append(p)
+                    self.note(p, 0)
             total -= size
         return removed
 
@@ -310,3 +370,4 @@ class ArtifactCache:
             for p in paths:
                 with contextlib.suppress(OSError):
                     p.unlink()
+        self._ledger.reset({}, self._ledger.offset())

@@ -1,0 +1,131 @@
+"""The cache's size accounting without listing it per download (vlmrun_jupyter/_ledger.py):
+the count stays equal to what is on disk across threads, processes, hand deletions and a
+replaced journal, and the cap is still enforced."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from vlmrun_jupyter import _ledger, refs
+from vlmrun_jupyter.cache import ArtifactCache
+
+NS = refs.Namespace("session", "sess-ledger")
+REPO = Path(__file__).resolve().parent.parent
+PDF = b"%PDF-1.4\n"
+
+
+def _doc(cache: ArtifactCache, i: int, size: int = 1000, ns: refs.Namespace = NS) -> Path:
+    """Fetch a document of `size` bytes through get_or_fetch (stores, then fits the cap)."""
+    ref = refs.DocumentRef(id=f"doc_l{i:05d}")
+    dest = cache.ns_dir(ns) / f"{ref.id}.pdf"
+    body = PDF + b"x" * (size - len(PDF))
+    return cache.get_or_fetch(
+        ref,
+        ns,
+        lambda: cache.store(dest, [body], kind="document", expected_size=size, what=ref.id),
+    )
+
+
+def _fresh_ledger(cache_dir: Path) -> ArtifactCache:
+    """A cache object as a new process would see it (no ledger in memory yet)."""
+    _ledger._ledgers.pop(os.path.abspath(cache_dir), None)
+    return ArtifactCache(cache_dir, max_bytes=10**9)
+
+
+def test_the_count_matches_the_disk_after_downloads_and_previews(tmp_path):
+    cache = ArtifactCache(tmp_path, max_bytes=10**9)
+    for i in range(50):
+        _doc(cache, i)
+    ref = refs.DocumentRef(id="doc_l00003").bind(session_id=NS.id)
+    preview = cache.preview_path(ref, "page1.png")
+    preview.write_bytes(b"p" * 123)
+    cache.note(preview)
+    on_disk = sum(f.stat().st_size for f in cache.root.rglob("*") if f.is_file())
+    assert cache._ledger.total() == cache.size() == on_disk >= 50 * 1000
+
+
+def test_another_process_writing_the_same_cache_is_counted_and_the_cap_holds(tmp_path):
+    cache = ArtifactCache(tmp_path, max_bytes=10**9)
+    for i in range(5):
+        _doc(cache, i)
+    child = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(REPO / "tests")!r})
+        from vlmrun_jupyter.cache import ArtifactCache
+        from test_cache_ledger import _doc
+        cache = ArtifactCache({str(tmp_path)!r}, max_bytes=10**9)
+        for i in range(100, 104):
+            _doc(cache, i)
+        """
+    )
+    subprocess.run([sys.executable, "-c", child], check=True, cwd=REPO)
+    # This process never listed the directory again, yet knows about the child's files.
+    nine = cache.size()
+    assert cache._ledger.total() == nine and 9000 <= nine < 10_000
+    cache.max_bytes = 10_000
+    _doc(cache, 5)
+    _doc(cache, 6)  # over the cap: evicts least recently used down to the low-water mark
+    assert cache.size() <= 10_000
+    assert len(list(cache.ns_dir(NS).glob("*.pdf"))) < 11
+    assert cache._ledger.total() == cache.size()
+    assert (cache.ns_dir(NS) / "doc_l00006.pdf").exists()
+
+
+def test_files_deleted_by_hand_are_not_counted_forever(tmp_path):
+    cache = ArtifactCache(tmp_path, max_bytes=10**9)
+    paths = [_doc(cache, i) for i in range(5)]
+    five = cache.size()
+    for p in paths[:3]:
+        p.unlink()  # by hand: the journal does not know
+    assert cache._ledger.total() == five  # over-estimates until it next needs to know
+    cache.max_bytes = five + 500
+    _doc(cache, 10)  # the count says over the cap; the listing says far under: no eviction
+    assert sorted(p.name for p in cache.ns_dir(NS).glob("*.pdf")) == [
+        "doc_l00003.pdf",
+        "doc_l00004.pdf",
+        "doc_l00010.pdf",
+    ]
+    assert cache._ledger.total() == cache.size() < five
+
+
+def test_a_redownload_after_a_hand_deletion_is_not_counted_twice(tmp_path):
+    cache = ArtifactCache(tmp_path, max_bytes=10**9)
+    path = _doc(cache, 1)
+    one = cache.size()
+    path.unlink()
+    _doc(cache, 1)
+    assert cache._ledger.total() == cache.size() == one
+
+
+def test_a_new_process_starts_from_the_disk_and_a_replaced_journal_is_noticed(
+    tmp_path, monkeypatch
+):
+    first = ArtifactCache(tmp_path, max_bytes=10**9)
+    for i in range(3):
+        _doc(first, i)
+    second = _fresh_ledger(tmp_path)
+    assert second._ledger is not first._ledger
+    assert second._ledger.total() == first.size() >= 3000
+    # A rescan with a large journal replaces it; the other ledger notices and recounts.
+    monkeypatch.setattr(_ledger, "JOURNAL_MAX", 10)
+    second.evict()
+    for i in range(3, 5):
+        _doc(second, i)
+    assert first._ledger.total() == second._ledger.total() == first.size() >= 5000
+
+
+def test_clear_and_explicit_evict_leave_the_count_right(tmp_path):
+    cache = ArtifactCache(tmp_path, max_bytes=2800)
+    for i in range(2):
+        _doc(cache, i)
+    cache.clear()
+    assert cache._ledger.total() == cache.size() == 0
+    for i in range(4):
+        _doc(cache, i)
+    assert cache.size() <= 2800
+    assert cache._ledger.total() == cache.size()
