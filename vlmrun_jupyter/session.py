@@ -1,6 +1,8 @@
 """Which client (and so which credentials and cache) a ref is fetched through.
 
-A ref bound by a client remembers that client. Everything else goes through the
+A ref bound by a client remembers that client. Otherwise client finders (added by
+the IPython extension: the official SDK's `VLMRun` client that made the ref's session,
+else the one the notebook holds) are asked. Everything else goes through the
 process-wide default client: the one set by `set_default_client` / `use_client`
 (the magic's `local start` does this), else one created from the environment on
 first use. `cache_for` never creates a client, so displaying a ref that is already
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ._config import Settings
 from .cache import ArtifactCache
@@ -22,6 +24,37 @@ from .refs import BaseRef
 _default: Client | None = None
 _default_lock = threading.Lock()
 _caches: dict[str, ArtifactCache] = {}
+ClientFinder = Callable[[BaseRef], "Client | None"]
+_finders: list[ClientFinder] = []
+
+
+def add_client_finder(finder: ClientFinder) -> None:
+    """Ask `finder` for the client of refs that have none of their own (before the default)."""
+    with _default_lock:
+        if finder not in _finders:
+            _finders.append(finder)
+
+
+def remove_client_finder(finder: ClientFinder) -> None:
+    with _default_lock:
+        if finder in _finders:
+            _finders.remove(finder)
+
+
+def found_client(ref: BaseRef | None) -> Client | None:
+    """The client a finder names for `ref`, if any (a finder never breaks a lookup)."""
+    if ref is None:
+        return None
+    with _default_lock:
+        finders = list(_finders)
+    for finder in finders:
+        try:
+            client = finder(ref)
+        except Exception:
+            client = None
+        if client is not None:
+            return client
+    return None
 
 
 def default_client() -> Client:
@@ -64,15 +97,19 @@ def use_client(client: Client) -> Iterator[Client]:
 
 
 def client_for(ref: BaseRef | None = None) -> Client:
-    """The client that fetches `ref`: its own, else the default one."""
+    """The client that fetches `ref`: its own, else the one a finder names, else the default."""
     own = getattr(ref, "_client", None) if ref is not None else None
-    return own if own is not None else default_client()
+    if own is not None:
+        return own
+    return found_client(ref) or default_client()
 
 
 def cache_for(ref: BaseRef | None = None) -> ArtifactCache:
     """The cache `ref` is fetched into: its client's, else the default client's, else the
     one the environment configures (no client is created, so no key is needed)."""
     own = getattr(ref, "_client", None) if ref is not None else None
+    if own is None:
+        own = found_client(ref)
     if own is not None:
         return own.cache
     default = current_default()
@@ -87,6 +124,9 @@ def cache_for(ref: BaseRef | None = None) -> ArtifactCache:
 
 
 __all__ = [
+    "add_client_finder",
+    "remove_client_finder",
+    "found_client",
     "default_client",
     "current_default",
     "set_default_client",
