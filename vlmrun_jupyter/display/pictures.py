@@ -16,8 +16,8 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .budget import Bundle
-from .html import img_tag, omitted
+from .budget import Budget, Bundle
+from .html import frame, img_tag, omitted
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -115,11 +115,18 @@ def picture(im: Image.Image, max_bytes: int, max_edge: int, alt: str, **kw: Any)
     return img_tag(mime, data, w, h, alt)
 
 
-def image_entry(mime: str, data: bytes, width: int, height: int) -> Bundle:
-    """The picture as its own MIME entry (`image/jpeg` or `image/png`) with its size in
-    the metadata, beside the HTML that shows it (front ends that prefer images use it)."""
-    encoded = base64.b64encode(data).decode("ascii")
-    return {mime: encoded}, {mime: {"width": width, "height": height}}
+def picture_bundle(
+    text: str, enc: tuple[str, bytes, int, int], cap: str, alt: str, budget: Budget
+) -> Bundle:
+    """A picture's bundle: the picture framed over its caption in the HTML and, unless
+    only HTML is wanted, as its own `image/jpeg|png` entry with its size in the metadata
+    (front ends that prefer images use it)."""
+    mime, data, w, h = enc
+    out = {"text/plain": text, "text/html": frame(img_tag(mime, data, w, h, alt), cap)}
+    if budget.html_only:
+        return out, {}
+    out[mime] = base64.b64encode(data).decode("ascii")
+    return out, {mime: {"width": w, "height": h}}
 
 
-__all__ = ["open_image", "has_alpha", "displayable", "encode_fit", "picture", "image_entry"]
+__all__ = ["open_image", "has_alpha", "displayable", "encode_fit", "picture", "picture_bundle"]

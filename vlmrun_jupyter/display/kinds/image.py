@@ -6,8 +6,8 @@ from pathlib import Path
 
 from ...refs import BaseRef
 from ..budget import Budget, Bundle
-from ..html import caption, frame, human_size, img_tag, omitted, plain
-from ..pictures import encode_fit, image_entry, open_image
+from ..html import caption, frame, human_size, omitted, plain
+from ..pictures import encode_fit, open_image, picture_bundle
 from ..registry import KindRenderer
 
 
@@ -21,14 +21,10 @@ def render(ref: BaseRef, path: Path, budget: Budget) -> Bundle:
     text = plain(ref, *facts)
     if enc is None:
         return {"text/plain": text, "text/html": frame(omitted(), caption(ref, *facts))}, {}
-    mime, data, w, h = enc
+    _, _, w, h = enc
     note = f"shown at {w}x{h}" if (w, h) != (W, H) and not budget.thumbnail else ""
     cap = caption(ref, f"{W}x{H}") if budget.thumbnail else caption(ref, *facts, note=note)
-    out = {"text/plain": text, "text/html": frame(img_tag(mime, data, w, h, alt=ref.id), cap)}
-    if budget.html_only:
-        return out, {}
-    entry, md = image_entry(mime, data, w, h)
-    return {**out, **entry}, md
+    return picture_bundle(text, enc, cap, ref.id, budget)
 
 
 RENDERER = KindRenderer(render)

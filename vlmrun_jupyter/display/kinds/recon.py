@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from ...refs import BaseRef
 from ..budget import Budget, Bundle
-from ..html import caption, frame, human_size, img_tag, plain
-from ..pictures import encode_fit, image_entry
+from ..html import caption, frame, human_size, plain
+from ..pictures import encode_fit, picture_bundle
 from ..registry import KindRenderer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,13 +56,8 @@ def render(ref: BaseRef, path: Path, budget: Budget) -> Bundle:
     if enc is None:
         html = frame("", caption(ref, *facts, note=detail), bordered=True)
         return {"text/plain": text, "text/html": html}, {}
-    mime, data, w, h = enc
     cap = caption(ref, *facts) if budget.thumbnail else caption(ref, *facts, note=detail)
-    out = {"text/plain": text, "text/html": frame(img_tag(mime, data, w, h, alt=ref.id), cap)}
-    if budget.html_only:
-        return out, {}
-    entry, md = image_entry(mime, data, w, h)
-    return {**out, **entry}, md
+    return picture_bundle(text, enc, cap, ref.id, budget)
 
 
 def _kernel_shows_widgets() -> bool:
