@@ -103,21 +103,26 @@ def test_lru_eviction_removes_whole_artifacts_with_their_previews(tmp_path):
         for f in (p, preview):
             os.utime(f, (now - 100 + i, now - 100 + i))  # doc_lru000 is the oldest
         made.append(ref)
-    assert cache.size() == 3300
+    record = len("1000 ") + 64 + 1  # `<file>.sha256`: size and hash, evicted with it
+    assert cache.size() == 3 * (1100 + record)
     cache.lookup(made[0], NS)  # using the oldest makes it the newest
     removed = cache.evict()
-    assert sorted(p.name for p in removed) == ["doc_lru001.pdf", "doc_lru001.preview.page1.png"]
-    assert cache.size() == 2200
+    assert sorted(p.name for p in removed) == [
+        "doc_lru001.pdf",
+        "doc_lru001.pdf.sha256",
+        "doc_lru001.preview.page1.png",
+    ]
+    assert cache.size() == 2 * (1100 + record)
 
 
-def test_url_targets_are_named_like_the_sdk_and_evicted_with_their_ref(tmp_path):
+def test_url_targets_are_named_per_artifact_and_evicted_with_their_ref(tmp_path):
     assert url_file_name("https://h/x/photo.JPG?sig=1") == "photo.JPG.jpg"
     cache = ArtifactCache(tmp_path, max_bytes=10)
     ref = refs.UrlRef(id="url_lru001")
     dest = cache.url_dest(ref, NS, "https://h/x/report.pdf")
     cache.store(dest, [b"x" * 100], kind="url", expected_size=100, what=ref.id)
     cache.write_url_sidecar(ref, NS, "https://h/x/report.pdf")
-    assert cache.lookup(ref, NS) == dest and dest.name == "report.pdf.pdf"
+    assert cache.lookup(ref, NS) == dest and dest.name == "url_lru001.report.pdf.pdf"
     cache.evict()
     assert _files(cache) == []
 

@@ -188,7 +188,7 @@ def test_hostile_url_targets(offline, photo, url):
     from vlmrun_jupyter.cache import url_file_name
 
     try:
-        shutil.copyfile(photo, ns_dir / url_file_name(url))
+        shutil.copyfile(photo, ns_dir / f"url_hst001.{url_file_name(url)}")
     except OSError:
         pass
     ref = UrlRef(id="url_hst001").bind(session_id=SID, client=offline)

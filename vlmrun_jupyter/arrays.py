@@ -24,16 +24,17 @@ def load_array(path: str | Path) -> np.ndarray:
     with open(path, "rb") as f:
         head = f.read(HEAD_BYTES)
     if sniff(head) == "application/x-npy":
+        _check_npy_size(path)
         mmap = "r" if path.stat().st_size > MMAP_THRESHOLD else None
         try:
             return np.load(path, allow_pickle=False, mmap_mode=mmap)
-        except ValueError as exc:  # object arrays need pickle; corrupt headers
+        except (ValueError, OSError, EOFError, MemoryError) as exc:  # pickles, bad headers
             raise IntegrityError(f"{path.name}: not a plain numeric .npy array ({exc}).") from None
     if head.lstrip()[:1] == b"[":
         try:
             data = json.loads(path.read_text("utf-8"))
             arr = np.asarray(data)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise IntegrityError(f"{path.name}: invalid JSON array ({exc}).") from None
         if arr.dtype.kind not in "biufc":
             raise IntegrityError(f"{path.name}: the JSON array is ragged or not numeric.")
@@ -42,3 +43,26 @@ def load_array(path: str | Path) -> np.ndarray:
         f"{path.name}: not an array: expected a .npy file (starting with \\x93NUMPY) "
         "or a JSON array."
     )
+
+
+def _check_npy_size(path: Path) -> None:
+    """The header's shape must fit in the file: a 100-byte file declaring 80 GB of
+    floats is refused before numpy allocates anything."""
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _fortran, dtype = read(f)
+            data_start = f.tell()
+    except (ValueError, OSError, EOFError) as exc:
+        raise IntegrityError(f"{path.name}: not a plain numeric .npy array ({exc}).") from None
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if declared > path.stat().st_size - data_start:
+        raise IntegrityError(
+            f"{path.name}: the .npy header declares {declared} bytes of data but the file "
+            f"holds {path.stat().st_size - data_start}; refused."
+        )

@@ -8,8 +8,11 @@ so files fetched by either tool serve the other. Guarantees:
   its first bytes look like the promised kind (temp file + `os.replace`);
 - one download per artifact, however many threads or processes ask at once
   (a thread lock per key plus a `filelock` file lock, re-checking after waiting);
-- a file that is present but broken (written by something else, or damaged) fails
-  the header check on lookup and is fetched again;
+- a file that is present but broken (truncated, swapped, damaged) fails the check
+  before it is served (size and SHA-256 recorded at download, `_integrity.py`) and
+  is fetched again; temp files of killed downloads are reclaimed;
+- a `url_` target is stored as `<object_id>.<the SDK's name>`, unique per artifact;
+- files returned by the current operation (`fetch_all`) are never evicted by it;
 - a size cap with least-recently-used eviction of whole artifacts, including the
   renderer's previews stored beside them as `<object_id>.preview.*`.
 
@@ -28,13 +31,14 @@ from pathlib import Path
 
 import filelock
 
+from . import _integrity
 from ._config import Settings
 from ._ledger import ledger_for
 from .errors import IntegrityError
-from .kinds import is_object_id, looks_like, media_type
+from .kinds import is_object_id, looks_complete, looks_like, media_type
 from .refs import BaseRef, ImageRef, Namespace, UrlRef, registry
 
-_SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
+_SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}\Z")
 _TMP_PREFIX = ".tmp-"
 _URL_SIDECAR = ".url"  # `<object_id>.url` holds the target URL of a url_ artifact
 _HEAD_READ = 1024  # bytes read for the header check (a PDF header may follow junk)
@@ -127,6 +131,7 @@ def _group_files(
                     owner[url_file_name(Path(e.path).read_text("utf-8").strip())] = oid
         for e in files:
             if e.name.startswith(_TMP_PREFIX):
+                _integrity.reclaim_if_orphaned(e.path)  # a download killed mid-way
                 continue
             oid = owner.get(e.name) or e.name.split(".", 1)[0]
             try:
@@ -148,10 +153,20 @@ def _group_files(
 class ArtifactCache:
     """The artifact cache under one directory (`Settings.cache_dir`)."""
 
-    def __init__(self, cache_dir: str | Path, max_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        cache_dir: str | Path,
+        max_bytes: int | None = None,
+        max_artifact_bytes: int | None = None,
+    ) -> None:
         self.cache_dir = Path(cache_dir).expanduser()
         self.root = self.cache_dir / "artifacts"
         self.max_bytes = max_bytes if max_bytes is not None else Settings().cache_max_bytes
+        self.max_artifact_bytes = (
+            max_artifact_bytes
+            if max_artifact_bytes is not None
+            else Settings.from_env().max_artifact_bytes
+        )
         self._ledger = ledger_for(self.cache_dir, self._listing)
 
     def __repr__(self) -> str:
@@ -172,7 +187,7 @@ class ArtifactCache:
             if url is None:
                 return []
             try:
-                return [d / _check_name(url_file_name(url))]
+                return [d / _check_name(f"{ref.id}.{url_file_name(url)}")]
             except ValueError:
                 return [d / f"{ref.id}.bin"]
         return [d / f"{ref.id}.{ref.ext}"]
@@ -187,7 +202,7 @@ class ArtifactCache:
     def url_dest(self, ref: BaseRef, ns: Namespace, url: str) -> Path:
         """Where the download of a url_ artifact's target goes."""
         try:
-            name = _check_name(url_file_name(url))
+            name = _check_name(f"{ref.id}.{url_file_name(url)}")
         except ValueError:
             name = f"{ref.id}.bin"
         return self.ns_dir(ns) / name
@@ -198,18 +213,14 @@ class ArtifactCache:
         if ns is None:
             return None
         for path in self.candidates(ref, ns):
-            try:
-                if path.stat().st_size <= 0:
-                    continue
-            except OSError:
+            if not path.exists():
                 continue
-            if looks_like(ref.kind, _read_head(path)):
+            if _integrity.intact(path, ref.kind):  # size and hash as recorded
                 with contextlib.suppress(OSError):
                     os.utime(path)
-                return path
-            # Present but broken: remove so it is fetched again.
-            with contextlib.suppress(OSError):
-                path.unlink()
+                return _integrity.hold(path)
+            # Present but broken (truncated, swapped): remove so it is fetched again.
+            _integrity.discard(path)
         return None
 
     def preview_dir(self, ref: BaseRef) -> Path:
@@ -245,7 +256,7 @@ class ArtifactCache:
             hit = self.lookup(ref, ns)
             if hit is not None:
                 return hit
-            path = download()
+            path = _integrity.hold(download())
             registry.remember(ref.id, ns)
         self.fit(keep=path)
         return path
@@ -259,21 +270,27 @@ class ArtifactCache:
         kind: str,
         expected_size: int | None,
         what: str,
+        limit: int | None = None,
+        length_known: bool = True,
     ) -> Path:
         """Write chunks to a temp file beside `dest`, then move it into place only if the
-        byte count matches `expected_size` and the header looks like `kind`."""
+        byte count matches `expected_size`, the header looks like `kind` and, for a body
+        of unannounced length (`length_known` False), its format's trailer is there. More
+        than `limit` bytes (the per-artifact cap) is refused. The size and hash are
+        recorded beside the file for the check before it is served."""
         _mkdir(dest.parent)
-        fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=dest.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=_integrity.tmp_prefix(), dir=dest.parent)
         tmp = Path(tmp_name)
+        limit = self.max_artifact_bytes if limit is None else limit
         try:
-            written = 0
-            head = b""  # the header check reads these, not the file again
             with os.fdopen(fd, "wb") as f:
-                for chunk in chunks:
-                    f.write(chunk)
-                    written += len(chunk)
-                    if len(head) < _HEAD_READ:
-                        head += bytes(chunk[: _HEAD_READ - len(head)])
+                hasher = _integrity.Hasher().write(f, chunks, limit, what)
+            written, head = hasher.size, hasher.head
+            if not length_known and written and looks_complete(head, hasher.tail) is False:
+                raise TruncatedDownload(
+                    f"{what}: the body ended before the file did (no length was announced); "
+                    "nothing was cached."
+                )
             if expected_size is not None and written != expected_size:
                 raise TruncatedDownload(
                     f"{what}: download truncated ({written} of {expected_size} bytes); "
@@ -285,12 +302,15 @@ class ArtifactCache:
                 raise IntegrityError(
                     f"{what}: the bytes are not a valid {kind} file; nothing was cached."
                 )
+            _integrity.write_record(dest, written, hasher.digest)
             os.replace(tmp, dest)
+            _integrity.mark_verified(dest)
         except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise
         self.note(dest, written)
+        self.note(_integrity.record_path(dest))
         return dest
 
     def note(self, path: Path, size: int | None = None) -> None:
@@ -354,8 +374,8 @@ class ArtifactCache:
         for _key, (paths, size, _used) in sorted(groups.items(), key=lambda kv: kv[1][2]):
             if total <= target:
                 break
-            if keep is not None and keep in paths:
-                continue
+            if (keep is not None and keep in paths) or _integrity.is_pinned(paths):
+                continue  # in use by the current operation
             for p in paths:
                 with contextlib.suppress(OSError):
                     p.unlink()

@@ -133,6 +133,15 @@ class VlmRunTimeoutError(
     execution still running at the caller's deadline."""
 
 
+class LimitError(
+    VlmRunError,
+    title="Over a limit",
+    hint="The message names the limit and the setting that raises it.",
+):
+    """An answer or an artifact past a size budget (decoded JSON, a compressed body, the
+    per-artifact cap): refused before it could fill memory or the disk; nothing was kept."""
+
+
 class IntegrityError(
     VlmRunError,
     title="Corrupt download",
@@ -184,6 +193,7 @@ __all__ = [
     "NetworkError",
     "VlmRunTimeoutError",
     "IntegrityError",
+    "LimitError",
     "UnboundRefError",
     "ExecutionFailedError",
     "ResponseSchemaError",

@@ -190,7 +190,26 @@ def looks_like(kind: str, head: bytes) -> bool:
     return True  # url targets: any bytes
 
 
+TAIL_BYTES = 1024  # how many trailing bytes `looks_complete` needs
+
+
+def looks_complete(head: bytes, tail: bytes) -> bool | None:
+    """Whether a file's last bytes close what its first bytes opened (a JPEG's EOI, a
+    PNG's IEND chunk, a PDF's %%EOF); None when the format has no such marker. Used for
+    a body whose length nobody announced: a cut one must not be cached."""
+    mime = sniff(head)
+    if mime == "image/jpeg":
+        return tail.rstrip(b"\0")[-2:] == b"\xff\xd9"
+    if mime == "image/png":
+        return tail[-12:] == b"\0\0\0\0IEND\xaeB`\x82"
+    if mime == "application/pdf" or b"%PDF" in head[:1024]:
+        return b"%%EOF" in tail
+    return None
+
+
 __all__ = [
+    "TAIL_BYTES",
+    "looks_complete",
     "Kind",
     "KINDS",
     "BY_PREFIX",

@@ -35,7 +35,7 @@ class RefClient(Protocol):
 NamespaceKind = Literal["session", "execution"]
 
 # Namespace ids become directory names in the cache: keep them to a safe alphabet.
-_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,7 @@ def parse_result(answer: Any, schema: Any, ns: Namespace | None, client: Any = N
     if isinstance(answer, str):
         try:
             answer = json.loads(_strip_fences(answer))
-        except ValueError:
+        except (ValueError, RecursionError):
             return answer
     return refify(answer, ns, client)
 

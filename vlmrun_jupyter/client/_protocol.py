@@ -149,7 +149,7 @@ class SseAssembler:
             return None
         try:
             chunk = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if not isinstance(chunk, dict):
             return None
@@ -300,7 +300,7 @@ def error_for(
     try:
         parsed = json.loads(body)
         detail = parsed.get("detail", parsed) if isinstance(parsed, dict) else parsed
-    except ValueError:
+    except (ValueError, RecursionError):
         detail = body.decode("utf-8", "replace")[:_DETAIL_MAX]
     raw = detail if isinstance(detail, str) else json.dumps(detail)[:_DETAIL_MAX]
     text = redact(raw, *secrets)

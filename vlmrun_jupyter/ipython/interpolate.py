@@ -26,7 +26,7 @@ from ..refs import BaseRef, coerce_ref
 from .suggest import did_you_mean, notebook_names
 
 INTERP = re.compile(r"(?<!\\)\{\{(.+?)\}\}", re.S)
-NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")  # a (dotted) variable name
+NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")  # a (dotted) variable name
 _LONGEST_PATH = 4096
 
 

@@ -22,9 +22,9 @@ from typing import Any
 
 from .. import kinds
 
-NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-FILE_RE = re.compile(r"^file-[a-f0-9]{24}$")
-TOKEN_RE = re.compile(r"^[a-f0-9]{32}$")
+NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
+FILE_RE = re.compile(r"^file-[a-f0-9]{24}\Z")
+TOKEN_RE = re.compile(r"^[a-f0-9]{32}\Z")
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 # What an uploaded file may be for (the official SDK's `FileResponse.purpose`).

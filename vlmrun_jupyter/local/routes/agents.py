@@ -22,7 +22,7 @@ from ..ops.matching import RULES, closest, find
 from ..store import StoreError, iso
 from .common import State, endpoint, json_body
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./:-]{0,127}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./:-]{0,127}\Z")
 
 
 def _slug(text: str) -> str:
