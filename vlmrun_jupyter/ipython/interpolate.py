@@ -30,6 +30,26 @@ NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")  # a (dotted) variable na
 _LONGEST_PATH = 4096
 
 
+def spans(text: str) -> list[tuple[int, int, str]]:
+    """Every `{{ expr }}` as (start, end, expr), the matches of `INTERP` found in linear
+    time: the regex retries from each `{{` to the end, so an unclosed `{{` repeated
+    32K times took seconds. Once no `}}` follows, no later `{{` can close either."""
+    found: list[tuple[int, int, str]] = []
+    pos = 0
+    while True:
+        i = text.find("{{", pos)
+        if i < 0:
+            return found
+        if i > 0 and text[i - 1] == "\\":  # `\{{` stays literal
+            pos = i + 1
+            continue
+        j = text.find("}}", i + 3)  # at least one character inside, as `(.+?)`
+        if j < 0:
+            return found
+        found.append((i, j + 2, text[i + 2 : j]))
+        pos = j + 2
+
+
 @dataclass
 class Prompt:
     """A prompt after interpolation: text plus the media it referred to."""
@@ -142,10 +162,10 @@ def interpolate(template: str, namespace: dict[str, Any], local_ns: Any = None) 
     prompt = Prompt("")
     seen: dict[str, int] = {}
     pos = 0
-    for m in INTERP.finditer(template):
-        out.append(template[pos : m.start()])
-        pos = m.end()
-        expr = m.group(1).strip()
+    for start, end, inner in spans(template):
+        out.append(template[pos:start])
+        pos = end
+        expr = inner.strip()
         value = evaluate(expr, namespace, local_ns)
         items = value if isinstance(value, (list, tuple)) and value else [value]
         found = [media_kind(v) for v in items]
@@ -162,19 +182,35 @@ def interpolate(template: str, namespace: dict[str, Any], local_ns: Any = None) 
 
 def split_words(line: str) -> list[str]:
     """Shell-like words, with `{{ ... }}` spans kept intact whatever they contain."""
-    spans: list[str] = []
+    hidden: list[str] = []
+    parts: list[str] = []
+    pos = 0
+    for start, end, _ in spans(line):
+        hidden.append(line[start:end])
+        parts += [line[pos:start], f"\x00{len(hidden) - 1}\x00"]
+        pos = end
+    parts.append(line[pos:])
 
-    def hide(m: re.Match[str]) -> str:
-        spans.append(m.group(0))
-        return f"\x00{len(spans) - 1}\x00"
+    def show(m: re.Match[str]) -> str:
+        n = int(m.group(1))
+        return hidden[n] if n < len(hidden) else m.group(0)  # a NUL the user typed
 
     try:
-        words = shlex.split(INTERP.sub(hide, line))
+        words = shlex.split("".join(parts))
     except ValueError as exc:
         raise UsageError(
             f"cannot parse the line ({exc}): quote the prompt, or use the %%vlmrun cell form."
         ) from None
-    return [re.sub(r"\x00(\d+)\x00", lambda m: spans[int(m.group(1))], w) for w in words]
+    return [re.sub(r"\x00(\d+)\x00", show, w) for w in words]
 
 
-__all__ = ["Prompt", "interpolate", "evaluate", "media_kind", "split_words", "INTERP", "NAME"]
+__all__ = [
+    "Prompt",
+    "interpolate",
+    "evaluate",
+    "media_kind",
+    "split_words",
+    "spans",
+    "INTERP",
+    "NAME",
+]
