@@ -233,14 +233,21 @@ def test_renderer_versions_are_read_without_importing_codecs():
     assert loaded == "[]"
 
 
+def seed_url(client: Client, object_id: str, url: str, target: Path) -> UrlRef:
+    """A url_ artifact already downloaded: its target where the cache puts it, its URL in
+    the sidecar beside it; a bound ref."""
+    ref = UrlRef(id=object_id).bind(session_id=SID, client=client)
+    ns = ref.namespace
+    dest = client.cache.url_dest(ref, ns, url)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(target, dest)
+    client.cache.write_url_sidecar(ref, ns, url)
+    return ref
+
+
 def test_url_ref_renders_its_target_kind_under_a_safe_link(files, offline):
     url = "https://example.com/media/photo.jpg"
-    ns_dir = offline.cache.root / SID
-    ns_dir.mkdir(parents=True)
-    shutil.copyfile(files["jpg"], ns_dir / "photo.jpg.jpg")  # the SDK's name for the target
-    (ns_dir / "url_pho001.url").write_text(url)
-    ref = UrlRef(id="url_pho001").bind(session_id=SID, client=offline)
-    data, _ = ref_bundle(ref)
+    data, _ = ref_bundle(seed_url(offline, "url_pho001", url, files["jpg"]))
     html = html_of(data)
     (a,) = [x for t, x in tags(html) if t == "a"]
     assert a["href"] == url and a["rel"] == "noopener noreferrer"
@@ -249,12 +256,9 @@ def test_url_ref_renders_its_target_kind_under_a_safe_link(files, offline):
 
 
 def test_url_ref_with_a_javascript_target_is_not_linked(files, offline):
-    ns_dir = offline.cache.root / SID
-    ns_dir.mkdir(parents=True)
-    shutil.copyfile(files["pdf"], ns_dir / "x.bin.bin")  # how the cache names that target
-    (ns_dir / "url_bad001.url").write_text("javascript:alert(1)//x.bin")
-    ref = UrlRef(id="url_bad001").bind(session_id=SID, client=offline)
-    data, _ = ref_bundle(ref)
+    data, _ = ref_bundle(
+        seed_url(offline, "url_bad001", "javascript:alert(1)//x.bin", files["pdf"])
+    )
     html = html_of(data)
     assert not [t for t, _ in tags(html) if t == "a"]
     assert "only http/https" in html
@@ -352,10 +356,12 @@ def test_not_configured_error_card(monkeypatch, tmp_path):
 @pytest.mark.parametrize(
     "cls,ext,junk",
     [
-        (ImageRef, "jpg", b"\xff\xd8\xff\xe0" + b"garbage" * 100),
+        # complete as far as the cache can tell (a JPEG's end marker, a PDF's %%EOF),
+        # so it is served, and only the decoder finds it broken
+        (ImageRef, "jpg", b"\xff\xd8\xff\xe0" + b"garbage" * 100 + b"\xff\xd9"),
         (VideoRef, "mp4", b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 500),
         (AudioRef, "mp3", b"ID3" + b"\x00" * 30),
-        (DocumentRef, "pdf", b"%PDF-1.7\n" + b"nonsense" * 50),
+        (DocumentRef, "pdf", b"%PDF-1.7\n" + b"nonsense" * 50 + b"\n%%EOF\n"),
         (ArrayRef, "npy", b"\x93NUMPY\x01\x00" + b"z" * 60),
     ],
 )
