@@ -2,7 +2,7 @@
 package or with the official SDK (vlmrun) in its own venv.
 
 The SDK venv lives at $VLMRUN_SDK_VENV (default /tmp/vlmrun-sdk-venv) and is created
-on first use with `python -m venv` + `pip install vlmrun`. Both sides run out of
+on first use with `python -m venv` + `pip install vlmrun==0.9.2`. Both sides run out of
 process so neither shares a GIL with the LocalServer serving them.
 """
 
@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 SDK_VENV = Path(os.environ.get("VLMRUN_SDK_VENV", "/tmp/vlmrun-sdk-venv"))
+SDK_REQUIREMENT = "vlmrun==0.9.2"  # the version the compatibility tests pin
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -31,7 +32,7 @@ def venv_python(venv: Path, requirement: str) -> Path:
 
 def sdk_python() -> Path:
     """The SDK venv's interpreter, creating the venv if needed."""
-    return venv_python(SDK_VENV, "vlmrun")
+    return venv_python(SDK_VENV, SDK_REQUIREMENT)
 
 
 def _run(python: Path | str, script: str, env: dict[str, str], args: dict) -> dict:

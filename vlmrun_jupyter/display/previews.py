@@ -62,6 +62,7 @@ def store(ref: BaseRef, path: Path, budget: Budget, renderer: str, bundle: Bundl
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(record, f)
         os.replace(tmp, pf)
+        cache_for(ref).note(pf)  # counted toward the cache's size cap
     except (OSError, TypeError, ValueError):
         if tmp is not None:
             with contextlib.suppress(OSError):
