@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from ..results import Completion, Execution, parse_result
 from . import _protocol as protocol
 from ._artifacts import ArtifactDownloader, fetch_concurrently
 from ._content import PartBuilder
-from ._http import Deadline, Http, RetryPolicy
+from ._http import Deadline, Http, OnProgress, RetryPolicy
 from ._protocol import COMPLETIONS_PATH, DEFAULT_MODEL, EXECUTE_PATH
 
 
@@ -145,15 +146,19 @@ class Client:
         timeout: float | None = None,
         on_chunk: Callable[[str], None] | None = None,
         extra: dict[str, Any] | None = None,
+        on_progress: OnProgress | None = None,
     ) -> Completion:
-        """Run a chat completion; returns the typed result with refs bound to the session."""
+        """Run a chat completion; returns the typed result with refs bound to the session.
+        `on_progress(phase, done, total)` hears 'uploading' (large inputs) and 'waiting'."""
         self._http.require_key()
-        builder = PartBuilder(session_id=session_id, upload=self.upload, fetch=self.fetch)
+        builder = _run_builder(self, on_progress, session_id=session_id)
         body = self._completion_body(
             prompt, messages, inputs, builder,
             schema=schema, model=model, stream=stream, extra=extra,
         )  # fmt: skip
         t0 = time.monotonic()
+        if on_progress is not None:
+            on_progress("waiting", None, None)
         if stream:
             raw = self._http.retry(
                 lambda: self._http.stream_sse(COMPLETIONS_PATH, body, timeout, on_chunk)
@@ -161,13 +166,9 @@ class Client:
         else:
             raw = self._http.json("POST", COMPLETIONS_PATH, json=body, timeout=timeout)
         return protocol.completion_from(
-            raw,
-            schema=schema,
-            model=model,
-            session_id=body.get("session_id"),
-            latency_s=time.monotonic() - t0,
-            client=self,
-        )
+            raw, schema=schema, model=model, session_id=body.get("session_id"),
+            latency_s=time.monotonic() - t0, client=self,
+        )  # fmt: skip
 
     # -- agent executions ------------------------------------------------------------------------
     def build_execution_request(
@@ -201,13 +202,16 @@ class Client:
         timeout: float = 180.0,
         poll_interval: float = 0.5,
         on_status: Callable[[str, float], None] | None = None,
+        on_progress: OnProgress | None = None,
     ) -> Execution:
         """Start an agent execution and wait for it (failed -> ExecutionFailedError)."""
         self._http.require_key()
-        builder = PartBuilder(upload=self.upload, fetch=self.fetch)
+        builder = _run_builder(self, on_progress)
         fields = {"prompt": prompt, "schema": schema, "model": model}
         body = self._execution_body(name, inputs, builder, **fields)
         deadline = Deadline(timeout)
+        if on_progress is not None:
+            on_progress("waiting", None, None)
         data = self._http.json("POST", EXECUTE_PATH, json=body)
         exec_id = protocol.execution_id(data)
         status = protocol.execution_status(data)
@@ -234,7 +238,12 @@ class Client:
         )
 
     # -- files and artifacts ---------------------------------------------------------------------
-    def upload(self, path_or_bytes: str | Path | bytes, filename: str | None = None) -> str:
+    def upload(
+        self,
+        path_or_bytes: str | Path | bytes,
+        filename: str | None = None,
+        on_progress: OnProgress | None = None,
+    ) -> str:
         """Upload a file (streamed from disk) through POST /files; returns its file id."""
         if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
             data: bytes | Path = bytes(path_or_bytes)
@@ -245,7 +254,11 @@ class Client:
                 raise RequestError(f"cannot upload {data.name!r}: no such file.")
             name = filename or data.name
         answer = self._http.post_file(
-            protocol.FILES_PATH, data, name, params={"purpose": "assistants"}
+            protocol.FILES_PATH,
+            data,
+            name,
+            params={"purpose": "assistants"},
+            on_progress=on_progress,
         )
         return protocol.file_id(answer)
 
@@ -257,19 +270,33 @@ class Client:
         data = self._http.json("GET", protocol.ARTIFACT_LIST_PATH, params=ns.query)
         return protocol.artifact_list(data, ns, self)
 
-    def fetch(self, ref: BaseRef | str | Any) -> Path:
+    def fetch(self, ref: BaseRef | str | Any, on_progress: OnProgress | None = None) -> Path:
         """The artifact's file in the cache, downloading it once (streamed to disk).
-        Takes our refs, the official SDK's, or an id string (namespace from the registry)."""
-        return self._artifacts.fetch(_as_ref(ref))
+        Takes our refs, the official SDK's, or an id string (namespace from the registry).
+        `on_progress(phase, done, total)` hears 'downloading' with bytes so far."""
+        return self._artifacts.fetch(_as_ref(ref), on_progress)
 
     def fetch_all(
         self,
         refs: Iterable[BaseRef | str | Any],
         max_workers: int = 16,
         return_exceptions: bool = False,
+        on_progress: OnProgress | None = None,
     ) -> list[Path | Exception]:
-        """Fetch many artifacts concurrently (bounded pool); results in input order."""
-        return fetch_concurrently(self.fetch, refs, max_workers, return_exceptions)
+        """Fetch many artifacts concurrently (bounded pool); results in input order
+        (`on_progress` is called from the pool's threads)."""
+        fetch = self.fetch if on_progress is None else partial(self.fetch, on_progress=on_progress)
+        return fetch_concurrently(fetch, refs, max_workers, return_exceptions)
+
+
+def _run_builder(client: Client, on_progress: OnProgress | None, **kw: Any) -> PartBuilder:
+    """Content parts for a real run: large inputs uploaded, foreign refs fetched (both
+    reporting to `on_progress` when given)."""
+    if on_progress is None:
+        return PartBuilder(upload=client.upload, fetch=client.fetch, **kw)
+    upload = partial(client.upload, on_progress=on_progress)
+    fetch = partial(client.fetch, on_progress=on_progress)
+    return PartBuilder(upload=upload, fetch=fetch, **kw)
 
 
 def _as_ref(value: Any) -> BaseRef:

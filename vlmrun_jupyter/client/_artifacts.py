@@ -21,7 +21,7 @@ from ..errors import IntegrityError
 from ..kinds import media_type
 from ..refs import BaseRef, ImageRef, Namespace, UrlRef
 from . import _protocol
-from ._http import Http, Retry
+from ._http import Http, OnProgress, Retry, counted
 
 T = TypeVar("T")
 CHUNK = 1024 * 1024
@@ -35,16 +35,19 @@ class ArtifactDownloader:
         self.http = http
         self.cache = cache
 
-    def fetch(self, ref: BaseRef) -> Path:
-        """The artifact's file in the cache, downloading it at most once."""
+    def fetch(self, ref: BaseRef, on_progress: OnProgress | None = None) -> Path:
+        """The artifact's file in the cache, downloading it at most once (`on_progress`
+        hears 'downloading' with bytes so far and the size, when there is a download)."""
         ns = ref.require_namespace()
         if isinstance(ref, UrlRef):
-            return self.cache.get_or_fetch(ref, ns, lambda: self._download_url_ref(ref, ns))
+            return self.cache.get_or_fetch(
+                ref, ns, lambda: self._download_url_ref(ref, ns, on_progress)
+            )
         return self.cache.get_or_fetch(
-            ref, ns, lambda: self.http.retry(lambda: self._download(ref, ns))
+            ref, ns, lambda: self.http.retry(lambda: self._download(ref, ns, on_progress))
         )
 
-    def _download(self, ref: BaseRef, ns: Namespace) -> Path:
+    def _download(self, ref: BaseRef, ns: Namespace, on_progress: OnProgress | None) -> Path:
         """One attempt at streaming an artifact into the cache."""
         resp = self.http.send(
             "GET",
@@ -64,11 +67,18 @@ class ArtifactDownloader:
             check_content_type(ref, content_type)
             png = isinstance(ref, ImageRef) and media_type(content_type) == "image/png"
             dest = self.cache.ns_dir(ns) / f"{ref.id}.{'png' if png else ref.ext}"
-            return self._store(resp, dest, ref.kind, ref.id)
+            return self._store(resp, dest, ref.kind, ref.id, on_progress)
         finally:
             resp.close()
 
-    def _store(self, resp: httpx.Response, dest: Path, kind: str, what: str) -> Path:
+    def _store(
+        self,
+        resp: httpx.Response,
+        dest: Path,
+        kind: str,
+        what: str,
+        on_progress: OnProgress | None = None,
+    ) -> Path:
         """Stream a body into the cache; a short or dropped body becomes a retry."""
         encoded = resp.headers.get("content-encoding", "identity").lower() not in ("", "identity")
         expected = None if encoded else _content_length(resp.headers)
@@ -76,7 +86,7 @@ class ArtifactDownloader:
         try:
             return self.cache.store(
                 dest,
-                self.http.guard(chunks, what, download=True),
+                counted(self.http.guard(chunks, what, download=True), expected, on_progress),
                 kind=kind,
                 expected_size=expected,
                 what=what,
@@ -99,7 +109,9 @@ class ArtifactDownloader:
             resp.close()
         return _protocol.url_from_body(body, ref.id, *self.http.secrets)
 
-    def _download_url_ref(self, ref: BaseRef, ns: Namespace) -> Path:
+    def _download_url_ref(
+        self, ref: BaseRef, ns: Namespace, on_progress: OnProgress | None = None
+    ) -> Path:
         """url_ artifacts: read the URL from the API, then download it without credentials."""
         url = self.http.retry(lambda: self._read_url(ref, ns))
         dest = self.cache.url_dest(ref, ns, url)
@@ -107,7 +119,7 @@ class ArtifactDownloader:
         def download() -> Path:
             resp = self.http.get_external(url)
             try:
-                return self._store(resp, dest, "url", ref.id)
+                return self._store(resp, dest, "url", ref.id, on_progress)
             finally:
                 resp.close()
 

@@ -11,6 +11,7 @@ status code means the same exception wherever it came from.
 from __future__ import annotations
 
 import importlib.metadata
+import io
 import logging
 import random
 import time
@@ -35,6 +36,44 @@ from . import _protocol
 
 log = logging.getLogger("vlmrun_jupyter.client")
 T = TypeVar("T")
+# A progress callback: (phase, bytes done, bytes in all); phases are "uploading",
+# "waiting" and "downloading"; either number may be None when it is not known.
+OnProgress = Callable[[str, int | None, int | None], None]
+
+
+class _Counted:
+    """A file object for httpx's multipart upload that reports how much was read."""
+
+    def __init__(self, f: Any, total: int, on_progress: OnProgress) -> None:
+        self._f, self.total, self.done, self._report = f, total, 0, on_progress
+        self.name = getattr(f, "name", "upload.bin")
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self._f.read(n)
+        self.done += len(chunk)
+        self._report("uploading", self.done, self.total)
+        return chunk
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+
+def counted(
+    chunks: Iterable[bytes], total: int | None, on_progress: OnProgress | None
+) -> Iterator[bytes]:
+    """Pass chunks through, reporting 'downloading' with the bytes seen so far."""
+    if on_progress is None:
+        yield from chunks
+        return
+    done = 0
+    on_progress("downloading", 0, total)
+    for chunk in chunks:
+        done += len(chunk)
+        on_progress("downloading", done, total)
+        yield chunk
 
 
 class Retry(Exception):
@@ -272,14 +311,24 @@ class Http:
         return sse.result()
 
     def post_file(
-        self, path: str, data: bytes | Path, filename: str, params: dict[str, str]
+        self,
+        path: str,
+        data: bytes | Path,
+        filename: str,
+        params: dict[str, str],
+        on_progress: OnProgress | None = None,
     ) -> Any:
-        """A multipart upload (a `Path` is streamed from disk, reopened per attempt)."""
+        """A multipart upload (a `Path` is streamed from disk, reopened per attempt);
+        `on_progress` hears 'uploading' with the bytes read so far."""
 
         def attempt() -> Any:
             f = open(data, "rb") if isinstance(data, Path) else None  # noqa: SIM115
             try:
-                files = {"file": (filename, f if f is not None else data)}
+                body: Any = f if f is not None else data
+                if on_progress is not None:
+                    size = data.stat().st_size if isinstance(data, Path) else len(data)
+                    body = _Counted(f if f is not None else io.BytesIO(data), size, on_progress)
+                files = {"file": (filename, body)}
                 resp = self.send("POST", path, params=params, files=files)
             finally:
                 if f is not None:

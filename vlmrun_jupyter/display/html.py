@@ -376,6 +376,21 @@ def error_card(title: Any, message: Any, hint: Any, who: Any = None) -> str:
     return div(*parts, style=ERROR_BOX)
 
 
-def status_line(text: Any) -> str:
-    """The one-line status a waiting run shows (the magic's progress)."""
-    return span(text, STATUS)
+SPINNER = (
+    "display: inline-block; width: 9px; height: 9px; margin-right: 6px; vertical-align: -1px; "
+    "border: 2px solid var(--jp-border-color2, rgba(128,128,128,0.3)); "
+    f"border-top-color: {ACCENT}; border-radius: 50%; transform: rotate({{deg}}deg);"
+)
+BAR = "width: 120px; height: 8px; margin: 0 6px; vertical-align: middle;"
+
+
+def status_line(text: Any, tick: int | None = None, fraction: float | None = None) -> str:
+    """The one-line status a waiting run shows (the magic's progress): a CSS spinner
+    turned a step per update (`tick`; no animation or script needed), the text, and a
+    progress bar when the share done is known."""
+    spin = tag("span", style=SPINNER.format(deg=(tick * 45) % 360)) if tick is not None else ""
+    bar = ""
+    if fraction is not None:
+        value = f"{max(0.0, min(1.0, fraction)):.3f}"
+        bar = tag("progress", esc(f"{float(value):.0%}"), value=value, max="1", style=BAR)
+    return tag("span", spin + esc(text) + bar, style=STATUS)

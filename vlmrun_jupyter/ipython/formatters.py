@@ -64,19 +64,27 @@ def run_of(obj: Any) -> Any:
 
 def contains_ref(value: Any) -> bool:
     """A bounded search for a ref (ours or a foreign ref model) inside containers."""
+    return bool(refs_in(value, 1))
+
+
+def refs_in(value: Any, limit: int) -> list[Any]:
+    """Up to `limit` refs inside `value`, in the order a card shows them (bounded walk)."""
+    found: list[Any] = []
     stack, seen = [value], 0
-    while stack and seen < SCAN_LIMIT:
+    while stack and seen < SCAN_LIMIT and len(found) < limit:
         v = stack.pop()
         seen += 1
-        if coerce_ref(v) is not None:
-            return True
+        ref = coerce_ref(v)
+        if ref is not None:
+            found.append(ref)
+            continue
         if isinstance(v, BaseModel):
-            stack.extend(getattr(v, n, None) for n in type(v).model_fields)
+            stack.extend(reversed([getattr(v, n, None) for n in type(v).model_fields]))
         elif isinstance(v, dict):
-            stack.extend(list(v.values())[:SCAN_LIMIT])
+            stack.extend(reversed(list(v.values())[:SCAN_LIMIT]))
         elif isinstance(v, list | tuple):
-            stack.extend(v[:SCAN_LIMIT])
-    return False
+            stack.extend(reversed(v[:SCAN_LIMIT]))
+    return found
 
 
 def printer(obj: Any) -> Any:

@@ -155,6 +155,7 @@ class VlmRunMagics(Magics):
             timeout=args.timeout,
             dry_run=args.dry_run,
             out=args.out,
+            display=not (quiet or args.no_display),
         )
         result = self.runner.run(request, local_ns)
         return None if quiet or args.no_display else result

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import re
 
-from ..errors import RequestError, VlmRunError, redact
+from ..errors import RequestError, VlmRunError, VlmRunTimeoutError, redact
 
 MAX = 159  # characters of the one line
 MORE = " (more: %vlmrun error)"
-_WHAT = re.compile(r"^(?P<what>[A-Z]+ \S+) -> HTTP \d{3}[:.]\s*", re.S)
+_WHAT = re.compile(r"^(?P<what>[A-Z]+ \S+?)(?: -> HTTP \d{3}[:.]|:)\s+", re.S)
+MAGIC_TIMEOUT = "Raise --timeout (or VlmRunMagics.timeout), or try again."
 _LIST = re.compile(r"\n\s*[-*] ")
 LOCAL_MARK = "local server"
 _CLOSEST = re.compile(r"[Cc]losest[^']*'([^']+)'")
@@ -72,6 +73,8 @@ def error_lines(exc: BaseException, *secrets: str | None) -> list[str]:
     said, _what = _parts(exc)
     head, items = split_list(redact(said, *secrets))
     hint = _sentence(_strip_status(redact(exc.hint or "", *secrets), status))
+    if isinstance(exc, VlmRunTimeoutError):  # the magic's own knob, not the Client's
+        hint = MAGIC_TIMEOUT
     if items and status == 422 and LOCAL_MARK in head:
         near = _CLOSEST.search(head)
         items = [f"{i}   <- closest" if near and i == near.group(1) else i for i in items]

@@ -28,10 +28,11 @@ from . import formatters, oneline
 from .clients import Clients, MagicConfig
 from .dryrun import dry_run
 from .interpolate import INTERP, NAME, Prompt, interpolate, media_kind
-from .status import Status
+from .status import Progress, Status
 from .suggest import did_you_mean, notebook_names
 
 OnStatus = Callable[[str, float], None]
+PREFETCH_MAX = 16  # artifacts fetched while the status line shows (the first a card shows)
 
 
 def _is_schema(value: Any) -> bool:
@@ -54,18 +55,20 @@ class Request:
     timeout: float | None = None
     dry_run: bool = False
     out: str | None = None
+    display: bool = False  # the result will be shown: fetch its artifacts while waiting
 
 
-def wait(call: Callable[[OnStatus], Any], model: str, show_status: bool) -> Any:
+def wait(call: Callable[[OnStatus, Progress], Any], model: str, show_status: bool) -> Any:
     """Run `call` in a worker thread; the main thread shows status and takes Ctrl-C."""
     box: dict[str, Any] = {}
+    progress = Progress()
 
     def on_status(status: str, elapsed: float) -> None:
         box["status"] = status
 
     def worker() -> None:
         try:
-            box["result"] = call(on_status)
+            box["result"] = call(on_status, progress)
         except BaseException as exc:  # handed to the main thread
             box["error"] = exc
 
@@ -76,7 +79,12 @@ def wait(call: Callable[[OnStatus], Any], model: str, show_status: bool) -> Any:
         thread.start()
         while thread.is_alive():
             thread.join(0.25)
-            status.update(time.monotonic() - t0, box.get("status"))
+            text, share = progress.text()
+            if progress.phase == "waiting" and box.get("status"):
+                text = f"execution {box['status']}"
+            status.update(time.monotonic() - t0, text, share)
+        if "result" in box:  # the last phase, drawn once even when it was quicker than a tick
+            status.update(time.monotonic() - t0, *progress.text())
     except KeyboardInterrupt:
         raise CancelledError(
             f"interrupted after {time.monotonic() - t0:.1f} s; nothing was stored."
@@ -125,11 +133,15 @@ class Call:
             session_id=self.session_id,
         )
 
-    def send(self, client: Client, timeout: float, on_status: OnStatus) -> Any:
-        """Send and wait (in the worker thread); executions report their status."""
+    def send(
+        self, client: Client, timeout: float, prefetch: bool, on_status: OnStatus, progress: Any
+    ) -> Any:
+        """Send and wait (in the worker thread), reporting phases to `progress`; with
+        `prefetch`, download the artifacts the result will show, so their bytes show
+        on the status line too (the display then reads them from the cache)."""
         text = self.prompt.text or None
         if self.agent:
-            return client.execute(
+            outcome = client.execute(
                 self.agent,
                 prompt=text,
                 inputs=agent_inputs(self.prompt),
@@ -137,15 +149,22 @@ class Call:
                 model=self.model,
                 timeout=timeout,
                 on_status=on_status,
+                on_progress=progress,
             )
-        return client.complete(
-            text,
-            inputs=self.prompt.inputs,
-            schema=self.schema,
-            model=self.model,
-            session_id=self.session_id,
-            timeout=timeout,
-        )
+        else:
+            outcome = client.complete(
+                text,
+                inputs=self.prompt.inputs,
+                schema=self.schema,
+                model=self.model,
+                session_id=self.session_id,
+                timeout=timeout,
+                on_progress=progress,
+            )
+        refs = formatters.refs_in(outcome.result, PREFETCH_MAX) if prefetch else []
+        if refs:  # a failure here is the display's to show, not the run's
+            client.fetch_all(refs, return_exceptions=True, on_progress=progress)
+        return outcome
 
 
 class Runner:
@@ -241,7 +260,8 @@ class Runner:
             return dry_run(client, path, body, self.secrets())
         client = self.clients.get()
         timeout = req.timeout if req.timeout is not None else self.config.timeout
-        outcome = wait(partial(call.send, client, timeout), call.model, self.show_status())
+        send = partial(call.send, client, timeout, req.display)
+        outcome = wait(send, call.model, self.show_status())
         if isinstance(outcome, Completion) and outcome.session_id:
             self.last_session = outcome.session_id
         self.last = outcome

@@ -1,7 +1,9 @@
 """The one status line shown while a run waits: updated in place, cleared when done.
 
 It is a display with a `display_id`, so a Jupyter front end redraws it where it
-is instead of appending lines; the result replaces it when the run ends.
+is instead of appending lines; the result replaces it when the run ends. It says
+which phase the run is in and how far (`Progress`, fed by the client's
+`on_progress` callback, display/progress.py): uploading 12.0 MB, waiting, downloading 40% of 68.0 MB.
 """
 
 from __future__ import annotations
@@ -11,25 +13,28 @@ from typing import Any
 from IPython.display import display
 
 from ..display.html import status_line
+from ..display.progress import Progress
 
 
 class Status:
-    """'⏳ vlmrun · model · status · 12 s' while waiting; nothing when disabled."""
+    """'vlmrun · model · phase · 12 s' with a spinner while waiting; nothing when disabled."""
 
     def __init__(self, model: str, enabled: bool) -> None:
         self.model = model
         self.handle: Any = None
+        self.tick = 0
         if enabled:
-            self.handle = display(self._bundle(0.0, None), raw=True, display_id=True)
+            self.handle = display(self._bundle(0.0, None, None), raw=True, display_id=True)
 
-    def _bundle(self, elapsed: float, status: str | None) -> dict[str, str]:
+    def _bundle(self, elapsed: float, status: str | None, share: float | None) -> dict[str, str]:
         what = f" · {status}" if status else ""
-        text = f"⏳ vlmrun · {self.model}{what} · {elapsed:.0f} s"
-        return {"text/plain": text, "text/html": status_line(text)}
+        text = f"vlmrun · {self.model}{what} · {elapsed:.0f} s"
+        return {"text/plain": text, "text/html": status_line(text, self.tick, share)}
 
-    def update(self, elapsed: float, status: str | None) -> None:
+    def update(self, elapsed: float, status: str | None, share: float | None = None) -> None:
         if self.handle is not None:
-            self.handle.update(self._bundle(elapsed, status), raw=True)
+            self.tick += 1
+            self.handle.update(self._bundle(elapsed, status, share), raw=True)
 
     def clear(self) -> None:
         if self.handle is not None:
@@ -37,4 +42,4 @@ class Status:
             self.handle = None
 
 
-__all__ = ["Status"]
+__all__ = ["Status", "Progress"]
