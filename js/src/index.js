@@ -2,6 +2,14 @@
 // WebGL2 view of 3D Gaussian splats. Drag to orbit, right-drag (or shift-drag) to pan,
 // wheel to zoom, double-click to reset; the up-axis button cycles y, -y, z, -z.
 //
+// It lives inside JupyterLab, so: every colour comes from the theme's CSS variables
+// (light fallbacks elsewhere) and the WebGL clear colour follows the computed background;
+// right-drag pans without JupyterLab's context menu (data-jp-suppress-context-menu); the
+// wheel zooms only once the viewer was clicked (or with Ctrl held), so over an idle
+// viewer the notebook scrolls; the canvas takes keyboard focus (arrows orbit,
+// shift+arrows pan, +/- zoom, 0 or Home resets, Escape lets go) and notebook shortcuts
+// stay away from it (data-lm-suppress-shortcuts); the caption is selectable text.
+//
 // Model traits (set by Python): `count`, `total` (splats in the file), `center`, `radius`,
 // `cov_unit`, `up`, `height`, `preview` (PNG bytes shown where the viewer cannot run),
 // `title` (plain text caption). The splats themselves are not model state (a saved
@@ -13,7 +21,7 @@ import { OrbitCamera, UP_AXES } from "./camera.js";
 import { createRenderer } from "./renderer.js";
 import { createSorter } from "./sort-worker.js";
 
-const BACKGROUND = [0.98, 0.98, 0.98];
+const FALLBACK_BACKGROUND = [0.98, 0.98, 0.98];
 const AXES = Object.keys(UP_AXES);
 
 function bytesOf(value) {
@@ -32,21 +40,34 @@ function element(tag, className, text) {
 }
 
 const STYLE = `
-.vlmrun-splat { position: relative; font: 12px/1.4 system-ui, sans-serif; color: #333;
-  border: 1px solid #ddd; border-radius: 6px; overflow: hidden; background: #fafafa;
-  max-width: 100%; user-select: none; }
-.vlmrun-splat canvas { display: block; width: 100%; cursor: grab; touch-action: none; }
+.vlmrun-splat { position: relative; font: 12px/1.4 var(--jp-ui-font-family, system-ui, sans-serif);
+  color: var(--jp-ui-font-color1, #333); border: 1px solid var(--jp-border-color2, #ddd);
+  border-radius: 6px; overflow: hidden; background: var(--jp-layout-color1, #fafafa);
+  max-width: 100%; }
+.vlmrun-splat canvas { display: block; width: 100%; cursor: grab; touch-action: none;
+  user-select: none; outline: none; }
 .vlmrun-splat canvas:active { cursor: grabbing; }
-.vlmrun-splat .bar { display: flex; gap: 8px; align-items: center; padding: 4px 8px;
-  border-top: 1px solid #e5e5e5; background: #fff; }
-.vlmrun-splat .bar .title { font-weight: 600; color: #555; }
+.vlmrun-splat.engaged { border-color: var(--jp-brand-color1, #1976d2); }
+.vlmrun-splat .bar { display: flex; flex-wrap: wrap; gap: 4px 8px; align-items: center;
+  padding: 4px 8px; border-top: 1px solid var(--jp-border-color2, #e5e5e5);
+  background: var(--jp-layout-color0, #fff); user-select: text; cursor: auto; }
+.vlmrun-splat .bar .title { font-weight: 600; color: var(--jp-ui-font-color1, #333); }
 .vlmrun-splat .bar .title:empty { display: none; }
-.vlmrun-splat .bar .info { flex: 1; color: #666; }
-.vlmrun-splat button { font: inherit; padding: 1px 8px; border: 1px solid #ccc;
-  border-radius: 4px; background: #f6f6f6; cursor: pointer; }
+.vlmrun-splat .bar .info { flex: 1; color: var(--jp-ui-font-color2, #555); }
+.vlmrun-splat button { font: inherit; padding: 1px 8px; color: var(--jp-ui-font-color1, #333);
+  border: 1px solid var(--jp-border-color1, #bbb); border-radius: 4px;
+  background: var(--jp-layout-color2, #eee); cursor: pointer; user-select: none; }
+.vlmrun-splat button:hover { background: var(--jp-layout-color3, #ddd); }
+.vlmrun-splat button:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); }
 .vlmrun-splat img.picture { display: block; max-width: 100%; margin: 0 auto; }
-.vlmrun-splat.unavailable .bar .info { color: #8a5a00; }
+.vlmrun-splat.unavailable .bar .info { color: var(--jp-warn-color0, #8a5a00); }
 `;
+
+// The WebGL clear colour: the viewer's computed (theme) background as 0-1 RGB.
+function backgroundOf(node) {
+  const match = /rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)/.exec(getComputedStyle(node).backgroundColor);
+  return match ? [1, 2, 3].map((i) => Number(match[i]) / 255) : FALLBACK_BACKGROUND;
+}
 
 const PATIENCE_MS = 10_000; // then say the kernel has not answered (but keep listening)
 
@@ -96,6 +117,9 @@ function picture(model) {
 
 function render({ model, el }) {
   const root = element("div", "vlmrun-splat");
+  // JupyterLab's own context menu and notebook shortcuts stay off the viewer.
+  root.setAttribute("data-jp-suppress-context-menu", "true");
+  root.setAttribute("data-lm-suppress-shortcuts", "true");
   const style = element("style");
   style.textContent = STYLE;
   root.appendChild(style);
@@ -127,7 +151,9 @@ function render({ model, el }) {
     (raw) => {
       clearTimeout(timer);
       const canvas = element("canvas");
-      canvas.setAttribute("aria-label", "3D Gaussian splat viewer");
+      canvas.setAttribute("aria-label", "3D Gaussian splat viewer: click, then arrows orbit, +/- zoom, 0 resets");
+      canvas.tabIndex = 0;
+      canvas.setAttribute("data-lm-suppress-shortcuts", "true"); // checked from the target up
       root.insertBefore(canvas, bar);
       try {
         cleanup = start({ model, el, root, canvas, info, upButton, resetButton }, raw);
@@ -174,7 +200,7 @@ function start({ model, el, root, canvas, info, upButton, resetButton }, raw) {
   const total = model.get("total") || count;
   const describe = () => {
     const shown = count === total ? "" : ` (showing ${count.toLocaleString("en-US")})`;
-    info.textContent = `${total.toLocaleString("en-US")} splats${shown} · drag to orbit, right-drag to pan, wheel to zoom`;
+    info.textContent = `${total.toLocaleString("en-US")} splats${shown} · drag to orbit, right-drag to pan, click then wheel or keys to zoom`;
     upButton.textContent = `up: ${camera.up}`;
   };
   describe();
@@ -184,7 +210,7 @@ function start({ model, el, root, canvas, info, upButton, resetButton }, raw) {
   let queued = false;
   const draw = () => {
     queued = false;
-    renderer.draw(camera, model.get("cov_unit"), BACKGROUND);
+    renderer.draw(camera, model.get("cov_unit"), backgroundOf(root));
     if (sorted) {
       frames += 1;
       root.dataset.frames = String(frames); // lets tests wait for a real frame
@@ -211,12 +237,27 @@ function start({ model, el, root, canvas, info, upButton, resetButton }, raw) {
     typeof ResizeObserver === "function" ? new ResizeObserver(() => resize() && redraw()) : null;
   if (observer) observer.observe(el);
 
-  // Pointer controls.
+  // Pointer controls. "Engaged" (after a click on the canvas, until a click elsewhere or
+  // Escape) is when the wheel belongs to the viewer rather than to the page.
   let drag = null;
-  canvas.addEventListener("contextmenu", (event) => event.preventDefault());
+  let engaged = false;
+  const engage = (on) => {
+    engaged = on;
+    root.classList.toggle("engaged", on);
+  };
+  const onOutside = (event) => {
+    if (engaged && !root.contains(event.target)) engage(false);
+  };
+  document.addEventListener("pointerdown", onOutside, true);
+  canvas.addEventListener("contextmenu", (event) => {
+    event.preventDefault();
+    event.stopPropagation();
+  });
   canvas.addEventListener("pointerdown", (event) => {
     drag = { x: event.clientX, y: event.clientY, pan: event.button === 2 || event.shiftKey };
     canvas.setPointerCapture(event.pointerId);
+    engage(true);
+    canvas.focus({ preventScroll: true });
   });
   canvas.addEventListener("pointermove", (event) => {
     if (!drag) return;
@@ -236,6 +277,7 @@ function start({ model, el, root, canvas, info, upButton, resetButton }, raw) {
   canvas.addEventListener(
     "wheel",
     (event) => {
+      if (!engaged && !event.ctrlKey) return; // the page scrolls
       event.preventDefault();
       camera.zoom(Math.exp(event.deltaY * 0.0015));
       redraw();
@@ -246,6 +288,31 @@ function start({ model, el, root, canvas, info, upButton, resetButton }, raw) {
     camera.reset();
     resort();
   };
+  const STEP = 24; // pixels of drag per key press
+  const keys = {
+    ArrowLeft: (pan) => (pan ? camera.pan(-STEP, 0, canvas.clientHeight || 1) : camera.orbit(-STEP, 0)),
+    ArrowRight: (pan) => (pan ? camera.pan(STEP, 0, canvas.clientHeight || 1) : camera.orbit(STEP, 0)),
+    ArrowUp: (pan) => (pan ? camera.pan(0, -STEP, canvas.clientHeight || 1) : camera.orbit(0, -STEP)),
+    ArrowDown: (pan) => (pan ? camera.pan(0, STEP, canvas.clientHeight || 1) : camera.orbit(0, STEP)),
+    "+": () => camera.zoom(0.85),
+    "=": () => camera.zoom(0.85),
+    "-": () => camera.zoom(1 / 0.85),
+    0: () => camera.reset(),
+    Home: () => camera.reset(),
+  };
+  canvas.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      engage(false);
+      canvas.blur();
+    } else if (keys[event.key] && !event.ctrlKey && !event.metaKey && !event.altKey) {
+      keys[event.key](event.shiftKey);
+      resort();
+    } else {
+      return;
+    }
+    event.preventDefault();
+    event.stopPropagation();
+  });
   canvas.addEventListener("dblclick", reset);
   resetButton.addEventListener("click", reset);
   upButton.addEventListener("click", () => {
@@ -259,10 +326,15 @@ function start({ model, el, root, canvas, info, upButton, resetButton }, raw) {
     resort();
   };
   model.on("change:up", onUp);
+  // A theme switch changes the background: draw again (JupyterLab marks <body>).
+  const themeWatch = new MutationObserver(redraw);
+  themeWatch.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-name", "data-jp-theme-light"] });
   resort();
 
   return () => {
     model.off("change:up", onUp);
+    document.removeEventListener("pointerdown", onOutside, true);
+    themeWatch.disconnect();
     if (observer) observer.disconnect();
     sorter.dispose();
     renderer.dispose();
