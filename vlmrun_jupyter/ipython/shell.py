@@ -1,8 +1,12 @@
 """What the magic changes on an IPython shell: the magic itself and the short tracebacks.
 
 A `VlmRunError` raised in a cell shows as one line (HTTP status, what to do) while
-`VlmRunMagics.short_errors` is on, and as a full traceback with every key
-redacted when it is off. Other exceptions keep whatever handler was there before.
+`VlmRunMagics.short_errors` is on, and as a full traceback when it is off. Every
+other exception of a cell is shown as IPython would, with one difference: the key is
+redacted from the traceback, the message (`evalue`, which a notebook saves) and the
+exception's own args, whatever its type (a server echoing the key in a `ValueError`,
+`{{ int(os.environ['VLMRUN_API_KEY']) }}`, a UsageError). Handlers registered before
+keep their exception types.
 The state lives on the shell, so a reload of this module cannot register twice,
 and `unregister` restores only what is still ours.
 """
@@ -11,6 +15,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
+
+from IPython.core.error import UsageError
 
 from ..errors import VlmRunError, redact
 from .magics import VlmRunMagics
@@ -31,6 +37,32 @@ def keep_question_marks(lines: list[str]) -> list[str]:
             line = f"{indent}{assign}get_ipython().run_line_magic('vlmrun', {rest!r})\n"
         out.append(line)
     return out
+
+
+class _Shown(Exception):
+    """Stands in for an exception whose text still held a key after its args were
+    redacted (its __str__ reads attributes): only its text is shown."""
+
+
+def _redacted(value: BaseException, secrets: list[str]) -> BaseException:
+    """`value` with every key removed from its args (so the kernel's reply and
+    `sys.last_value` are clean too), or a stand-in carrying the redacted text."""
+    try:
+        text = str(value)
+    except Exception:  # a broken __str__: show the type only
+        return _Shown(type(value).__name__)
+    clean = redact(text, *secrets)
+    if clean == text:
+        return value
+    try:
+        value.args = tuple(redact(a, *secrets) if isinstance(a, str) else a for a in value.args)
+        if isinstance(value, VlmRunError):
+            value.message = redact(value.message, *secrets)
+        if str(value) == clean:
+            return value
+    except Exception:  # read-only args
+        pass
+    return _Shown(clean)
 
 
 def _remove_transform(ip: Any) -> None:
@@ -55,18 +87,27 @@ def register(ip: Any) -> VlmRunMagics:
     prev_types, prev_handler = previous
 
     def handler(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None):
-        if not isinstance(value, VlmRunError):  # someone else's registered exception
-            return prev_handler(etype, value, tb, tb_offset=tb_offset)
-        magics.runner.last_error = value
-        if magics.short_errors:
+        if prev_types and isinstance(value, prev_types) and not isinstance(value, VlmRunError):
+            return prev_handler(etype, value, tb, tb_offset=tb_offset)  # theirs
+        if isinstance(value, SyntaxError):  # the cell did not parse: IPython's display
+            shell.showsyntaxerror()
+            return []
+        secrets = magics.secrets()
+        shown = _redacted(value, secrets)
+        if isinstance(value, UsageError):
+            shell.show_usage_error(shown)
+            return []
+        if isinstance(value, VlmRunError):
+            magics.runner.last_error = value
+        if isinstance(value, VlmRunError) and magics.short_errors:
             stb = magics.error_lines(value)
         else:
             full = shell.InteractiveTB.structured_traceback(etype, value, tb, tb_offset=tb_offset)
-            stb = [redact(line, *magics.secrets()) for line in full]
-        shell._showtraceback(etype, value, stb)  # IPython leaves showing it to the handler
+            stb = [redact(line, *secrets) for line in full]
+        shell._showtraceback(etype, shown, stb)  # IPython leaves showing it to the handler
         return stb
 
-    ip.set_custom_exc((VlmRunError, *prev_types), handler)
+    ip.set_custom_exc((Exception, *prev_types), handler)
     _remove_transform(ip)
     ip.input_transformer_manager.line_transforms.append(keep_question_marks)
     setattr(ip, _STATE, {"magics": magics, "previous": previous, "custom_tb": ip.CustomTB})
