@@ -64,12 +64,18 @@ def within(data: dict, md: dict, budget: int) -> None:
     assert size <= budget, f"{size:,} bytes > budget {budget:,}"
 
 
+def _noise_png(path: Path) -> Path:
+    """A 30 MB PNG of noise (3250x3250), made once per module."""
+    if not path.exists():
+        rng = np.random.default_rng(7)
+        Image.fromarray(rng.integers(0, 256, (3250, 3250, 3), dtype=np.uint8)).save(
+            path, compress_level=1
+        )
+    return path
+
+
 def test_30mb_png(big, offline):
-    path = big / "noise.png"
-    rng = np.random.default_rng(7)
-    Image.fromarray(rng.integers(0, 256, (3250, 3250, 3), dtype=np.uint8)).save(
-        path, compress_level=1
-    )
+    path = _noise_png(big / "noise.png")
     assert path.stat().st_size > 30 * MB
     data, md, html = display(seed(offline, ImageRef, path, "img_big001"))
     within(data, md, inline_budget())
@@ -80,6 +86,8 @@ def test_30mb_png(big, offline):
 def _big_video(path: Path, target: int = 300 * MB) -> Path:
     """A real 300 MB H.264 MP4, fast: encode one lossless 1080p intra frame of noise,
     then mux that keyframe packet again and again with increasing timestamps."""
+    if path.exists():
+        return path
     rng = np.random.default_rng(3)
     img = rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8)
     with av.open(str(path), "w") as c:
@@ -107,8 +115,12 @@ def test_300mb_video(big, offline):
         assert fact in data["text/plain"]
 
 
+def _long_pdf(path: Path) -> Path:
+    return path if path.exists() else media.pdf(path, pages=300)
+
+
 def test_300_page_pdf(big, offline):
-    path = media.pdf(big / "long.pdf", pages=300)
+    path = _long_pdf(big / "long.pdf")
     data, md, html = display(seed(offline, DocumentRef, path, "doc_big001"))
     within(data, md, inline_budget())
     pages = [a for t, a in tags(html) if t == "img"]
@@ -116,14 +128,21 @@ def test_300_page_pdf(big, offline):
     assert f"first {len(pages)} of 300 pages shown" in html
 
 
-def test_50m_element_array(big, offline):
-    path = big / "big.npy"
+def _big_npy(path: Path) -> Path:
+    """50M float32 values (a gradient with NaNs), written in blocks through a memmap."""
+    if path.exists():
+        return path
     arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(5000, 10000))
-    for i in range(0, 5000, 500):  # a gradient, written in blocks
+    for i in range(0, 5000, 500):
         arr[i : i + 500] = np.linspace(0, 1, 10000, dtype=np.float32)[None, :] * (i / 5000)
     arr[0, :5] = np.nan
     arr.flush()
     del arr
+    return path
+
+
+def test_50m_element_array(big, offline):
+    path = _big_npy(big / "big.npy")
     data, md, html = display(seed(offline, ArrayRef, path, "arr_big001"))
     within(data, md, inline_budget())
     assert "50,000,000 values" in html and "5000x10000" in html
@@ -134,14 +153,13 @@ def test_50m_element_array(big, offline):
 def test_a_smaller_budget_is_respected_by_every_kind(big, offline):
     set_inline_budget(200 * 1024)
     try:
-        for cls, name in (
-            (ImageRef, "noise.png"),
-            (VideoRef, "big.mp4"),
-            (DocumentRef, "long.pdf"),
-            (ArrayRef, "big.npy"),
+        for cls, name, make in (
+            (ImageRef, "noise.png", _noise_png),
+            (VideoRef, "big.mp4", _big_video),
+            (DocumentRef, "long.pdf", _long_pdf),
+            (ArrayRef, "big.npy", _big_npy),
         ):
-            if not (big / name).exists():
-                pytest.skip("needs the files of the tests above")
+            make(big / name)  # made here if this test runs alone
             data, md, _ = display(seed(offline, cls, big / name, f"{cls.prefix}_small1"))
             within(data, md, 200 * 1024)
     finally:
