@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import pickle
+import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -120,17 +122,36 @@ def test_interrupted_run_resumes_and_sends_each_item_once(live_server, client):
     assert all(s == [200] for s in _sends_by_item(live_server).values())
 
 
+class RecordingPool(ThreadPoolExecutor):
+    """A thread pool that notes when tasks are submitted and when a 429 comes back."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__(width)
+        self.submits: list[float] = []
+        self.throttled: list[float] = []
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.submits.append(time.monotonic())
+        fut = super().submit(fn, *args, **kwargs)
+
+        def seen(f):
+            if f.result().get("retry") == "throttle":
+                self.throttled.append(time.monotonic())
+
+        fut.add_done_callback(seen)
+        return fut
+
+
 def test_429_pauses_every_submission_until_retry_after(live_server, client):
     live_server.inject("status", status=429, retry_after=1, times=1, path=COMPLETIONS)
-    batch = _run(client, _images(24), max_concurrency=4)
+    with RecordingPool(4) as pool:
+        batch = _run(client, _images(24), max_concurrency=4, executor=pool)
     assert batch.counts["done"] == 24
-    reqs = [r for r in live_server.requests if r.path == COMPLETIONS]
-    t429 = next(r.time for r in reqs if r.status == 429)
-    # requests already on the wire land within milliseconds; nothing new is sent until
-    # the Retry-After second has passed
-    quiet = [r for r in reqs if t429 + 0.3 < r.time < t429 + 0.9]
-    assert quiet == []
-    assert len(reqs) == 25
+    assert live_server.count(COMPLETIONS) == 25
+    [t429] = pool.throttled
+    # nothing new goes out until the Retry-After second has passed, for every item
+    assert [t for t in pool.submits if t429 + 0.2 < t < t429 + 0.95] == []
+    assert any(t >= t429 + 1 for t in pool.submits)
 
 
 def test_errors_are_recorded_not_fatal_and_retry_failed_sends_only_them(live_server, client):
@@ -311,4 +332,54 @@ def test_notebook_progress_is_throttled(monkeypatch):
     progress.close(state)
     assert len(sent) == 2
     assert "10000/10000" in sent[-1]["text/plain"]
-    assert "width: 100.0%" in sent[-1]["text/html"]
+    assert 'value="1.000"' in sent[-1]["text/html"]
+
+
+@pytest.fixture(scope="module")
+def ip():
+    from IPython.testing.globalipapp import start_ipython
+
+    shell = start_ipython()
+    shell.run_line_magic("load_ext", "vlmrun_jupyter")
+    yield shell
+    shell.run_line_magic("unload_ext", "vlmrun_jupyter")
+
+
+def test_magic_over_a_list_a_series_and_a_folder(ip, live_server, monkeypatch, tmp_path):
+    from vlmrun_jupyter.session import set_default_client
+
+    monkeypatch.setenv("VLMRUN_API_KEY", live_server.api_key)
+    monkeypatch.setenv("VLMRUN_BASE_URL", live_server.base_url)
+    monkeypatch.setenv("VLMRUN_CACHE_DIR", str(tmp_path / "cache"))
+    set_default_client(None)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, im in enumerate(_images(3, size=16)):
+        im.save(folder / f"p{i}.png")
+    ip.user_ns.update(photos=_images(4, size=16), Gray=Gray, style="grayscale", folder=folder)
+    try:
+        ip.run_cell("import pandas as pd; df = pd.DataFrame({'image': photos}, index=list('wxyz'))")
+        result = ip.run_cell(
+            "%%vlmrun --over photos --schema Gray -o gray\nMake {{ item }} {{ style }}"
+        )
+        result.raise_error()
+        batch = ip.user_ns["gray"]
+        assert isinstance(batch, BatchResult) and batch.counts["done"] == 4
+        assert ip.user_ns["_vlmrun"] is batch
+        sent = [r.json for r in live_server.requests if r.path == COMPLETIONS]
+        assert sent[0]["messages"][-1]["content"][0]["text"] == "Make the attached image grayscale"
+
+        live_server.reset_requests()
+        again = ip.run_cell("%vlmrun --over df.image --schema Gray 'Make {{ item }} grayscale'")
+        again.raise_error()
+        assert [r.label for r in again.result] == list("wxyz")
+        assert live_server.count(COMPLETIONS) == 0  # same pixels as the list: journaled
+
+        by_path = ip.run_cell(f"%vlmrun --over {folder} 'Make {{{{ item }}}} grayscale'")
+        by_path.raise_error()
+        assert [r.label for r in by_path.result] == ["p0.png", "p1.png", "p2.png"]
+
+        missing = ip.run_cell("%vlmrun --over nothing_here 'Make {{ item }} grayscale'")
+        assert "no such variable or folder" in str(missing.error_in_exec)
+    finally:
+        set_default_client(None)

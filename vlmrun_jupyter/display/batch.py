@@ -32,12 +32,13 @@ FIELDS_MAX = 8
 FRAME_ROWS = 20
 MIN_INTERVAL = 0.5
 
-# The table's own markup. TODO(after the display refactor): move these four into html.py
+# The table's own markup. TODO(after the display refactor): move _row/_table into html.py
 # builders; until then they are the only markup here.
 _TABLE = f"{h.TABLE} font-size: 12px;"
-_CELL = "text-align: left; vertical-align: top; padding: 4px 6px; border-top: 1px solid var(--jp-border-color2, rgba(128,128,128,0.25));"
-_BAR = "height: 8px; border-radius: 4px; background: var(--jp-layout-color3, #ddd); overflow: hidden; max-width: 480px;"
-_FILL = "height: 100%; background: var(--jp-brand-color1, #1976d2);"
+_CELL = (
+    "text-align: left; vertical-align: top; padding: 4px 6px; "
+    "border-top: 1px solid var(--jp-border-color2, rgba(128,128,128,0.25));"
+)
 
 
 def _row(cells: list[str], header: bool = False) -> str:
@@ -47,11 +48,6 @@ def _row(cells: list[str], header: bool = False) -> str:
 
 def _table(head: list[str], rows: list[str]) -> str:
     return h.tag("table", _row([h.esc(c) for c in head], header=True) + "".join(rows), style=_TABLE)
-
-
-def _bar(fraction: float, text: str) -> str:
-    width = f"width: {max(0.0, min(1.0, fraction)) * 100:.1f}%;"
-    return h.div(h.div(h.div("", style=_FILL + " " + width), style=_BAR), h.muted_line(text))
 
 
 # -- cells ---------------------------------------------------------------------------------------
@@ -226,16 +222,21 @@ def frame_html(df: Any) -> str:
 
 
 class NotebookProgress:
-    """A live bar (counts, rate, errors, ETA) updated in place in the notebook."""
+    """A live line (spinner, counts, rate, errors, ETA, a bar) updated in place, the
+    same status line a single `%vlmrun` shows."""
 
     def __init__(self, min_interval: float = MIN_INTERVAL) -> None:
         self.min_interval = min_interval
         self._handle: Any = None
         self._last = 0.0
+        self._tick = 0
 
     def _bundle(self, state: Any) -> dict[str, Any]:
         fraction = state.completed / state.total if state.total else 1.0
-        return {"text/plain": state.line(), "text/html": _bar(fraction, state.line())}
+        self._tick += 1
+        tick = None if state.finished else self._tick  # the spinner stops when done
+        line = "vlmrun map \u00b7 " + state.line()
+        return {"text/plain": line, "text/html": h.status_line(line, tick, fraction)}
 
     def update(self, state: Any) -> None:
         from IPython.display import display
