@@ -435,10 +435,18 @@ def test_no_retries_means_one_attempt(api, tmp_path, sleeps):
     assert len(api.requests) == 1 and sleeps == []
 
 
-def test_invalid_json_is_a_server_error_after_bounded_retries(client, api):
+def test_a_completion_answered_200_with_invalid_json_is_not_sent_again(client, api):
+    # The server did (paid) work: repeating the POST would do it again.
     api.on("/v1/openai/chat/completions", httpx.Response(200, text="<html>oops</html>"))
     with pytest.raises(ServerError, match="invalid JSON"):
         client.complete("x")
+    assert len(api.requests) == 1
+
+
+def test_a_get_answered_with_invalid_json_is_retried_a_bounded_number_of_times(client, api):
+    api.on("/v1/artifacts/list", httpx.Response(200, text="<html>oops</html>"))
+    with pytest.raises(ServerError, match="invalid JSON"):
+        client.artifacts(session_id="sess-j")
     assert len(api.requests) == 3
 
 
@@ -479,7 +487,8 @@ def test_a_truncated_download_is_retried_and_never_cached(client, api):
     api.on(ART, short, httpx.Response(200, content=png, headers={"content-type": "image/png"}))
     assert client.fetch(_ref()).read_bytes() == png
     assert len(api.requests) == 2
-    assert [p.name for p in client.cache.root.rglob("*") if p.is_file()] == ["img_err001.png"]
+    files = sorted(p.name for p in client.cache.root.rglob("*") if p.is_file())
+    assert files == ["img_err001.png", "img_err001.png.sha256"]
 
 
 def test_a_wrong_content_type_is_refused(client, api):
@@ -551,7 +560,7 @@ def test_a_url_artifact_is_downloaded_without_the_key(client, api):
     )
     ref = _ref(oid="url_link01", sid="s-url")
     path = client.fetch(ref)
-    assert path.name == "photo.png.png" and path.read_bytes() == _png()
+    assert path.name == "url_link01.photo.png.png" and path.read_bytes() == _png()
     (cdn,) = api.hits("/files/photo.png", "cdn.test")
     assert "authorization" not in cdn.headers and cdn.url.params["sig"] == "1"
     api.requests.clear()

@@ -54,29 +54,21 @@ class Client:
         retry_after_max: float = 30.0,
         max_connections: int = 32,
         transport: httpx.BaseTransport | None = None,
+        deadline: float | None = None,
     ) -> None:
-        base = settings if settings is not None else Settings.from_env()
-        overrides: dict[str, Any] = {}
-        if api_key is not None:
-            overrides["api_key"] = api_key
-        if base_url is not None:
-            overrides["base_url"] = str(base_url).rstrip("/")
-        if cache_dir is not None:
-            overrides["cache_dir"] = Path(cache_dir).expanduser()
-        self.settings = replace(base, **overrides)
+        self.settings = _settings(settings, api_key, base_url, cache_dir, deadline)
         self.base_url = self.settings.base_url
         self.timeout = timeout
         self.max_retries = max(0, int(max_retries))
-        self.cache = ArtifactCache(self.settings.cache_dir, self.settings.cache_max_bytes)
+        self.deadline = self.settings.deadline  # seconds in all per fetch / completion
+        st = self.settings
+        self.cache = ArtifactCache(st.cache_dir, st.cache_max_bytes, st.max_artifact_bytes)
         policy = RetryPolicy(self.max_retries, backoff_base, backoff_max, retry_after_max)
         self._http = Http(
-            self.base_url,
-            self.settings.api_key,
-            timeout=timeout,
-            policy=policy,
-            max_connections=max_connections,
-            transport=transport,
-        )
+            self.base_url, st.api_key, timeout=timeout, policy=policy,
+            max_connections=max_connections, transport=transport, deadline=st.deadline,
+            max_json_bytes=st.max_json_bytes, max_decoded_bytes=st.max_decoded_bytes,
+        )  # fmt: skip
         self._artifacts = ArtifactDownloader(self._http, self.cache)
 
     def __repr__(self) -> str:
@@ -149,26 +141,30 @@ class Client:
         on_progress: OnProgress | None = None,
     ) -> Completion:
         """Run a chat completion; returns the typed result with refs bound to the session.
-        `on_progress(phase, done, total)` hears 'uploading' (large inputs) and 'waiting'."""
+        `on_progress(phase, done, total)` hears 'uploading' (large inputs) and 'waiting'.
+        `timeout` (default: the client's `deadline`) bounds the whole call, streamed or
+        not: uploads, every attempt and every wait between attempts."""
         self._http.require_key()
-        builder = _run_builder(self, on_progress, session_id=session_id)
-        body = self._completion_body(
-            prompt, messages, inputs, builder,
-            schema=schema, model=model, stream=stream, extra=extra,
-        )  # fmt: skip
-        t0 = time.monotonic()
-        if on_progress is not None:
-            on_progress("waiting", None, None)
-        if stream:
-            raw = self._http.retry(
-                lambda: self._http.stream_sse(COMPLETIONS_PATH, body, timeout, on_chunk)
-            )
-        else:
-            raw = self._http.json("POST", COMPLETIONS_PATH, json=body, timeout=timeout)
-        return protocol.completion_from(
-            raw, schema=schema, model=model, session_id=body.get("session_id"),
-            latency_s=time.monotonic() - t0, client=self,
-        )  # fmt: skip
+        seconds = float(timeout) if timeout is not None else None
+        with self._http.within("the completion", seconds):
+            builder = _run_builder(self, on_progress, session_id=session_id)
+            body = self._completion_body(
+                prompt, messages, inputs, builder,
+                schema=schema, model=model, stream=stream, extra=extra,
+            )  # fmt: skip
+            t0 = time.monotonic()
+            if on_progress is not None:
+                on_progress("waiting", None, None)
+            if stream:
+                raw = self._http.retry(
+                    lambda: self._http.stream_sse(COMPLETIONS_PATH, body, timeout, on_chunk)
+                )
+            else:
+                raw = self._http.json("POST", COMPLETIONS_PATH, json=body, timeout=timeout)
+            return protocol.completion_from(
+                raw, schema=schema, model=model, session_id=body.get("session_id"),
+                latency_s=time.monotonic() - t0, client=self,
+            )  # fmt: skip
 
     # -- agent executions ------------------------------------------------------------------------
     def build_execution_request(
@@ -274,7 +270,9 @@ class Client:
         """The artifact's file in the cache, downloading it once (streamed to disk).
         Takes our refs, the official SDK's, or an id string (namespace from the registry).
         `on_progress(phase, done, total)` hears 'downloading' with bytes so far."""
-        return self._artifacts.fetch(_as_ref(ref), on_progress)
+        ref = _as_ref(ref)
+        with self._http.within(f"fetching {ref.id}"):
+            return self._artifacts.fetch(ref, on_progress)
 
     def fetch_all(
         self,
@@ -287,6 +285,26 @@ class Client:
         (`on_progress` is called from the pool's threads)."""
         fetch = self.fetch if on_progress is None else partial(self.fetch, on_progress=on_progress)
         return fetch_concurrently(fetch, refs, max_workers, return_exceptions)
+
+
+def _settings(
+    base: Settings | None,
+    api_key: str | None,
+    base_url: str | None,
+    cache_dir: str | Path | None,
+    deadline: float | None,
+) -> Settings:
+    """The environment's settings (or `base`) with the constructor's explicit values."""
+    overrides: dict[str, Any] = {}
+    if api_key is not None:
+        overrides["api_key"] = api_key
+    if base_url is not None:
+        overrides["base_url"] = str(base_url).rstrip("/")
+    if cache_dir is not None:
+        overrides["cache_dir"] = Path(cache_dir).expanduser()
+    if deadline is not None:
+        overrides["deadline"] = float(deadline)
+    return replace(base if base is not None else Settings.from_env(), **overrides)
 
 
 def _run_builder(client: Client, on_progress: OnProgress | None, **kw: Any) -> PartBuilder:

@@ -16,12 +16,14 @@ from typing import TypeVar
 
 import httpx
 
+from .. import _integrity
 from ..cache import ArtifactCache, TruncatedDownload, check_content_type
 from ..errors import IntegrityError
 from ..kinds import media_type
 from ..refs import BaseRef, ImageRef, Namespace, UrlRef
 from . import _protocol
-from ._http import Http, OnProgress, Retry, counted
+from ._decode import decoded, over_limit
+from ._http import Http, OnProgress, Retry, _content_length, counted
 
 T = TypeVar("T")
 CHUNK = 1024 * 1024
@@ -79,17 +81,29 @@ class ArtifactDownloader:
         what: str,
         on_progress: OnProgress | None = None,
     ) -> Path:
-        """Stream a body into the cache; a short or dropped body becomes a retry."""
-        encoded = resp.headers.get("content-encoding", "identity").lower() not in ("", "identity")
+        """Stream a body into the cache; a short or dropped body becomes a retry. An
+        announced length past the per-artifact cap is refused before reading; a compressed
+        body is decoded a piece at a time within `max_decoded_bytes`."""
+        encoding = resp.headers.get("content-encoding", "identity").strip().lower()
+        encoded = encoding not in ("", "identity")
         expected = None if encoded else _content_length(resp.headers)
-        chunks = resp.iter_bytes(CHUNK) if encoded else resp.iter_raw(CHUNK)
+        cap = self.cache.max_artifact_bytes
+        if expected is not None and expected > cap:
+            raise over_limit(what, cap, "VLMRUN_MAX_ARTIFACT_BYTES", "the artifact")
+        chunks = self.http.guard(resp.iter_raw(CHUNK), what, download=True)
+        if encoded:
+            limit = min(cap, self.http.max_decoded_bytes)
+            setting = "VLMRUN_MAX_DECODED_BYTES" if limit < cap else "VLMRUN_MAX_ARTIFACT_BYTES"
+            chunks = decoded(chunks, encoding, limit=limit, what=what, setting=setting)
+        chunked = "chunked" in resp.headers.get("transfer-encoding", "").lower()
         try:
             return self.cache.store(
                 dest,
-                counted(self.http.guard(chunks, what, download=True), expected, on_progress),
+                counted(chunks, expected, on_progress),
                 kind=kind,
                 expected_size=expected,
                 what=what,
+                length_known=expected is not None or chunked or encoded,
             )
         except TruncatedDownload as exc:
             raise Retry(exc) from None
@@ -140,8 +154,16 @@ def fetch_concurrently(
     if not todo:
         return []
     workers = max(1, min(int(max_workers), len(todo)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vlmrun-fetch") as pool:
-        futures = [pool.submit(fetch, item) for item in todo]
+    with (
+        _integrity.pinned() as pins,  # nothing this call returns is evicted by it
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vlmrun-fetch") as pool,
+    ):
+
+        def run(item: T) -> Path:
+            with _integrity.working_for(pins):
+                return fetch(item)
+
+        futures = [pool.submit(run, item) for item in todo]
         out: list[Path | Exception] = []
         for fut in futures:
             try:
@@ -153,11 +175,3 @@ def fetch_concurrently(
                     raise
                 out.append(exc)
         return out
-
-
-def _content_length(headers: httpx.Headers) -> int | None:
-    try:
-        n = int(headers.get("content-length", ""))
-    except ValueError:
-        return None
-    return n if n >= 0 else None

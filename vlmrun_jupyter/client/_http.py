@@ -10,10 +10,13 @@ status code means the same exception wherever it came from.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import io
+import json as jsonlib
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from .._config import DEFAULT_DEADLINE, DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_JSON_BYTES
 from ..cache import TruncatedDownload
 from ..errors import (
     ConfigurationError,
@@ -33,6 +37,7 @@ from ..errors import (
     redact,
 )
 from . import _protocol
+from ._decode import decoded, over_limit
 
 log = logging.getLogger("vlmrun_jupyter.client")
 T = TypeVar("T")
@@ -101,15 +106,17 @@ class RetryPolicy:
         d = min(self.backoff_max, self.backoff_base * (2**attempt))
         return d / 2 + random.uniform(0, d / 2)
 
-    def run(self, attempt_fn: Callable[[], T]) -> T:
-        """Call `attempt_fn` until it returns, raises something final, or attempts run out.
-        The final error records `attempts` and `elapsed` (seconds), so messages can say so."""
+    def run(self, attempt_fn: Callable[[], T], deadline: Deadline | None = None) -> T:
+        """Call `attempt_fn` until it returns, raises something final, or attempts run out
+        (or the wait before the next one would pass `deadline`). The final error records
+        `attempts` and `elapsed` (seconds), so messages can say so."""
         start = time.monotonic()
         for attempt in range(self.max_retries + 1):
             try:
                 return attempt_fn()
             except Retry as r:
-                if attempt >= self.max_retries:
+                late = deadline is not None and deadline.remaining < self.delay(attempt, None) / 2
+                if attempt >= self.max_retries or late:
                     r.error.attempts = attempt + 1
                     r.error.elapsed = time.monotonic() - start
                     raise r.error from None
@@ -119,12 +126,37 @@ class RetryPolicy:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-class Deadline:
-    """A wall-clock budget for a whole operation (e.g. waiting for an execution)."""
+_active = threading.local()  # the Deadline of the operation running on this thread
 
-    def __init__(self, seconds: float) -> None:
+
+class Deadline:
+    """A wall-clock budget for a whole operation (a fetch, a completion, an execution):
+    every request, body read and retry wait of that operation fits inside it."""
+
+    def __init__(self, seconds: float, what: str = "the request") -> None:
         self.seconds = seconds
+        self.what = what
         self.start = time.monotonic()
+
+    @staticmethod
+    def current() -> Deadline | None:
+        """The deadline of the operation running on this thread, if any."""
+        return getattr(_active, "deadline", None)
+
+    def check(self, what: str) -> None:
+        """Raise the final timeout once the budget is spent."""
+        if self.remaining <= 0:
+            err = VlmRunTimeoutError(
+                f"{what}: gave up after {self.elapsed:.1f} s, past the {self.seconds:g} s "
+                f"deadline for {self.what}.",
+                hint="Raise it with deadline= (Client) or VLMRUN_DEADLINE=<seconds>.",
+            )
+            err.elapsed = self.elapsed
+            raise err
+
+    def read_timeout(self, timeout: float) -> float:
+        """The per-read timeout of a request sent now: never past the deadline."""
+        return max(0.001, min(timeout, self.remaining))
 
     @property
     def elapsed(self) -> float:
@@ -133,6 +165,20 @@ class Deadline:
     @property
     def remaining(self) -> float:
         return self.seconds - self.elapsed
+
+
+@contextlib.contextmanager
+def within(what: str, seconds: float) -> Iterator[Deadline]:
+    """One total deadline for everything inside on this thread: requests, body reads
+    and retry waits. A nested operation keeps the outer deadline when it is tighter."""
+    outer = Deadline.current()
+    mine = Deadline(seconds, what)
+    active = outer if outer is not None and outer.remaining <= mine.remaining else mine
+    _active.deadline = active
+    try:
+        yield active
+    finally:
+        _active.deadline = outer
 
 
 def _user_agent() -> str:
@@ -155,6 +201,9 @@ class Http:
         policy: RetryPolicy,
         max_connections: int = 32,
         transport: httpx.BaseTransport | None = None,
+        deadline: float = DEFAULT_DEADLINE,
+        max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
+        max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
     ) -> None:
         try:
             origin = httpx.URL(base_url)
@@ -165,6 +214,9 @@ class Http:
         self.base_url = base_url
         self.timeout = timeout
         self.policy = policy
+        self.deadline = deadline
+        self.max_json_bytes = max_json_bytes
+        self.max_decoded_bytes = max_decoded_bytes
         self._key = api_key
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
@@ -205,7 +257,11 @@ class Http:
         return redact(text, *self.secrets)
 
     def retry(self, attempt_fn: Callable[[], T]) -> T:
-        return self.policy.run(attempt_fn)
+        return self.policy.run(attempt_fn, Deadline.current())
+
+    def within(self, what: str, seconds: float | None = None) -> Any:
+        """One total deadline (default `self.deadline`) for the block: see `within`."""
+        return within(what, seconds if seconds is not None else self.deadline)
 
     def transport_error(self, exc: Exception, what: str, where: str | None = None) -> VlmRunError:
         if isinstance(exc, httpx.TimeoutException):
@@ -223,17 +279,28 @@ class Http:
     ) -> httpx.Response:
         """Send once. A success is returned (the caller closes a streamed one); a timeout
         is final; a dropped connection, 429 or 5xx raises `Retry`; other errors raise."""
+        deadline = Deadline.current()
+        if deadline is not None:
+            deadline.check(what)
+            own = request.extensions.get("timeout", {}).get("read") or self.timeout
+            request.extensions["timeout"] = httpx.Timeout(deadline.read_timeout(own)).as_dict()
         try:
             resp = pool.send(request, stream=stream)
         except httpx.TimeoutException as exc:
+            if deadline is not None:
+                deadline.check(what)
             raise self.transport_error(exc, what, request.url.host) from None
         except httpx.TransportError as exc:
             raise Retry(self.transport_error(exc, what, request.url.host)) from None
+        except httpx.HTTPError as exc:  # too many redirects, a bad URL: final
+            raise NetworkError(
+                f"{what} failed ({type(exc).__name__}).", detail=self.redact(str(exc))
+            ) from None
         if resp.status_code < 400:
             return resp
         try:
-            body = resp.read()
-        except httpx.HTTPError:
+            body = b"".join(bounded(self, resp, what, self.max_json_bytes, "VLMRUN_MAX_JSON_BYTES"))
+        except (httpx.HTTPError, VlmRunError, Retry):
             body = b""
         finally:
             resp.close()
@@ -271,18 +338,18 @@ class Http:
         return self._attempt(self.external, request, f"GET {url.host}", stream=True)
 
     def json(self, method: str, path: str, **kw: Any) -> Any:
-        """An API call answered with JSON, retried."""
+        """An API call answered with JSON, retried (invalid JSON only for a GET), within
+        the operation's deadline (or one of its own)."""
+        what = f"{method} {path.split('?', 1)[0]}"
 
         def attempt() -> Any:
-            resp = self.send(method, path, **kw)
-            try:
-                return resp.json()
-            except ValueError:
-                raise Retry(
-                    ServerError(f"{method} {path}: the server sent invalid JSON.")
-                ) from None
+            resp = self.send(method, path, stream=True, **kw)
+            return read_json(self, resp, what, retry_invalid=method == "GET")
 
-        return self.retry(attempt)
+        if Deadline.current() is not None:
+            return self.retry(attempt)
+        with self.within(what):
+            return self.retry(attempt)
 
     def stream_sse(
         self,
@@ -294,9 +361,11 @@ class Http:
         """One attempt at a streamed POST: each text piece goes to `on_chunk` as it arrives;
         returns the assembled answer. Once text was shown, a drop is final (not repeated)."""
         sse = _protocol.SseAssembler()
+        what = f"POST {path}"
         resp = self.send("POST", path, json=body, timeout=timeout, stream=True)
         try:
-            for line in self.guard(resp.iter_lines(), f"POST {path}"):
+            pieces = bounded(self, resp, what, self.max_json_bytes, "VLMRUN_MAX_JSON_BYTES")
+            for line in _lines(pieces):
                 piece = sse.feed(line)
                 if piece and on_chunk is not None:
                     on_chunk(piece)
@@ -329,23 +398,29 @@ class Http:
                     size = data.stat().st_size if isinstance(data, Path) else len(data)
                     body = _Counted(f if f is not None else io.BytesIO(data), size, on_progress)
                 files = {"file": (filename, body)}
-                resp = self.send("POST", path, params=params, files=files)
+                resp = self.send("POST", path, params=params, files=files, stream=True)
+                try:
+                    return read_json(self, resp, f"POST {path}", retry_invalid=False)
+                except ServerError:
+                    return None
             finally:
                 if f is not None:
                     f.close()
-            try:
-                return resp.json()
-            except ValueError:
-                return None
 
         return self.retry(attempt)
 
     def guard(self, chunks: Iterable[T], what: str, *, download: bool = False) -> Iterator[T]:
         """Re-raise httpx errors met mid-body as ours: a stall is final, a drop is retried
         (for a download, as a `TruncatedDownload`: nothing was cached)."""
+        deadline = Deadline.current()
         try:
-            yield from chunks
+            for chunk in chunks:
+                if deadline is not None:
+                    deadline.check(what)
+                yield chunk
         except httpx.TimeoutException as exc:
+            if deadline is not None:
+                deadline.check(what)
             if download:
                 raise VlmRunTimeoutError(
                     f"{what}: the download stalled ({type(exc).__name__}); nothing was cached."
@@ -361,3 +436,63 @@ class Http:
                     )
                 ) from None
             raise Retry(self.transport_error(exc, what)) from None
+
+
+def _content_length(headers: httpx.Headers) -> int | None:
+    try:
+        n = int(headers.get("content-length", ""))
+    except ValueError:
+        return None
+    return n if n >= 0 else None
+
+
+def _lines(pieces: Iterable[bytes]) -> Iterator[str]:
+    """Text lines of a byte stream (SSE), without a decoder holding a whole line twice."""
+    parts: list[bytes] = []  # the unfinished line, joined only once its end arrives
+    for piece in pieces:
+        if b"\n" not in piece:
+            parts.append(piece)
+            continue
+        first, *done, rest = piece.split(b"\n")
+        for line in (b"".join([*parts, first]), *done):
+            yield line.rstrip(b"\r").decode("utf-8", "replace")
+        parts = [rest]
+    tail = b"".join(parts)
+    if tail:
+        yield tail.rstrip(b"\r").decode("utf-8", "replace")
+
+
+def bounded(
+    http: Http, resp: httpx.Response, what: str, limit: int, setting: str
+) -> Iterator[bytes]:
+    """A response body decoded (Content-Encoding) a piece at a time, refused past
+    `limit` bytes: neither the wire size nor a compression ratio can fill memory."""
+    if resp.is_stream_consumed:  # read already (a send without stream=True)
+        if len(resp.content) > limit:
+            raise over_limit(what, limit, setting)
+        return iter([resp.content])
+    announced = _content_length(resp.headers)
+    encoding = resp.headers.get("content-encoding")
+    if announced is not None and announced > limit and encoding in (None, "identity"):
+        raise over_limit(what, limit, setting)
+    raw = http.guard(resp.iter_raw(), what)
+    return decoded(raw, encoding, limit=limit, what=what, setting=setting)
+
+
+def read_json(http: Http, resp: httpx.Response, what: str, *, retry_invalid: bool) -> Any:
+    """Parse a (streamed) JSON answer within the JSON budget. Invalid JSON is retried
+    only when asked (a GET); a POST that did paid work is never sent again."""
+    try:
+        body = b"".join(bounded(http, resp, what, http.max_json_bytes, "VLMRUN_MAX_JSON_BYTES"))
+    finally:
+        resp.close()
+    try:
+        return jsonlib.loads(body)
+    except (ValueError, RecursionError) as exc:
+        err = ServerError(
+            f"{what}: the server sent invalid JSON ({type(exc).__name__}).",
+            detail=http.redact(body[:200].decode("utf-8", "replace")),
+        )
+        if retry_invalid:
+            raise Retry(err) from None
+        raise err from None
