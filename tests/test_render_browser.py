@@ -209,3 +209,63 @@ def test_links_are_safe_and_card_is_inert(page, outputs):
     assert page.locator("#out-card img").count() == 4
     assert page.locator("#out-card video").count() == 1
     assert "Not found" in page.locator("#out-error").inner_text()
+
+
+CONTRAST_JS = """() => {
+  const parse = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const [r, g, b, a = 1] = parse(getComputedStyle(e).backgroundColor);
+      if (a > 0.5) return [r, g, b];
+    }
+    return [255, 255, 255];
+  };
+  const out = [];
+  for (const el of document.querySelectorAll('.output *')) {
+    const own = Array.from(el.childNodes).some(
+      (n) => n.nodeType === 3 && n.textContent.trim().length > 1);
+    const box = el.getBoundingClientRect();
+    if (!own || box.width === 0 || box.height === 0) continue;
+    out.push({text: el.textContent.trim().slice(0, 40),
+              fg: parse(getComputedStyle(el).color).slice(0, 3), bg: background(el)});
+  }
+  return out;
+}"""
+
+
+def _luminance(rgb) -> float:
+    def channel(c: float) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(fg, bg) -> float:
+    """The WCAG contrast ratio of two sRGB colours (1 to 21)."""
+    hi, lo = sorted((_luminance(fg), _luminance(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_text_is_readable_in_light_and_dark_themes(page, theme, artifacts_dir):
+    """Every piece of text our outputs show keeps a WCAG contrast of at least 3:1 against
+    what is really behind it, measured from computed styles in both themes (JupyterLab's
+    dark theme sets the page colours; our inline styles must follow, not fight it)."""
+    page.evaluate(f"() => document.body.setAttribute('style', {DARK if theme == 'dark' else ''!r})")
+    try:
+        texts = page.evaluate(CONTRAST_JS)
+        assert len(texts) > 20
+        poor = [(t["text"], round(contrast(t["fg"], t["bg"]), 2)) for t in texts]
+        poor = [p for p in poor if p[1] < 3.0]
+        page.screenshot(path=str(artifacts_dir / f"render_text_{theme}.png"), full_page=True)
+        assert poor == []
+    finally:
+        page.evaluate("() => document.body.removeAttribute('style')")
+
+
+def test_contrast_measure():
+    assert round(contrast((0, 0, 0), (255, 255, 255)), 1) == 21.0
+    assert contrast((119, 119, 119), (255, 255, 255)) > 4.4  # #777 on white
+    assert contrast((102, 102, 102), (17, 17, 17)) < 3.5  # #666 on #111: poor
