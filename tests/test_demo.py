@@ -30,6 +30,7 @@ def test_demo_renders_every_kind_and_stays_small(tmp_path):
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "over TCP" not in proc.stderr  # a quiet log: no kernel warning per notebook
     # the printed table names every kind
     for kind in KINDS:
         assert kind in proc.stdout, f"{kind} missing from the demo summary:\n{proc.stdout}"
@@ -46,3 +47,53 @@ def test_demo_renders_every_kind_and_stays_small(tmp_path):
         for o in cell.get("outputs", []):
             if "text/html" in o.get("data", {}):
                 assert_inert_html(o["data"]["text/html"])
+
+
+def test_the_demo_log_is_quiet(tmp_path):
+    """No kernel warning per notebook: the demo's kernels talk over private Unix sockets."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print(6 * 7)")]
+    src = tmp_path / "tiny.ipynb"
+    nbformat.write(nb, src)
+    code = (
+        "import sys; from pathlib import Path; from vlmrun_jupyter.demo import execute; "
+        f"execute(Path({str(src)!r}), Path({str(tmp_path / 'out')!r}))"
+    )
+    (tmp_path / "out").mkdir()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "TCP" not in proc.stderr and "WARNING" not in proc.stderr, proc.stderr
+    done = nbformat.read(tmp_path / "out" / "tiny.ipynb", as_version=4)
+    assert done.cells[0].outputs[0]["text"] == "42\n"
+
+
+def test_demo_lab_copies_the_notebooks_and_passes_arguments_to_jupyter(tmp_path):
+    from jupyterlab import __version__ as lab_version
+
+    from vlmrun_jupyter.demo import NOTEBOOKS_DIR, find_notebooks, lab_command
+
+    work = tmp_path / "work"
+    cmd = [sys.executable, "-m", "vlmrun_jupyter.cli", "demo", "--lab", "--workdir", str(work)]
+    # `--version` reaches `jupyter lab` itself (after --, or as any argument the demo lacks)
+    for extra in (["--", "--version"], ["--version"]):
+        proc = subprocess.run(cmd + extra, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout.strip().splitlines()[-1] == lab_version
+    names = sorted(p.name for p in find_notebooks(NOTEBOOKS_DIR))
+    assert sorted(p.name for p in work.glob("*.ipynb")) == names
+    # an edited copy is kept; the package's own notebooks are never the ones opened
+    (work / "quickstart.ipynb").write_text("edited")
+    subprocess.run(cmd + ["--version"], capture_output=True, timeout=120, check=True)
+    assert (work / "quickstart.ipynb").read_text() == "edited"
+    built = lab_command(work, ["--port", "9999", "--no-browser"], root=True)
+    assert built[3:5] == ["lab", str(work / "quickstart.ipynb")]
+    assert "--allow-root" in built and built[-3:] == ["--port", "9999", "--no-browser"]
+    assert f"--ServerApp.root_dir={work}" in built
+    assert "--allow-root" not in lab_command(work, [], root=False)
+    # without --lab, an unknown argument is still an error
+    bad = subprocess.run(
+        [sys.executable, "-m", "vlmrun_jupyter.cli", "demo", "--port", "1"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "unrecognized arguments: --port 1" in bad.stderr

@@ -22,7 +22,12 @@ def _serve(args: argparse.Namespace) -> int:
         )
         return 2
     server = LocalServer(
-        api_key=key, host=args.host, port=args.port, ttl=args.ttl, data_dir=args.data_dir
+        api_key=key,
+        host=args.host,
+        port=args.port,
+        ttl=args.ttl,
+        data_dir=args.data_dir,
+        allow_input_urls=args.allow_input_url,
     )
     base = f"http://{args.host}:{args.port}/v1"
     print(f"VLM Run local server on {base}  (Ctrl-C stops it)", flush=True)
@@ -50,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--data-dir", default=None, help="where artifacts are stored (default: a temp dir)"
     )
+    serve.add_argument(
+        "--allow-input-url",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="a URL prefix inputs may be fetched from (repeatable; by default only the "
+        "server's own files: nothing else on this machine is reachable through it)",
+    )
     serve.set_defaults(func=_serve)
 
     # `demo` is added by vlmrun_jupyter.demo when the notebooks land.
@@ -63,7 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    if extra and not (getattr(args, "takes_extra", False) and getattr(args, "lab", False)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -8,14 +8,19 @@ nothing but this package. The executed notebooks and standalone HTML land in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _HERE = Path(__file__).resolve().parent
 # A source checkout has notebooks/ beside the package; a wheel carries a copy inside it.
@@ -81,6 +86,19 @@ def summarize(nb, name: str) -> list[Rendered]:
     return rows
 
 
+@contextlib.contextmanager
+def kernel_config() -> Iterator[Any]:
+    """The kernel talks over Unix sockets in a private directory where the OS has them:
+    no TCP port opened, and no 'running over TCP without encryption' warning per notebook."""
+    from traitlets.config import Config
+
+    if os.name != "posix":
+        yield Config()
+        return
+    with tempfile.TemporaryDirectory(prefix="vlmrun-kernel-") as d:
+        yield Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(d, "k")}})
+
+
 def execute(path: Path, out_dir: Path, timeout: int = 600) -> tuple[Path, Path, list[Rendered]]:
     """Run one notebook top to bottom (in a scratch copy of its folder) and export it."""
     try:
@@ -95,13 +113,15 @@ def execute(path: Path, out_dir: Path, timeout: int = 600) -> tuple[Path, Path, 
     nb = nbformat.read(path, as_version=4)
     # No widget state in the saved notebook: the 3D viewer's splats would grow the file with
     # the artifact, and without it every exporter shows the static picture instead.
-    NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(work)}},
-        store_widget_state=False,
-    ).execute()
+    with kernel_config() as config:
+        NotebookClient(
+            nb,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(work)}},
+            store_widget_state=False,
+            config=config,
+        ).execute()
     executed = out_dir / path.name
     nbformat.write(nb, executed)
     html_path = out_dir / f"{path.stem}.html"
@@ -140,14 +160,40 @@ def run_demo(out: Path, notebooks: list[Path] | None = None) -> list[Rendered]:
     return rows
 
 
+def prepare_workdir(workdir: Path, source: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """Copy the notebooks into `workdir` (the package's own copies are never opened, so
+    autosave writes outputs there); a notebook already in `workdir` is kept as edited."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for nb in find_notebooks(source):
+        dest = workdir / nb.name
+        if not dest.exists():
+            shutil.copy2(nb, dest)
+            copied.append(dest)
+    return copied
+
+
+def lab_command(workdir: Path, extra: list[str], root: bool) -> list[str]:
+    """`jupyter lab` on the work directory's quickstart; `extra` goes to JupyterLab as
+    given (last, so it can override), `--allow-root` when running as root."""
+    cmd = [sys.executable, "-m", "jupyter", "lab", str(workdir / "quickstart.ipynb")]
+    cmd += [f"--ServerApp.root_dir={workdir}", "--ServerApp.ip=127.0.0.1"]
+    if root and "--allow-root" not in extra:
+        cmd.append("--allow-root")
+    return cmd + extra
+
+
 def _lab(args: argparse.Namespace) -> int:
-    target = NOTEBOOKS_DIR / "quickstart.ipynb"
-    cmd = [sys.executable, "-m", "jupyter", "lab", str(target), "--ServerApp.ip=127.0.0.1"]
-    try:
-        return subprocess.call(cmd)
-    except FileNotFoundError:  # pragma: no cover
+    if importlib.util.find_spec("jupyterlab") is None:
         print("JupyterLab is not installed: pip install 'vlmrun-jupyter[lab]'", file=sys.stderr)
         return 2
+    workdir = Path(args.workdir).expanduser().resolve()
+    copied = prepare_workdir(workdir)
+    kept = len(find_notebooks(workdir)) - len(copied)
+    note = f", kept {kept} as they were" if kept else ""
+    print(f"notebooks in {workdir} (copied {len(copied)}{note})", flush=True)
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    return subprocess.call(lab_command(workdir, list(args.extra or []), root))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -158,9 +204,21 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
-    demo = sub.add_parser("demo", help="execute the notebooks offline and export them as HTML")
+    demo = sub.add_parser(
+        "demo",
+        help="execute the notebooks offline and export them as HTML",
+        epilog="With --lab, any other arguments go to `jupyter lab` (e.g. --port 9999 "
+        "--no-browser); put them after -- if they clash with the demo's own.",
+    )
     demo.add_argument("--out", default="demo-out", help="output directory (default demo-out)")
     demo.add_argument(
-        "--lab", action="store_true", help="open the quickstart in JupyterLab instead"
+        "--lab",
+        action="store_true",
+        help="open the quickstart in JupyterLab instead, on copies in --workdir",
     )
-    demo.set_defaults(func=_demo)
+    demo.add_argument(
+        "--workdir",
+        default="vlmrun-demo",
+        help="where --lab copies the notebooks (default ./vlmrun-demo; edits there are kept)",
+    )
+    demo.set_defaults(func=_demo, takes_extra=True)
