@@ -95,11 +95,15 @@ def test_expired_session_is_404_saying_so(seeded):
 
 
 def test_sessions_expire_after_the_ttl(tmp_path):
-    # a TTL long enough that a loaded machine still answers the first request in time
-    with LocalServer(ttl=3.0, data_dir=tmp_path / "data") as server:
+    # the store's clock is moved by hand: the outcome depends on the session's age, not on
+    # how fast a loaded machine answers
+    now = [1_000_000.0]
+    with LocalServer(ttl=60, data_dir=tmp_path / "data") as server:
+        server.store.clock = lambda: now[0]
         sid, oid = server.add_artifact("img", JPEG, content_type="image/jpeg")
+        now[0] += 59
         assert get_artifact(server, object_id=oid, session_id=sid).status_code == 200
-        time.sleep(3.2)
+        now[0] += 2
         r = get_artifact(server, object_id=oid, session_id=sid)
         assert r.status_code == 404 and "expired" in r.json()["detail"]
         assert not (tmp_path / "data" / "ns" / sid).exists(), "expired artifacts are deleted"

@@ -16,6 +16,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,9 +128,11 @@ class NamespaceStore:
 
 
 class Store:
-    def __init__(self, root: Path, ttl: float) -> None:
+    def __init__(self, root: Path, ttl: float, clock: Callable[[], float] = time.time) -> None:
+        """`clock` says how old a session is (tests pass one they can move forward)."""
         self.root = root.resolve()
         self.ttl = float(ttl)
+        self.clock = clock
         self._lock = threading.RLock()
         self._namespaces: dict[str, Namespace] = {}
         self._files: dict[str, dict[str, Any]] = {}
@@ -150,7 +153,7 @@ class Store:
                 raise StoreError(409, f"{kind} {ns_id} already exists")
             root = inside(self.root, self.root / "ns" / ns_id)
             root.mkdir(parents=True)
-            ns = Namespace(kind=kind, id=ns_id, root=root, created_at=time.time())
+            ns = Namespace(kind=kind, id=ns_id, root=root, created_at=self.clock())
             self._namespaces[ns_id] = ns
         return ns
 
@@ -180,7 +183,7 @@ class Store:
             ns = self._namespaces.get(ns_id)
         if ns is None or (kind is not None and ns.kind != kind):
             raise StoreError(404, f"{label} {ns_id} not found: check the id")
-        if ns.expired or time.time() - ns.created_at > self.ttl:
+        if ns.expired or self.clock() - ns.created_at > self.ttl:
             self._expire(ns)
             hours = self.ttl / 3600
             raise StoreError(
