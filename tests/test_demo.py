@@ -97,3 +97,32 @@ def test_demo_lab_copies_the_notebooks_and_passes_arguments_to_jupyter(tmp_path)
         text=True,
     )
     assert bad.returncode == 2 and "unrecognized arguments: --port 1" in bad.stderr
+
+
+def test_the_quickstart_link_points_at_the_blurred_photo(client, live_server):
+    """The quickstart's "Give me a link to the blurred photo <id>" links to those bytes; it
+    does not blur the photo again (no new image artifact is made)."""
+    from pydantic import BaseModel
+
+    from vlmrun_jupyter import ImageRef, UrlRef
+    from vlmrun_jupyter.local.samples import sample_image
+
+    class Blurred(BaseModel):
+        image: ImageRef
+
+    class Link(BaseModel):
+        link: UrlRef
+
+    blurred = client.complete("Blur all the faces", inputs=[sample_image()], schema=Blurred)
+    before = {r.id for r in client.artifacts(session_id=blurred.session_id)}
+    link = client.complete(
+        "Give me a link to the blurred photo " + blurred.result.image.id,
+        schema=Link,
+        session_id=blurred.session_id,
+    )
+    made = {r.id for r in client.artifacts(session_id=blurred.session_id)} - before
+    assert made == {link.result.link.id}  # one url artifact, no new image
+    assert (
+        client.fetch(link.result.link).read_bytes()
+        == client.fetch(blurred.result.image).read_bytes()
+    )
