@@ -1,6 +1,7 @@
-"""The cache's size accounting without listing it per download (vlmrun_jupyter/_ledger.py):
-the count stays equal to what is on disk across threads, processes, hand deletions and a
-replaced journal, and the cap is still enforced."""
+"""The cache's fast path: size accounting without listing the cache per download
+(vlmrun_jupyter/_ledger.py) stays equal to what is on disk across threads, processes,
+hand deletions and a replaced journal, the cap is still enforced; the per-artifact
+cross-process lock (one byte of a shared lock file) still allows one download only."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from vlmrun_jupyter import _ledger, refs
@@ -129,3 +131,44 @@ def test_clear_and_explicit_evict_leave_the_count_right(tmp_path):
         _doc(cache, i)
     assert cache.size() <= 2800
     assert cache._ledger.total() == cache.size()
+
+
+RACER = """
+import sys, time
+from pathlib import Path
+from vlmrun_jupyter import refs
+from vlmrun_jupyter.cache import ArtifactCache
+cache_dir, log, start = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
+cache = ArtifactCache(cache_dir, max_bytes=10**9)
+ns = refs.Namespace("session", "sess-ledger")
+ref = refs.DocumentRef(id="doc_race01")
+body = b"%PDF-1.4\\n" + b"r" * 5000
+
+def download():
+    with open(log, "a") as f:
+        f.write("downloaded\\n")
+    time.sleep(0.5)
+    dest = cache.ns_dir(ns) / "doc_race01.pdf"
+    return cache.store(dest, [body], kind="document", expected_size=len(body), what=ref.id)
+
+time.sleep(max(0.0, start - time.time()))
+print(cache.get_or_fetch(ref, ns, download).stat().st_size)
+"""
+
+
+def test_one_download_when_several_processes_ask_at_once(tmp_path):
+    log = tmp_path / "downloads.log"
+    start = time.time() + 1.5  # all three import first, then ask together
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(tmp_path / "c"), str(log), str(start)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    sizes = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0]
+    assert sizes == ["5009"] * 3
+    assert log.read_text().splitlines() == ["downloaded"]

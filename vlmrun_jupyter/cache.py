@@ -7,7 +7,8 @@ so files fetched by either tool serve the other. Guarantees:
 - a file only appears under its final name once every announced byte arrived and
   its first bytes look like the promised kind (temp file + `os.replace`);
 - one download per artifact, however many threads or processes ask at once
-  (a thread lock per key plus a `filelock` file lock, re-checking after waiting);
+  (a thread lock per key plus a POSIX record lock on one byte of a shared lock file,
+  re-checking after waiting);
 - a file that is present but broken (truncated, swapped, damaged) fails the check
   before it is served (size and SHA-256 recorded at download, `_integrity.py`) and
   is fetched again; temp files of killed downloads are reclaimed;
@@ -26,10 +27,16 @@ import os
 import re
 import tempfile
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import filelock
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 from . import _integrity
 from ._config import Settings
@@ -63,6 +70,36 @@ def _thread_lock(key: tuple[str, str, str]) -> threading.Lock:
         if lock is None:
             lock = _thread_locks[key] = threading.Lock()
         return lock
+
+
+_lock_fds: dict[str, int] = {}
+
+
+@contextlib.contextmanager
+def _process_lock(cache_dir: Path, name: str) -> Iterator[None]:
+    """Exclusive across processes for `name`, without a lock file per artifact (creating
+    one costs milliseconds on some disks): a POSIX record lock on one byte, at the name's
+    CRC-32, of `<cache_dir>/.locks/artifacts.lock`. Record locks belong to the process, so
+    callers hold the per-key thread lock first, and the file stays open for the process's
+    life (closing any descriptor of it would drop all of the process's locks on it)."""
+    if fcntl is None:  # no POSIX record locks (Windows): a lock file per artifact
+        lock_dir = cache_dir / ".locks"
+        _mkdir(lock_dir)
+        with filelock.FileLock(str(lock_dir / f"{name.replace('/', '--')}.lock")):
+            yield
+        return
+    path = str(cache_dir / ".locks" / "artifacts.lock")
+    with _locks_guard:
+        fd = _lock_fds.get(path)
+        if fd is None:
+            _mkdir(cache_dir / ".locks")
+            fd = _lock_fds[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    offset = zlib.crc32(name.encode("utf-8"))
+    fcntl.lockf(fd, fcntl.LOCK_EX, 1, offset)
+    try:
+        yield
+    finally:
+        fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset)
 
 
 def check_object_id(object_id: str) -> str:
@@ -238,12 +275,11 @@ class ArtifactCache:
     # -- locking ------------------------------------------------------------------------
     @contextlib.contextmanager
     def locked(self, ref: BaseRef, ns: Namespace) -> Iterator[None]:
-        """Exclusive for this artifact across threads (lock dict) and processes (filelock)."""
+        """Exclusive for this artifact across threads (lock dict) and processes (one byte
+        of a shared lock file, `_process_lock`)."""
         check_object_id(ref.id)
         key = (str(self.root), ns.id, ref.id)
-        lock_dir = self.cache_dir / ".locks" / ns.id
-        _mkdir(lock_dir)
-        with _thread_lock(key), filelock.FileLock(str(lock_dir / f"{ref.id}.lock")):
+        with _thread_lock(key), _process_lock(self.cache_dir, f"{ns.id}/{ref.id}"):
             yield
 
     def get_or_fetch(self, ref: BaseRef, ns: Namespace, download: Callable[[], Path]) -> Path:
