@@ -356,13 +356,23 @@ def test_timeout_is_a_short_error(ip, magics, env):
 def test_ctrl_c_cancels_cleanly(ip, magics, env):
     ip.user_ns["_vlmrun"] = "before"
     env.inject("latency", seconds=2, path="/v1/openai")
-    magics.runner.clients.get()  # built before the timer starts (TLS setup is slow under load)
-    timer = threading.Timer(0.4, _thread.interrupt_main)
-    timer.start()
+    # Ctrl-C arrives while the request is in flight: when the server has received it (it
+    # then holds it for 2 s), not after a fixed delay that a loaded machine may overrun
+    stop = threading.Event()
+
+    def interrupt_once_sent() -> None:
+        while not stop.wait(0.02):
+            if any(r.path == "/v1/openai/chat/completions" for r in env.requests):
+                _thread.interrupt_main()
+                return
+
+    watcher = threading.Thread(target=interrupt_once_sent, daemon=True)
+    watcher.start()
     try:
         res, cap = run(ip, '%vlmrun "describe {{ img }}" -o cancelled')
     finally:
-        timer.cancel()
+        stop.set()
+        watcher.join()
     line = error_line(cap)
     assert line.startswith("CancelledError: interrupted after")
     assert "nothing was stored" in line
