@@ -67,7 +67,7 @@ class Splats:
     colors: np.ndarray  # float32 (N, 3)
     log_scales: np.ndarray  # float32 (N, 3)
     rotations: np.ndarray  # float32 (N, 4), xyzw
-    sh: np.ndarray  # float32 (N, K, 3), K = SH_DIM[sh_degree]
+    sh: np.ndarray  # float32 (N, K, 3), K = SH_DIM[sh_degree]; (N, 0, 3) if not decoded
     sh_degree: int = 0
     antialiased: bool = False
 
@@ -173,20 +173,24 @@ def read_header(raw: bytes) -> tuple[int, int, int, int, int]:
     return version, n, deg, fbits, flags
 
 
-def decode(data: bytes) -> Splats:
-    """Decode SPZ bytes (gzip v1-v3 or zstd v4). Raises SpzError on anything malformed."""
+def decode(data: bytes, sh: bool = True) -> Splats:
+    """Decode SPZ bytes (gzip v1-v3 or zstd v4). Raises SpzError on anything malformed.
+    `sh=False` leaves the spherical harmonics out (`sh` is then (N, 0, 3), `sh_degree`
+    still the file's): pictures and the viewer use only the base colour, and SH is most
+    of the decoded size (135 of 191 bytes a point at degree 3)."""
     data = bytes(data) if not isinstance(data, bytes) else data
     if data[:2] == GZIP_MAGIC:
-        return _decode_gzip(data)
+        return _decode_gzip(data, sh)
     if data[:4] == V4_MAGIC:
-        return _decode_v4(data)
+        return _decode_v4(data, sh)
     raise SpzError("not an SPZ file (neither gzip data nor an NGSP header)")
 
 
-def _decode_gzip(data: bytes) -> Splats:
+def _decode_gzip(data: bytes, want_sh: bool = True) -> Splats:
     """Inflate in small steps into a buffer of the declared size; each section decodes on a
     worker as soon as it is complete, and SH (the last, largest one) in slices as it
-    arrives, so decoding overlaps inflating."""
+    arrives, so decoding overlaps inflating. Without `want_sh` the SH bytes are inflated
+    (the stream is still checked to its end) but neither kept nor decoded."""
     version, n, deg, fbits, flags = _peek_gzip_header(data)
     sizes = [w * n for w in _widths(version, deg)]
     total = HEADER.size + sum(sizes)
@@ -196,18 +200,23 @@ def _decode_gzip(data: bytes) -> Splats:
             f"{len(data):,} compressed bytes can hold"
         )
     ends = np.cumsum([HEADER.size, *sizes]).tolist()  # section i spans ends[i]:ends[i + 1]
-    out = memoryview(bytearray(total))
-    sh = np.empty(sizes[5], np.float32)
+    keep = total if want_sh else ends[5]
+    out = memoryview(bytearray(keep))
+    sh = np.empty(sizes[5] if want_sh else 0, np.float32)
     section = _section_decoder(version, n, deg, fbits)
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         futures: list = []
         filled, sh_done = 0, ends[5]
         for piece in _inflate(data, total):
-            out[filled : filled + len(piece)] = piece
+            if filled < keep:
+                part = piece[: keep - filled]
+                out[filled : filled + len(part)] = part
             filled += len(piece)
             while len(futures) < 5 and filled >= ends[len(futures) + 1]:
                 i = len(futures)
                 futures.append(pool.submit(section, i, out[ends[i] : ends[i + 1]]))
+            if not want_sh:
+                continue
             if filled > sh_done and (filled - sh_done >= SH_SLICE or filled == total):
                 lo, hi = sh_done - ends[5], filled - ends[5]
                 futures.append(pool.submit(_sh_values, out[sh_done:filled], sh[lo:hi]))
@@ -215,7 +224,8 @@ def _decode_gzip(data: bytes) -> Splats:
         arrays = [f.result() for f in futures[:5]]
         for f in futures[5:]:
             f.result()
-    return Splats(*arrays, sh.reshape(n, SH_DIM[deg], 3), deg, bool(flags & FLAG_ANTIALIASED))
+    k = SH_DIM[deg] if want_sh else 0
+    return Splats(*arrays, sh.reshape(n, k, 3), deg, bool(flags & FLAG_ANTIALIASED))
 
 
 SH_SLICE = 4 << 20  # bytes of SH decoded per worker task while the rest inflates
@@ -257,7 +267,7 @@ def _inflate(data: bytes, total: int):
         raise SpzError("truncated SPZ data: the gzip stream ends early")
 
 
-def _decode_v4(data: bytes) -> Splats:
+def _decode_v4(data: bytes, want_sh: bool = True) -> Splats:
     if len(data) < HEADER_V4.size:
         raise SpzError("truncated SPZ header")
     _, version, n, deg, fbits, flags, count, toc_at = HEADER_V4.unpack_from(data)
@@ -291,7 +301,8 @@ def _decode_v4(data: bytes) -> Splats:
         raise SpzError("SPZ data is longer than its table of contents declares")
 
     section = _section_decoder(version, n, deg, fbits)
-    sh = np.empty(n * SH_DIM[deg] * 3, np.float32)
+    k = SH_DIM[deg] if want_sh else 0
+    sh = np.empty(n * k * 3, np.float32)
 
     def reader(index: int) -> Any:
         start, packed, _ = jobs[index]
@@ -328,7 +339,7 @@ def _decode_v4(data: bytes) -> Splats:
         # SH, the largest stream, inflates here in slices, each decoded on a worker as the
         # next one inflates; the other streams inflate and decode on the workers meanwhile.
         futures = [pool.submit(whole, i) for i in range(5)]
-        if 5 in jobs:
+        if 5 in jobs and want_sh:
             r, done, size = reader(5), 0, jobs[5][2]
             while done < size:
                 raw = inflate(5, min(SH_SLICE, size - done), r)
@@ -338,7 +349,7 @@ def _decode_v4(data: bytes) -> Splats:
         arrays = [f.result() for f in futures[:5]]
         for f in futures[5:]:
             f.result()
-    return Splats(*arrays, sh.reshape(n, SH_DIM[deg], 3), deg, bool(flags & FLAG_ANTIALIASED))
+    return Splats(*arrays, sh.reshape(n, k, 3), deg, bool(flags & FLAG_ANTIALIASED))
 
 
 # zstd, zlib and numpy's ufuncs release the GIL, so sections decode side by side.
