@@ -80,6 +80,18 @@ def test_round_trip_within_quantisation(version, degree):
 
 
 @pytest.mark.parametrize("version", [3, 4])
+def test_decode_without_sh_keeps_everything_else(version):
+    data = spz.encode(scene(3000, degree=3, seed=2), version=version)
+    full, light = spz.decode(data), spz.decode(data, sh=False)
+    assert full.sh.shape == (3000, 15, 3) and light.sh.shape == (3000, 0, 3)
+    assert light.sh_degree == 3
+    for name in ("positions", "opacities", "colors", "log_scales", "rotations"):
+        assert np.array_equal(getattr(full, name), getattr(light, name)), name
+    with pytest.raises(SpzError, match="truncated"):
+        spz.decode(data[: len(data) // 2], sh=False)
+
+
+@pytest.mark.parametrize("version", [3, 4])
 @pytest.mark.parametrize("n", [0, 1, 2049])
 def test_edge_sizes_and_flags(version, n):
     original = scene(n, 1, seed=n, antialiased=True)
