@@ -243,6 +243,13 @@ class BaseRef(BaseModel):
 
         return ref_html(self)
 
+    def show(self, width: int | None = None) -> Any:
+        """This ref displayed at most `width` CSS pixels wide (as `IPython.display.Image(width=)`);
+        `vlmrun_jupyter.display.gallery(refs, columns=3)` lays out several."""
+        from .display import show  # late: refs render themselves (see .importlinter)
+
+        return show(self, width)
+
 
 class ImageRef(BaseRef):
     kind_info: ClassVar[Kind | None] = KINDS["image"]

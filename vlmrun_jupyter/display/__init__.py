@@ -8,6 +8,7 @@
 - `set_inline_budget(nbytes)` / `inline_budget()`: the per-output byte budget (default
   2 MiB, or `VLMRUN_INLINE_BUDGET`); `Budget`, `bundle_size` (`budget`).
 - `render_path(ref, path, budget)`: a local file through its kind's renderer.
+- `show(ref, width=)` / `gallery(refs, columns=)`: size controls (`sizing`).
 
 Renderers are found from `kinds.KINDS[kind].renderer` (`registry`, one module a kind
 under `display/kinds/`); markup is written only by `html`.
@@ -19,6 +20,7 @@ from .budget import Budget, bundle_size, inline_budget, set_inline_budget
 from .card import result_bundle
 from .pipeline import ref_bundle, ref_html
 from .registry import render_path
+from .sizing import gallery, show
 
 __all__ = [
     "Budget",
@@ -29,4 +31,6 @@ __all__ = [
     "set_inline_budget",
     "inline_budget",
     "bundle_size",
+    "show",
+    "gallery",
 ]

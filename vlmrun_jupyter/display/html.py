@@ -50,9 +50,11 @@ LINK = "color: var(--jp-content-link-color, #1a6fd1); word-break: break-all;"
 AUDIO = "width: 100%; max-width: 480px;"
 ITALIC = "font-style: italic;"
 TEXT = "white-space: pre-wrap; word-break: break-word;"
+# The label column takes only what its names need (`width: 1%` in an auto-layout table),
+# so media in the value column get the card's full width.
 TH = (
     "text-align: left; vertical-align: top; padding: 3px 12px 3px 0; font-weight: 600; "
-    "white-space: nowrap; border: none; background: none;"
+    "white-space: nowrap; border: none; background: none; width: 1%;"
 )
 TD = "text-align: left; vertical-align: top; padding: 3px 0; border: none; background: none;"
 TABLE = "border-collapse: collapse; border: none; margin: 0; width: 100%;"
@@ -215,9 +217,17 @@ def plain(ref: BaseRef, *facts: Any) -> str:
 # -- a ref's output: media, caption, frame ----------------------------------------------------
 
 
+ID = "user-select: all; -webkit-user-select: all; cursor: text;"
+
+
+def ref_id(value: Any) -> str:
+    """An artifact id that one click selects whole, ready to copy."""
+    return tag("code", esc(value), style=ID, title="click to select the id, then copy it")
+
+
 def caption(ref: BaseRef, *facts: Any, note: str = "") -> str:
-    """The quiet line under a preview: kind, id and facts (all escaped)."""
-    parts = [bold(type(ref).__name__), code(ref.id)]
+    """The quiet line under a preview: kind, id (selected whole by a click) and facts."""
+    parts = [bold(type(ref).__name__), ref_id(ref.id)]
     parts += [esc(f) for f in facts if f not in (None, "")]
     line = DOT.join(parts)
     if note:
@@ -259,10 +269,21 @@ def player(
     return tag(kind, controls=True, preload="metadata", src=src, style=style, width=width)
 
 
-def grid(items: Iterable[str], cell_px: int = 200) -> str:
-    """Items side by side in fixed-width cells that wrap with the output's width."""
-    style = CELL.format(w=int(cell_px))
+def grid(items: Iterable[str], cell_px: int = 200, columns: int | None = None) -> str:
+    """Items side by side in fixed-width cells that wrap with the output's width, or in
+    `columns` equal shares of it."""
+    if columns:
+        width = f"calc({100 / int(columns):.4f}% - 8px)"
+        style = CELL.format(w=0).replace("width: 0px", f"width: {width}")
+    else:
+        style = CELL.format(w=int(cell_px))
     return div(*(div(item, style=style) for item in items), style="line-height: 1.3;")
+
+
+def sized(body: str, width: int) -> str:
+    """Safe HTML (a ref's output) shown `width` CSS pixels wide at most: its media scale
+    with it (they are `max-width: 100%`)."""
+    return div(body, style=f"max-width: {int(width)}px;")
 
 
 def heading(text: Any, gap_px: int = 4) -> str:
