@@ -629,6 +629,8 @@ class _SlowImage(BaseHTTPRequestHandler):
 def test_an_execution_past_its_timeout_raises_a_timeout(fast_client, live_server):
     slow = ThreadingHTTPServer(("127.0.0.1", 0), _SlowImage)
     threading.Thread(target=slow.serve_forever, daemon=True).start()
+    allowed = f"http://127.0.0.1:{slow.server_address[1]}/"
+    live_server.allow_input_urls.append(allowed)  # not the server's own file: allow-listed
     try:
         with pytest.raises(VlmRunTimeoutError, match="still") as info:
             fast_client.execute(
@@ -647,6 +649,7 @@ def test_an_execution_past_its_timeout_raises_a_timeout(fast_client, live_server
         ).json()
         assert state["status"] in ("pending", "running")
     finally:
+        live_server.allow_input_urls.remove(allowed)
         slow.shutdown()
 
 

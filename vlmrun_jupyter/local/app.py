@@ -18,8 +18,11 @@ from .routes.common import State, error
 from .routes.control import fault_from_dict
 
 
-def build_app(state: State) -> tuple[FaultMiddleware, Starlette]:
-    """The ASGI app wrapped in fault injection and request recording, and the bare app."""
+def build_app(
+    state: State, allow_input_urls: list[str] | None = None
+) -> tuple[FaultMiddleware, Starlette]:
+    """The ASGI app wrapped in fault injection and request recording, and the bare app.
+    `allow_input_urls`: URL prefixes inputs may name besides the server's own files."""
     routes = [
         Route("/v1/health", artifacts.health),
         Route("/v1/openai/chat/completions", completions.chat_completions, methods=["POST"]),
@@ -60,7 +63,8 @@ def build_app(state: State) -> tuple[FaultMiddleware, Starlette]:
 
     app.add_exception_handler(404, not_found)
     app.add_exception_handler(405, not_allowed)
-    return FaultMiddleware(app, state.faults, state.recorder), app
+    middleware = FaultMiddleware(app, state.faults, state.recorder, state.api_key, allow_input_urls)
+    return middleware, app
 
 
 __all__ = ["State", "build_app", "fault_from_dict"]

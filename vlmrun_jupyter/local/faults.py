@@ -6,16 +6,25 @@ type, slow the body down, or drop the connection. Faults are set for the whole
 server (`FaultTable.add`, for the next N requests or with a probability) or per
 request with the `X-Vlmrun-Fault` header. Everything received is recorded
 (never the Authorization header) so tests can count requests at the server.
+
+Bounds (issue 14): the record is a ring buffer (`RECORD_MAX` requests) holding JSON
+bodies with long strings summarised, so a kernel running the server does not grow with
+its traffic; a fault applies only to a request carrying the key (or to the token-guarded
+`/v1/_local/public|uploads` routes), so nobody without it can make the server misbehave;
+a body over `MAX_BODY` (`MAX_JSON_BODY` for JSON) is answered 413 before it is read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import hmac
 import ipaddress
 import json
 import random
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,6 +32,42 @@ from urllib.parse import parse_qsl
 FAULT_KINDS = ("latency", "status", "truncate", "content_type", "drop", "slow_body")
 HEADER = "x-vlmrun-fault"
 _JSON_RECORD_LIMIT = 8 * 1024 * 1024
+RECORD_MAX = 10_000  # requests kept in the record (oldest dropped first)
+RECORD_STR_MAX = 256  # longer strings in recorded bodies keep this prefix and their length
+MAX_JSON_BODY = 64 * 1024 * 1024  # a JSON request body (parsed in memory)
+MAX_BODY = 2 * 1024**3  # any request body (uploads stream to disk)
+TOKEN_PATHS = ("/v1/_local/public/", "/v1/_local/uploads/")  # guarded by a token, not the key
+#: (port of the server handling this request, URL prefixes its inputs may come from):
+#: set per request, read by `routes/inputs.py` to fetch only the server's own files.
+INPUT_POLICY: contextvars.ContextVar[tuple[int | None, tuple[str, ...]]] = contextvars.ContextVar(
+    "vlmrun_local_input_policy", default=(None, ())
+)
+
+
+def summarise(value: Any, depth: int = 0) -> Any:
+    """A recorded body: the same shape, long strings cut to a prefix plus their length."""
+    if depth > 32:
+        return "..."
+    if isinstance(value, str) and len(value) > RECORD_STR_MAX:
+        return f"{value[:RECORD_STR_MAX]}...(+{len(value) - RECORD_STR_MAX} chars)"
+    if isinstance(value, dict):
+        return {k: summarise(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [summarise(v, depth + 1) for v in value]
+    return value
+
+
+def has_key(headers: dict[str, str], api_key: str) -> bool:
+    """Whether a request carries this server's key (`Authorization: Bearer <key>`)."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        token.strip().encode(), api_key.encode()
+    )
+
+
+def may_fault(path: str, headers: dict[str, str], api_key: str | None) -> bool:
+    """Faults apply to requests with the key (checked first) or to token-guarded routes."""
+    return api_key is None or path.startswith(TOKEN_PATHS) or has_key(headers, api_key)
 
 
 @dataclass
@@ -155,11 +200,11 @@ class RecordedRequest:
 
 
 class Recorder:
-    """Every request the server received, in order."""
+    """The last `RECORD_MAX` requests the server received, in order."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._items: list[RecordedRequest] = []
+        self._items: deque[RecordedRequest] = deque(maxlen=RECORD_MAX)
 
     def add(self, item: RecordedRequest) -> None:
         with self._lock:
@@ -190,10 +235,19 @@ class FaultMiddleware:
     """ASGI middleware: records requests and applies faults (all but `drop`, which the
     protocol layer applies before the request reaches the app)."""
 
-    def __init__(self, app: Any, table: FaultTable, recorder: Recorder) -> None:
+    def __init__(
+        self,
+        app: Any,
+        table: FaultTable,
+        recorder: Recorder,
+        api_key: str | None = None,
+        allow_input_urls: list[str] | None = None,
+    ) -> None:
         self.app = app
         self.table = table
         self.recorder = recorder
+        self.api_key = api_key
+        self.allow_input_urls = allow_input_urls if allow_input_urls is not None else []
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
@@ -204,12 +258,17 @@ class FaultMiddleware:
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         record = RecordedRequest(scope["method"], path, query, time=time.time())
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        port = (scope.get("server") or (None, None))[1]
+        INPUT_POLICY.set((port, tuple(self.allow_input_urls)))
+        if await self._too_large(headers, send, record):
+            return
         fault = None
-        if HEADER in headers and is_loopback((scope.get("client") or ("",))[0]):
+        allowed = may_fault(path, headers, self.api_key)  # the key first, then any fault
+        if allowed and HEADER in headers and is_loopback((scope.get("client") or ("",))[0]):
             fault = parse_header(headers[HEADER])
             if fault is not None and fault.kind == "drop":
                 fault = None  # already applied by the protocol layer
-        if fault is None and not path.startswith("/v1/_local/"):
+        if allowed and fault is None and not path.startswith("/v1/_local/"):
             fault = self.table.pick(path)
         record.fault = fault.describe() if fault else None
         self.recorder.add(record)
@@ -228,6 +287,27 @@ class FaultMiddleware:
         await self._body_fault(fault, scope, receive, send, record)
 
     # -- helpers -----------------------------------------------------------------------
+    async def _too_large(self, headers: dict[str, str], send: Any, record: RecordedRequest) -> bool:
+        """Answer 413 (and record it) for an announced body over the limit, unread."""
+        is_json = headers.get("content-type", "").startswith("application/json")
+        limit = MAX_JSON_BODY if is_json else MAX_BODY
+        try:
+            announced = int(headers.get("content-length", "0"))
+        except ValueError:
+            announced = 0
+        if announced <= limit:
+            return False
+        record.status = 413
+        self.recorder.add(record)
+        body = json.dumps(
+            {"detail": f"request body of {announced} bytes is over this server's {limit}"}
+        ).encode()
+        head = [(b"content-type", b"application/json"), (b"connection", b"close")]
+        head.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": 413, "headers": head})
+        await send({"type": "http.response.body", "body": body})
+        return True
+
     def _recording_receive(self, receive: Any, record: RecordedRequest, headers: dict) -> Any:
         is_json = headers.get("content-type", "").startswith("application/json")
         chunks: list[bytes] = []
@@ -243,8 +323,8 @@ class FaultMiddleware:
                     chunks.append(body)
                 if not message.get("more_body"):
                     try:
-                        record.json = json.loads(b"".join(chunks) or b"null")
-                    except ValueError:
+                        record.json = summarise(json.loads(b"".join(chunks) or b"null"))
+                    except (ValueError, RecursionError):
                         record.json = None
             return message
 

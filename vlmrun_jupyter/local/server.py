@@ -19,15 +19,31 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .app import State, build_app, fault_from_dict
-from .faults import HEADER, FaultTable, RecordedRequest, Recorder, is_loopback
+from .faults import (
+    HEADER,
+    TOKEN_PATHS,
+    FaultTable,
+    RecordedRequest,
+    Recorder,
+    has_key,
+    is_loopback,
+)
 from .store import Store
 
 DEFAULT_TTL = 24 * 3600.0
 _REQUEST_LINE = re.compile(rb"^([A-Z]{3,7}) (\S+) HTTP/1\.[01]\r?\n")
 
 
-def _drop_protocol(table: FaultTable, recorder: Recorder) -> type[H11Protocol]:
-    """An h11 protocol that can close a connection before answering (the `drop` fault)."""
+def _has_key(data: bytes, api_key: str) -> bool:
+    """Whether the request head in `data` carries `Authorization: Bearer <api_key>`."""
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    lines = (line.partition(":") for line in head.split("\r\n")[1:])
+    return has_key({k.strip().lower(): v.strip() for k, _, v in lines}, api_key)
+
+
+def _drop_protocol(table: FaultTable, recorder: Recorder, api_key: str) -> type[H11Protocol]:
+    """An h11 protocol that can close a connection before answering (the `drop` fault),
+    only for a request that carries the key (checked before any fault)."""
 
     class DroppingProtocol(H11Protocol):
         def data_received(self, data: bytes) -> None:
@@ -37,7 +53,10 @@ def _drop_protocol(table: FaultTable, recorder: Recorder) -> type[H11Protocol]:
                 path = target.split("?", 1)[0]
                 header_drop = f"\r\n{HEADER}: drop".encode() in data.lower()
                 loopback = is_loopback(self.client[0] if self.client else "")
-                if (header_drop and loopback) or table.pick(path, drop=True) is not None:
+                keyed = _has_key(data, api_key) or path.startswith(TOKEN_PATHS)
+                if keyed and (
+                    (header_drop and loopback) or table.pick(path, drop=True) is not None
+                ):
                     recorder.add(
                         RecordedRequest(
                             m.group(1).decode(),
@@ -66,8 +85,11 @@ class LocalServer:
         port: int = 0,
         ttl: float = DEFAULT_TTL,
         data_dir: str | Path | None = None,
+        allow_input_urls: list[str] | None = None,
     ) -> None:
         self.api_key = api_key or "local-" + secrets.token_urlsafe(18)
+        # URL prefixes (besides this server's own /v1/_local/public files) inputs may name
+        self.allow_input_urls: list[str] = list(allow_input_urls or [])
         self.host = host
         self._requested_port = port
         self._own_dir = data_dir is None
@@ -78,7 +100,7 @@ class LocalServer:
         self.recorder = Recorder()
         self.store = Store(self.data_dir, ttl)
         self.state = State(self.store, self.api_key, self.faults, self.recorder)
-        self.asgi, self.app = build_app(self.state)
+        self.asgi, self.app = build_app(self.state, self.allow_input_urls)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None
@@ -92,7 +114,7 @@ class LocalServer:
             log_level="warning",
             access_log=False,
             lifespan="off",
-            http=_drop_protocol(self.faults, self.recorder),
+            http=_drop_protocol(self.faults, self.recorder, self.api_key),
             timeout_graceful_shutdown=1,
         )
 

@@ -3,6 +3,7 @@ thread (`pending` -> `running` -> `completed` or `failed`) and is polled by id."
 
 from __future__ import annotations
 
+import contextvars
 import json
 import threading
 import time
@@ -101,9 +102,9 @@ async def execute(request: Request, state: State) -> Response:
     }
     with state.lock:
         state.executions[ns.id] = rec
-    threading.Thread(
-        target=_run,
-        args=(rec, prompt, body.get("inputs"), schema, ns_store, state.store),
+    threading.Thread(  # in this request's context: its input-URL policy (faults.py)
+        target=contextvars.copy_context().run,
+        args=(_run, rec, prompt, body.get("inputs"), schema, ns_store, state.store),
         name=f"execution-{ns.id[:8]}",
         daemon=True,
     ).start()

@@ -17,7 +17,7 @@ import httpx
 
 from ... import kinds
 from .. import ops
-from ..faults import is_loopback
+from ..faults import INPUT_POLICY, is_loopback
 from ..ops.context import read_head
 from ..store import FILE_RE, NamespaceStore, Store, StoreError, safe_filename
 
@@ -88,9 +88,20 @@ def from_url(url: Any, workdir: Path, hint: str) -> ops.Media:
         return _from_data_url(url, workdir, hint)
     if urlsplit(url).scheme.lower() not in ("http", "https"):
         raise StoreError(422, f"{hint}: only data:, http and https URLs are accepted")
-    if not is_loopback(urlsplit(url).hostname or ""):
+    port, allowed = INPUT_POLICY.get()
+    parts = urlsplit(url)
+    own = (
+        is_loopback(parts.hostname or "")
+        and port is not None
+        and parts.port == port
+        and parts.path.startswith("/v1/_local/public/")
+    )
+    if not own and not any(url.startswith(prefix) for prefix in allowed):
         raise StoreError(
-            422, f"{hint}: the local server is offline and only fetches loopback URLs ({url[:80]})"
+            422,
+            f"{hint}: the local server is offline and only fetches its own files "
+            f"(loopback URLs under /v1/_local/public/), not {url[:80]}; start it with "
+            "--allow-input-url <prefix> (LocalServer(allow_input_urls=[...])) to allow others",
         )
     return _download(url, workdir, hint)
 
