@@ -133,13 +133,7 @@ def test_recon_bundle_adds_the_viewer_only_with_a_kernel(tmp_path, monkeypatch):
 
     assert recon.live(Ref(), {}) == {}  # no kernel here: the static picture stands alone
     monkeypatch.setattr(recon, "_kernel_shows_widgets", lambda: True)
-    made = []
-    build = viewer.SplatViewer.from_splats.__func__
-    monkeypatch.setattr(
-        viewer.SplatViewer,
-        "from_splats",
-        classmethod(lambda cls, *a, **k: made.append(build(cls, *a, **k)) or made[-1]),
-    )
+    made = capture_viewers(monkeypatch)
     parts = recon.live(Ref(), {"image/png": "iVBORw0KGgo="})
     view = parts[recon.WIDGET_VIEW]
     assert set(parts) == {recon.WIDGET_VIEW} and view["model_id"] == made[0].model_id
@@ -147,6 +141,53 @@ def test_recon_bundle_adds_the_viewer_only_with_a_kernel(tmp_path, monkeypatch):
     assert widget.count == 2000 and widget.preview.startswith(b"\x89PNG")
     assert widget.title == "Ref · recon_test01"
     widget.close()
+
+
+def capture_viewers(monkeypatch) -> list:
+    """Every SplatViewer that `from_packed` builds, in order."""
+    made: list = []
+    build = viewer.SplatViewer.from_packed.__func__
+    monkeypatch.setattr(
+        viewer.SplatViewer,
+        "from_packed",
+        classmethod(lambda cls, *a, **k: made.append(build(cls, *a, **k)) or made[-1]),
+    )
+    return made
+
+
+def test_redisplay_after_a_restart_decodes_nothing(tmp_path, monkeypatch):
+    """The packed splats are stored beside the cached artifact: a new ref object for the
+    same artifact (as after a kernel restart) gets its viewer without decoding, and the
+    view receives the same bytes."""
+    from vlmrun_jupyter import Client, ReconRef
+    from vlmrun_jupyter.display.kinds import recon
+
+    client = Client(api_key="k", base_url="http://127.0.0.1:9/v1", cache_dir=tmp_path)
+    folder = client.cache.root / "sess_restart01"
+    folder.mkdir(parents=True)
+    (folder / "recon_rst001.spz").write_bytes(spz.encode(scene(3000), version=3))
+    monkeypatch.setattr(recon, "_kernel_shows_widgets", lambda: True)
+    made = capture_viewers(monkeypatch)
+    first = ReconRef(id="recon_rst001").bind(session_id="sess_restart01", client=client)
+    recon.live(first, {})
+    stored = sorted(p.name for p in folder.rglob("*viewer*"))
+    assert stored == ["recon_rst001.preview.viewer.v1.bin", "recon_rst001.preview.viewer.v1.json"]
+
+    def no_decoding(*_a, **_k):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(spz, "decode", no_decoding)
+    again = ReconRef(id="recon_rst001").bind(session_id="sess_restart01", client=client)
+    recon.live(again, {})
+    assert made[1].count == made[0].count == 3000
+    assert made[1].data == made[0].data and len(made[1].data) == 3000 * viewer.BYTES_PER_SPLAT
+    sent = []
+    monkeypatch.setattr(made[1], "send", lambda msg, buffers=None: sent.append((msg, buffers)))
+    made[1]._on_message(made[1], {"type": "splats?"}, [])
+    assert sent[0][1][0] == made[0].data
+    for w in made:
+        w.close()
+    client.close()
 
 
 def test_viewer_repr_carries_a_static_picture_for_exporters():

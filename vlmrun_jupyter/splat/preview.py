@@ -103,16 +103,14 @@ def _conics(
     splats: Splats, cam: Camera, z: np.ndarray, pos_cam: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Inverse 2D covariances (a, b, c) and pixel radii of the projected Gaussians."""
-    f32 = np.float32  # pixel-sized quantities: single precision is plenty, and twice as fast
-    r = _rotation_matrices(splats.rotations.astype(f32))
-    s = np.exp(splats.log_scales.astype(f32))
+    r = _rotation_matrices(splats.rotations.astype(np.float64))
+    s = np.exp(splats.log_scales.astype(np.float64))
     m = r * s[:, None, :]  # R @ diag(s)
     cov3 = m @ np.transpose(m, (0, 2, 1))
-    w = cam.rotation.astype(f32)
+    w = cam.rotation
     cov_cam = w @ cov3 @ w.T
-    zz = np.maximum(z, 1e-6).astype(f32)
-    pos_cam = pos_cam.astype(f32)
-    j = np.zeros((len(z), 2, 3), f32)
+    zz = np.maximum(z, 1e-6)
+    j = np.zeros((len(z), 2, 3))
     j[:, 0, 0] = cam.focal / zz
     j[:, 0, 2] = -cam.focal * pos_cam[:, 0] / zz**2
     j[:, 1, 1] = -cam.focal / zz
@@ -202,7 +200,8 @@ def render(
     accum = np.zeros((npx, 3))
     trans = np.ones(npx)  # light still passing each pixel after the chunks so far
     u32, v32 = u.astype(np.float32), v.astype(np.float32)
-    conic32, opac32 = conic.astype(np.float32), opac.astype(np.float32)
+    conic32 = np.clip(conic, -1e30, 1e30).astype(np.float32)  # extreme scales stay finite
+    opac32 = opac.astype(np.float32)
     for chunk in _chunks(order, u, v, radius, trans, width, exact):
         if not len(chunk):
             continue

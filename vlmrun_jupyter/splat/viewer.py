@@ -5,7 +5,9 @@ built from `js/` into `static/viewer.js` when the package is built; nothing is f
 at run time. Splats travel to the browser as one binary buffer, 32 bytes per splat,
 laid out for direct upload as a GPU texture (see `pack`), never as JSON; and not as
 widget state, which a saved notebook may hold: each view asks for them with a
-"splats?" message, so a saved notebook stays small whatever the scene's size.
+"splats?" message, so a saved notebook stays small whatever the scene's size. The
+packed splats may live in a file (`from_packed` with a path), read only when a view
+asks: a re-display after a kernel restart then decodes nothing.
 """
 
 from __future__ import annotations
@@ -96,13 +98,29 @@ def _sample(splats: Splats, limit: int) -> Splats:
     )
 
 
+def prepare(splats: Splats) -> tuple[bytes, dict[str, Any]]:
+    """The packed splats a view receives (a sample of the most opaque beyond
+    `MAX_VIEWER_SPLATS`) and the traits that frame them (`count`, `total`, `center`,
+    `radius`, `cov_unit`): everything `from_packed` needs, so both can be stored."""
+    total = len(splats)
+    shown = _sample(splats, MAX_VIEWER_SPLATS) if total > MAX_VIEWER_SPLATS else splats
+    data, cov_unit = pack(shown)
+    center, radius = [0.0, 0.0, 0.0], 1.0
+    if len(shown):
+        lo, hi = robust_bounds(shown.positions)
+        center = ((lo + hi) / 2).tolist()
+        radius = max(float(np.linalg.norm(hi - lo)) / 2, 1e-3)
+    traits = {"count": len(shown), "total": total, "center": center, "radius": radius}
+    return data, {**traits, "cov_unit": cov_unit}
+
+
 _MISSING = "export default { render({ el }) { el.textContent = 'The 3D viewer was not built.'; } };"
 
 
 class SplatViewer(anywidget.AnyWidget):
-    """An interactive WebGL2 view of Gaussian splats. Drag to orbit, right-drag to pan,
-    wheel to zoom; `up` ("y", "-y", "z", "-z") picks the up axis. Build one with
-    `SplatViewer.from_splats(splats)`."""
+    """An interactive WebGL2 view of Gaussian splats. Drag to orbit, right-drag to pan;
+    click it, then the wheel or +/- zoom and the arrows orbit (0 resets); `up` ("y",
+    "-y", "z", "-z") picks the up axis. Build one with `SplatViewer.from_splats(splats)`."""
 
     _esm = STATIC if available() else _MISSING
     count = traitlets.Int(0).tag(sync=True)
@@ -115,19 +133,26 @@ class SplatViewer(anywidget.AnyWidget):
     preview = traitlets.Bytes(b"").tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)  # plain text, shown as text (never HTML)
 
-    def __init__(self, data: bytes = b"", **kwargs: Any) -> None:
+    def __init__(self, data: bytes | Path = b"", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._data = bytes(data)
+        self._source = data if isinstance(data, Path) else None
+        self._data = b"" if isinstance(data, Path) else bytes(data)
         self.on_msg(self._on_message)
 
     @property
     def data(self) -> bytes:
-        """The packed splats (see `pack`) that views receive."""
-        return self._data
+        """The packed splats (see `pack`) that views receive; read from the file each
+        time if they live in one (empty if it has gone since)."""
+        if self._source is None:
+            return self._data
+        try:
+            return self._source.read_bytes()
+        except OSError:
+            return b""
 
     def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "splats?":
-            self.send({"type": "splats", "count": self.count}, buffers=[self._data])
+            self.send({"type": "splats", "count": self.count}, buffers=[self.data])
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         """The widget view plus the static picture: exported HTML, GitHub and untrusted
@@ -150,6 +175,23 @@ class SplatViewer(anywidget.AnyWidget):
         """A viewer of `splats` (a sample of the most opaque if there are more than
         `MAX_VIEWER_SPLATS`). `preview_png` is the static picture shown where the widget
         cannot run (None: rendered here with `preview.render`; b"": none)."""
+        if preview_png is None:
+            preview_png = _png(splats, up) if len(splats) else b""
+        data, traits = prepare(splats)
+        return cls.from_packed(data, traits, up, height, preview_png, title)
+
+    @classmethod
+    def from_packed(
+        cls,
+        data: bytes | Path,
+        traits: dict[str, Any],
+        up: str = "y",
+        height: int = 420,
+        preview_png: bytes = b"",
+        title: str = "",
+    ) -> SplatViewer:
+        """A viewer of splats already packed by `prepare` (`data` as bytes, or the file
+        they were saved to) with the `traits` it returned."""
         if up not in UP_AXES:
             raise ValueError(f"up must be one of {', '.join(UP_AXES)}, not {up!r}")
         if not available():
@@ -157,25 +199,6 @@ class SplatViewer(anywidget.AnyWidget):
                 "the 3D viewer's JavaScript is missing from this installation "
                 "(build it with `npm --prefix js ci && npm --prefix js run build`)"
             )
-        total = len(splats)
-        shown = _sample(splats, MAX_VIEWER_SPLATS) if total > MAX_VIEWER_SPLATS else splats
-        data, cov_unit = pack(shown)
-        if preview_png is None:
-            preview_png = _png(splats, up) if total else b""
-        center, radius = [0.0, 0.0, 0.0], 1.0
-        if len(shown):
-            lo, hi = robust_bounds(shown.positions)
-            center = ((lo + hi) / 2).tolist()
-            radius = max(float(np.linalg.norm(hi - lo)) / 2, 1e-3)
-        return cls(
-            data=data,
-            count=len(shown),
-            total=total,
-            center=center,
-            radius=radius,
-            cov_unit=cov_unit,
-            up=up,
-            height=height,
-            preview=preview_png,
-            title=title,
-        )
+        names = ("count", "total", "center", "radius", "cov_unit")
+        framing = {name: traits[name] for name in names}
+        return cls(data=data, **framing, up=up, height=height, preview=preview_png, title=title)
