@@ -79,7 +79,12 @@ def page(outputs):
     doc = (
         "<!doctype html><html><head><meta charset='utf-8'><style>body{margin:16px;"
         "width:900px;font-family:sans-serif}.cell{margin:0 0 18px 0}"
-        ".prompt{color:#999;font-size:11px}</style></head>"
+        ".prompt{color:#999;font-size:11px}"
+        # the table rules JupyterLab's rendered-HTML outputs get (a fixed layout splits the
+        # width equally between columns unless the card overrides it)
+        "table{table-layout:fixed;border-collapse:collapse;margin-left:auto;margin-right:auto}"
+        "td,th,tr{vertical-align:middle;padding:0.5em;white-space:normal;max-width:none}"
+        "</style></head>"
         f"<body>{cells}</body></html>"
     )
     with sync_playwright() as p:
@@ -141,3 +146,37 @@ def test_help_page_and_progress_line(page, artifacts_dir):
     radius = spinner.evaluate("e => getComputedStyle(e).borderRadius")
     assert radius == "50%" and spinner.bounding_box()["width"] > 8
     page.locator("#out-progress").screenshot(path=str(artifacts_dir / "magic_progress.png"))
+
+
+def test_gallery_captions_never_end_a_line_on_a_dot(page):
+    """Each fact carries its own dot inside an unbreakable span, so a narrow cell wraps
+    between facts: no line of a caption ends with a stray dot."""
+    stray = page.evaluate(
+        """() => {
+        const bad = [];
+        const walker = document.createTreeWalker(
+            document.querySelector('#out-gallery'), NodeFilter.SHOW_TEXT);
+        for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+            if (!n.textContent.includes('\\u00b7')) continue;
+            if (getComputedStyle(n.parentElement).whiteSpace !== 'nowrap') bad.push(n.textContent);
+        }
+        return bad;
+    }"""
+    )
+    assert stray == []
+
+
+def test_an_execution_footer_does_not_repeat_its_duration():
+    from vlmrun_jupyter.results import Execution
+
+    run = Execution(
+        id="exec-1",
+        name="image/blur-image",
+        status="completed",
+        result="done",
+        usage={"credits_used": 1, "steps": 1, "duration_seconds": 0},
+        latency_s=0.52,
+    )
+    text = result_bundle(run)["text/html"]
+    assert "credits used 1" in text and "0.52 s" in text
+    assert "duration" not in text

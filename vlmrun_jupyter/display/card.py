@@ -149,6 +149,12 @@ def _is_run(obj: Any) -> bool:
     return hasattr(obj, "result") and hasattr(obj, "latency_s") and not isinstance(obj, BaseModel)
 
 
+def _is_time(key: str) -> bool:
+    """A usage entry that is a duration (`duration_seconds`): the footer's latency shows it."""
+    k = key.lower()
+    return "duration" in k or k.endswith(("seconds", "_s", "_ms"))
+
+
 def _footer(run: Any) -> str:
     parts = []
     model = getattr(run, "model", None)
@@ -168,7 +174,7 @@ def _footer(run: Any) -> str:
         bits = [
             f"{h.esc(k).replace('_', ' ')} {h.esc(v)}"
             for k, v in list(usage.items())[:8]
-            if isinstance(v, int | float | str)
+            if isinstance(v, int | float | str) and not _is_time(k)  # the latency says it
         ]
         if bits:
             parts.append(", ".join(bits))

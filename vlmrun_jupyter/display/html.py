@@ -57,7 +57,9 @@ TH = (
     "white-space: nowrap; border: none; background: none; width: 1%;"
 )
 TD = "text-align: left; vertical-align: top; padding: 3px 0; border: none; background: none;"
-TABLE = "border-collapse: collapse; border: none; margin: 0; width: 100%;"
+# `table-layout: auto` overrides JupyterLab's `fixed` (which splits the width equally
+# between the label and value columns, so every picture showed at half size).
+TABLE = "border-collapse: collapse; border: none; margin: 0; width: 100%; table-layout: auto;"
 FOOTER = (
     f"{MUTED} margin-top: 8px; padding-top: 4px; "
     "border-top: 1px solid var(--jp-border-color2, rgba(128,128,128,0.25));"
@@ -229,7 +231,11 @@ def caption(ref: BaseRef, *facts: Any, note: str = "") -> str:
     """The quiet line under a preview: kind, id (selected whole by a click) and facts."""
     parts = [bold(type(ref).__name__), ref_id(ref.id)]
     parts += [esc(f) for f in facts if f not in (None, "")]
-    line = DOT.join(parts)
+    # each fact keeps its dot, so a narrow gallery cell wraps between facts, never
+    # leaving a stray dot at the end of a line
+    line = parts[0] + "".join(
+        " " + tag("span", "&middot;&nbsp;" + p, style="white-space: nowrap;") for p in parts[1:]
+    )
     if note:
         line += " " + span(f"({note})", ITALIC)
     return div(line, style=f"{MUTED} margin-top: 4px;")
