@@ -142,6 +142,16 @@ class LimitError(
     per-artifact cap): refused before it could fill memory or the disk; nothing was kept."""
 
 
+class PreviewLimitError(
+    LimitError,
+    title="Preview skipped: over a limit",
+    hint="Raise it with VLMRUN_MAX_DECODE_BYTES=<bytes>, or open the file yourself "
+    "(`ref.fetch()` gives its path).",
+):
+    """Decoding an artifact for its preview would need more memory than the decode
+    budget (checked from the file's header, before any pixel is decoded)."""
+
+
 class IntegrityError(
     VlmRunError,
     title="Corrupt download",
@@ -194,6 +204,7 @@ __all__ = [
     "VlmRunTimeoutError",
     "IntegrityError",
     "LimitError",
+    "PreviewLimitError",
     "UnboundRefError",
     "ExecutionFailedError",
     "ResponseSchemaError",

@@ -26,7 +26,6 @@ from ._decode import decoded, over_limit
 from ._http import Http, OnProgress, Retry, _content_length, counted
 
 T = TypeVar("T")
-CHUNK = 1024 * 1024
 URL_BODY_MAX = 64 * 1024  # a url_ artifact's body is one URL
 
 
@@ -90,7 +89,9 @@ class ArtifactDownloader:
         cap = self.cache.max_artifact_bytes
         if expected is not None and expected > cap:
             raise over_limit(what, cap, "VLMRUN_MAX_ARTIFACT_BYTES", "the artifact")
-        chunks = self.http.guard(resp.iter_raw(CHUNK), what, download=True)
+        # as each read arrives (no chunk size: httpx would wait to fill it), so the
+        # deadline is checked between reads even when the server trickles bytes
+        chunks = self.http.guard(resp.iter_raw(), what, download=True)
         if encoded:
             limit = min(cap, self.http.max_decoded_bytes)
             setting = "VLMRUN_MAX_DECODED_BYTES" if limit < cap else "VLMRUN_MAX_ARTIFACT_BYTES"

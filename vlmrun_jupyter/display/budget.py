@@ -79,6 +79,32 @@ class Budget:
         return f"{self.bytes}-{self.max_edge}-{flags}"
 
 
+DEFAULT_DECODE_BYTES = 128 * 1024 * 1024
+
+
+def decode_budget() -> int:
+    """Bytes one preview may decode into memory (`VLMRUN_MAX_DECODE_BYTES`): images,
+    video frames, PDF pages and splats are checked against it before decoding."""
+    import os
+
+    try:
+        value = int(os.environ.get("VLMRUN_MAX_DECODE_BYTES") or DEFAULT_DECODE_BYTES)
+    except ValueError:
+        return DEFAULT_DECODE_BYTES
+    return value if value > 0 else DEFAULT_DECODE_BYTES
+
+
+def over_decode_budget(what: str, needs: int, limit: int) -> Exception:
+    """The card's error: which limit, its value, what the file would need."""
+    from ..errors import PreviewLimitError
+
+    mib = 1024 * 1024
+    return PreviewLimitError(
+        f"{what} would need {needs / mib:.0f} MiB to decode, over the preview's decode "
+        f"limit of {limit / mib:.0f} MiB (VLMRUN_MAX_DECODE_BYTES)."
+    )
+
+
 def default_budget() -> Budget:
     return Budget(inline_budget())
 

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..errors import VlmRunError, redact
+from ..errors import LimitError, VlmRunError, redact
 from ..refs import BaseRef
 from .html import error_card
 
@@ -27,7 +27,8 @@ def _clip(text: str, limit: int = MAX_MESSAGE) -> str:
 
 def describe(exc: BaseException, path: Path | None = None) -> tuple[str, str, str]:
     """(title, message, hint) for any exception, redacted and clipped."""
-    if isinstance(exc, VlmRunError) and path is None:
+    if isinstance(exc, VlmRunError) and (path is None or isinstance(exc, LimitError)):
+        # a budget that stopped the preview: its own title, the limit and how to raise it
         return exc.title, redact(_clip(exc.message)), redact(_clip(exc.hint or ""))
     if isinstance(exc, VlmRunError):
         message = exc.message

@@ -16,7 +16,7 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .budget import Budget, Bundle
+from .budget import Budget, Bundle, decode_budget, over_decode_budget
 from .html import frame, img_tag, omitted
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,16 +26,39 @@ QUALITIES = (85, 72, 60, 45)
 MIN_EDGE = 48
 
 
+# bytes per pixel once decoded; 16-bit and float modes count twice (stretched via numpy)
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "LA": 2, "PA": 2, "RGB": 3, "YCbCr": 3, "LAB": 3}
+_MODE_BYTES.update({"RGBA": 4, "RGBa": 4, "CMYK": 4, "RGBX": 4, "I": 8, "F": 8})
+_MODE_BYTES.update({"I;16": 4, "I;16B": 4, "I;16L": 4, "I;16N": 4})
+
+
+def decoded_bytes(im: Image.Image) -> int:
+    """What decoding `im` (as its header describes it, after any draft) costs in memory."""
+    w, h = im.size
+    return w * h * _MODE_BYTES.get(im.mode, 8)
+
+
 def open_image(path: Path, max_edge: int = 1280) -> tuple[Image.Image, str, tuple[int, int]]:
-    """(image oriented upright and roughly downscaled, format name, original size)."""
+    """(image oriented upright and downscaled to `max_edge`, format name, original size).
+    Width x height x channels x depth is checked from the header against the decode
+    budget before any pixel is decoded (a JPEG is drafted to a reduced scale first)."""
     from PIL import Image, ImageOps
 
-    im = Image.open(path)
+    try:
+        im = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise over_decode_budget(f"{path.name}", 2**31, decode_budget()) from exc
     fmt = (im.format or "image").lower()
     size = im.size
     if fmt == "jpeg":
         im.draft("RGB", (max_edge, max_edge))  # decode at a reduced scale: fast for big JPEGs
+    needs, limit = decoded_bytes(im), decode_budget()
+    if needs > limit:
+        w, h = size
+        raise over_decode_budget(f"this {w}x{h} {im.mode} {fmt.upper()}", needs, limit)
     im.load()
+    if max(im.size) > max_edge and im.mode not in ("I;16", "I;16B", "I;16L", "I;16N"):
+        im.thumbnail((max_edge, max_edge), Image.Resampling.BILINEAR, reducing_gap=2.0)
     im = ImageOps.exif_transpose(im)
     return im, fmt, size
 
@@ -54,7 +77,9 @@ def displayable(im: Image.Image) -> Image.Image:
         import numpy as np
         from PIL import Image
 
-        a = np.asarray(im, dtype=np.float64)
+        a = np.asarray(im)
+        step = max(1, -(-max(a.shape[:2]) // 2560))  # subsample before widening to float
+        a = a[::step, ::step].astype(np.float64)
         finite = a[np.isfinite(a)]
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
         scaled = np.clip((a - lo) / ((hi - lo) or 1.0) * 255, 0, 255)

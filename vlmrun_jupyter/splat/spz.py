@@ -232,6 +232,24 @@ SH_SLICE = 4 << 20  # bytes of SH decoded per worker task while the rest inflate
 INFLATE_STEP = 256 << 10  # compressed bytes fed per step (bounds each step's output too)
 
 
+#: memory a decoded point costs (float32 arrays plus the inflated bytes and the
+#: preview's per-point work), without spherical harmonics; each SH value adds 4 + 1.
+BYTES_PER_POINT = 100
+
+
+def decoded_bytes(data: bytes, sh: bool = False) -> int:
+    """What `decode(data, sh)` would take in memory, from the header alone (no decoding):
+    callers compare it with their budget before decoding a file they did not make."""
+    if data[:4] == V4_MAGIC and len(data) >= HEADER_V4.size:
+        _, version, n, deg, fbits, _flags, _count, _toc = HEADER_V4.unpack_from(data)
+    elif data[:2] == GZIP_MAGIC:
+        version, n, deg, fbits, _flags = _peek_gzip_header(data)
+    else:
+        raise SpzError("not an SPZ file (neither gzip data nor an NGSP header)")
+    _validate(version, n, deg, fbits)
+    return n * (BYTES_PER_POINT + (SH_DIM[deg] * 3 * 5 if sh else 0))
+
+
 def _peek_gzip_header(data: bytes) -> tuple[int, int, int, int, int]:
     try:
         head = inflate_lib.decompressobj(16 + zlib.MAX_WBITS).decompress(
