@@ -58,6 +58,15 @@ def test_installs_alongside_the_sdks_pinned_dependencies(compat_python):
     assert versions.returncode == 0, versions.stderr
 
 
+def _notebook_env(home: Path) -> dict[str, str]:
+    """As the notebook's readers run it: no VLMRUN_* variables (it builds its client
+    explicitly); a private home for the SDK's cache."""
+    home.mkdir(exist_ok=True)
+    return {k: v for k, v in os.environ.items() if not k.startswith("VLMRUN_")} | {
+        "HOME": str(home)
+    }
+
+
 def test_sdk_style_notebook_passes_nbval(compat_python, tmp_path):
     proc = subprocess.run(
         [str(compat_python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
@@ -66,6 +75,7 @@ def test_sdk_style_notebook_passes_nbval(compat_python, tmp_path):
         text=True,
         cwd=tmp_path,
         timeout=600,
+        env=_notebook_env(tmp_path / "home"),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout
@@ -77,6 +87,7 @@ def test_sdk_objects_render_inline(compat_python, tmp_path):
         capture_output=True,
         text=True,
         timeout=600,
+        env=_notebook_env(tmp_path / "home"),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     cells = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -88,23 +99,38 @@ def test_sdk_objects_render_inline(compat_python, tmp_path):
         assert found, snippet
         return [o for o in found[0]["outputs"] if "mimes" in o]
 
+    def media(out: dict) -> int:
+        """Pictures and players the output shows (PIL images show as their own image/*)."""
+        html = out["html"]
+        shown = len(shown_media(html)) + len(shown_media(html, "video"))
+        return shown or sum(m.startswith("image/") for m in out["mimes"])
+
+    # every display cell of the notebook shows its artifacts (written the seeds' way)
+    shows = [c for c in cells if c["outputs"] and any("mimes" in o for o in c["outputs"])]
+    assert len(shows) >= 12
+    for cell in shows:
+        outs = [o for o in cell["outputs"] if "mimes" in o]
+        assert all(media(o) for o in outs), cell["source"][-80:]
+        assert not any("Not configured" in o["html"] or "no session" in o["html"] for o in outs)
     # an SDK ImageRef at the end of a cell: the picture, found through the ChatCompletion's session
     (image,) = outputs_of("result.image")
     assert "image/jpeg" in image["mimes"] and image["plain"].startswith("<ImageRef img_")
-    assert "no session" not in image["html"]
-    # the video the SDK downloaded plays inline
+    # the Path the SDK returned plays inline, and displaying the ref again costs no request
+    assert shown_media(outputs_of("video_path")[0]["html"], "video")
     video = outputs_of('== before, "fetched again"')
     assert any(shown_media(o["html"], "video") for o in video)
     # a list of SDK objects holding refs is a gallery; the ChatCompletion itself is a card
-    (frames,) = outputs_of("key_frames")
+    (frames,) = outputs_of("key_frames.frames")
     assert len(shown_media(frames["html"])) >= 5
     (completion,) = outputs_of("frames_response")
     assert len(shown_media(completion["html"])) >= 5 and "session" in completion["html"]
+    # the try-on's three views, the helper's (result, session_id), the listing as a gallery
+    assert len(shown_media(outputs_of("views")[0]["html"])) == 3
+    assert shown_media(outputs_of("blur(PHOTO_URL)")[0]["html"])
+    assert len(shown_media(outputs_of("session_id=try_on.session_id)")[0]["html"])) >= 3
     # an AgentExecutionResponse renders as an execution card; its refs bind to the execution id
     (execution,) = outputs_of("execution")
     assert "execution" in execution["html"] and shown_media(execution["html"])
-    (blurred,) = outputs_of("blurred.image")
-    assert "image/jpeg" in blurred["mimes"]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,7 +7,11 @@
   dryrun.py shows a request instead of sending it;
 - shell.py: registers the magic and its short tracebacks on the shell;
 - sdk_finder.py: finds the session of an official-SDK ref among the notebook's
-  variables (a finder on the refs registry).
+  variables (a finder on the refs registry);
+- sdk_clients.py: the credentials of the SDK's `VLMRun` client the notebook holds (a
+  client finder on `session`); sdk_display.py: `Path`s in the artifact cache and
+  `ArtifactListResponse` as artifacts; sdk_hook.py: observes the SDK's calls, for the
+  versions it knows (docs/sdk.md has the precedence).
 
 `interpolate` is the module (its `interpolate()` is not re-exported here, so the
 name keeps meaning the module: patching and introspection find what they expect).
@@ -22,7 +26,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..refs import registry
-from . import formatters, shell
+from ..session import add_client_finder, remove_client_finder
+from . import formatters, sdk_clients, sdk_display, sdk_hook, shell
 from .magics import VlmRunMagics
 from .sdk_finder import find_namespace
 from .shell import get_magics
@@ -36,7 +41,10 @@ def load(ip: Any) -> None:
         return
     if getattr(ip, _STATE, None) is None:
         previous = formatters.register(ip)
+        sdk_display.register(ip)
         registry.add_finder(find_namespace)
+        add_client_finder(sdk_clients.find_client)
+        sdk_hook.watch(ip)
         setattr(ip, _STATE, {"printers": previous})
     shell.register(ip)
 
@@ -49,8 +57,12 @@ def unload(ip: Any) -> None:
     state = getattr(ip, _STATE, None)
     if state is None:
         return
+    sdk_hook.unwatch(ip)
+    remove_client_finder(sdk_clients.find_client)
+    sdk_display.unregister(ip)
     formatters.unregister(ip, state["printers"])
     registry.remove_finder(find_namespace)
+    sdk_clients.forget()
     delattr(ip, _STATE)
 
 
