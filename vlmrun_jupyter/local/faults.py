@@ -142,6 +142,11 @@ class FaultTable:
         with self._lock:
             self._faults.append(fault)
 
+    def has_drop(self) -> bool:
+        """Whether a `drop` fault is waiting (the protocol layer looks closer only then)."""
+        with self._lock:
+            return any(f.kind == "drop" for f in self._faults)
+
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()

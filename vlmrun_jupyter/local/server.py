@@ -32,6 +32,7 @@ from .store import Store
 
 DEFAULT_TTL = 24 * 3600.0
 _REQUEST_LINE = re.compile(rb"^([A-Z]{3,7}) (\S+) HTTP/1\.[01]\r?\n")
+_DROP_HEADER = re.compile(rb"\r\n" + re.escape(HEADER.encode()) + rb": drop", re.IGNORECASE)
 
 
 def _has_key(data: bytes, api_key: str) -> bool:
@@ -48,10 +49,11 @@ def _drop_protocol(table: FaultTable, recorder: Recorder, api_key: str) -> type[
     class DroppingProtocol(H11Protocol):
         def data_received(self, data: bytes) -> None:
             m = _REQUEST_LINE.match(data)
-            if m:
+            # Most requests ask for no drop: skip the key check and head parsing for them.
+            header_drop = m is not None and _DROP_HEADER.search(data) is not None
+            if m and (header_drop or table.has_drop()):
                 target = m.group(2).decode("latin-1")
                 path = target.split("?", 1)[0]
-                header_drop = f"\r\n{HEADER}: drop".encode() in data.lower()
                 loopback = is_loopback(self.client[0] if self.client else "")
                 keyed = _has_key(data, api_key) or path.startswith(TOKEN_PATHS)
                 if keyed and (
