@@ -374,3 +374,57 @@ def test_the_sdk_hook_is_version_guarded_and_undone_by_unload_ext(compat_python,
     assert out["loaded"] == [False] * 5  # every method wrapped
     assert out["unloaded"] == [True] * 5  # every original back
     assert out["unknown_version"] == [True] * 5  # an SDK it does not know: left alone
+
+
+SDK_GET = r"""
+import sys
+from vlmrun.client import VLMRun
+base_url, api_key, session_id, object_id = sys.argv[1:5]
+client = VLMRun(base_url=base_url, api_key=api_key)
+print(client.artifacts.get(session_id=session_id, object_id=object_id))
+"""
+
+
+def test_url_artifacts_are_shared_with_the_sdk_both_ways(compat_python, live_server, tmp_path):
+    """The SDK names a url_ target `<name>.<ext>` (a doubled extension): whichever tool
+    downloads it first, the other finds it and does not download the target again."""
+    from pydantic import BaseModel
+
+    from vlmrun_jupyter import Client, UrlRef
+
+    class Link(BaseModel):
+        link: UrlRef
+
+    home = tmp_path / "home"
+    ours = Client(api_key=live_server.api_key, base_url=live_server.base_url,
+                  cache_dir=home / ".vlmrun" / "cache")  # the SDK's default, in this home  # fmt: skip
+    photo = samples.data_url(samples.image_bytes(samples.sample_image()), "image/jpeg")
+
+    def link() -> tuple[str, str]:
+        done = ours.complete("Give me a link to this image", inputs=[photo], schema=Link)
+        return done.session_id, done.result.link.id
+
+    def targets() -> int:
+        return sum(r.path.startswith("/v1/_local/public/") for r in live_server.requests)
+
+    def sdk_get(sid: str, oid: str) -> Path:
+        proc = subprocess.run([str(compat_python), "-c", SDK_GET, live_server.base_url,
+                               live_server.api_key, sid, oid],
+                              capture_output=True, text=True, timeout=300, env=clean_env(home))  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return Path(proc.stdout.strip().splitlines()[-1])
+
+    home.mkdir()
+    # the SDK first: ours then adopts its file
+    sid, oid = link()
+    theirs = sdk_get(sid, oid)
+    assert theirs.name.endswith(".jpg.jpg") and targets() == 1
+    mine = ours.fetch(UrlRef(id=oid).bind(session_id=sid))
+    assert mine.read_bytes() == theirs.read_bytes() and targets() == 1
+    # ours first: the SDK then finds the target under its own name
+    sid, oid = link()
+    mine = ours.fetch(UrlRef(id=oid).bind(session_id=sid))
+    assert targets() == 2
+    theirs = sdk_get(sid, oid)
+    assert theirs.read_bytes() == mine.read_bytes() and targets() == 2
+    ours.close()

@@ -427,3 +427,42 @@ class ArtifactCache:
                 with contextlib.suppress(OSError):
                     p.unlink()
         self._ledger.reset({}, self._ledger.offset())
+
+
+# -- url_ targets shared with the official SDK ---------------------------------------------
+
+
+def sdk_url_path(cache: ArtifactCache, ns: Namespace, url: str) -> Path | None:
+    """Where the official SDK keeps a url_ artifact's downloaded target: `<name>.<ext>`
+    in the namespace directory (`photo.jpg.jpg`); None for a name that is not safe."""
+    try:
+        return cache.ns_dir(ns) / _check_name(url_file_name(url))
+    except ValueError:
+        return None
+
+
+def adopt_sdk_url_target(
+    cache: ArtifactCache, ref: BaseRef, ns: Namespace, url: str
+) -> Path | None:
+    """The SDK's download of this url_ artifact's target, linked under our name (one copy
+    on disk), if it is there and looks complete; else None."""
+    theirs, ours = sdk_url_path(cache, ns, url), cache.url_dest(ref, ns, url)
+    if theirs is None or theirs == ours or not theirs.is_file():
+        return None
+    if not _integrity.intact(theirs, ref.kind):
+        return None
+    with contextlib.suppress(FileExistsError):
+        os.link(theirs, ours)
+    cache.note(ours)
+    return ours if ours.is_file() else None
+
+
+def share_url_target(cache: ArtifactCache, ns: Namespace, url: str, path: Path) -> None:
+    """Link our download of a url_ target under the SDK's name too, so the SDK finds it
+    (its `artifacts.get` looks for `<name>.<ext>` and downloads only when it is missing)."""
+    theirs = sdk_url_path(cache, ns, url)
+    if theirs is None or theirs == path:
+        return
+    with contextlib.suppress(OSError):
+        os.link(path, theirs)
+        cache.note(theirs)

@@ -17,7 +17,13 @@ from typing import TypeVar
 import httpx
 
 from .. import _integrity
-from ..cache import ArtifactCache, TruncatedDownload, check_content_type
+from ..cache import (
+    ArtifactCache,
+    TruncatedDownload,
+    adopt_sdk_url_target,
+    check_content_type,
+    share_url_target,
+)
 from ..errors import IntegrityError
 from ..kinds import media_type
 from ..refs import BaseRef, ImageRef, Namespace, UrlRef
@@ -129,6 +135,10 @@ class ArtifactDownloader:
     ) -> Path:
         """url_ artifacts: read the URL from the API, then download it without credentials."""
         url = self.http.retry(lambda: self._read_url(ref, ns))
+        adopted = adopt_sdk_url_target(self.cache, ref, ns, url)  # the SDK downloaded it
+        if adopted is not None:
+            self.cache.write_url_sidecar(ref, ns, url)
+            return adopted
         dest = self.cache.url_dest(ref, ns, url)
 
         def download() -> Path:
@@ -140,6 +150,7 @@ class ArtifactDownloader:
 
         path = self.http.retry(download)
         self.cache.write_url_sidecar(ref, ns, url)
+        share_url_target(self.cache, ns, url, path)
         return path
 
 
