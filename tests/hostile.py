@@ -290,22 +290,39 @@ print(json.dumps(out))
 
 
 def run_probe(
-    checkout: Path, server: HostileServer, case: Case, cache_dir: Path, timeout: float = 300
+    checkout: Path,
+    server: HostileServer,
+    case: Case,
+    cache_dir: Path,
+    timeout: float = 300,
+    max_memory: int | None = None,
 ) -> dict:
-    """Run `case` in a fresh process importing the package from `checkout`."""
+    """Run `case` in a fresh process importing the package from `checkout` (with at most
+    `max_memory` bytes of address space when given: an old checkout may try for GBs)."""
     server.answers["img_warmup"] = Answer(small_png(), {"Content-Type": "image/png"})
     server.answers[case.object_id] = case.build()
     env = {**os.environ, "PYTHONPATH": str(checkout), "VLMRUN_CACHE_DIR": str(cache_dir)}
     env.pop("VLMRUN_API_KEY", None)
     args = [case.name, server.base_url, str(cache_dir), case.object_id, str(case.deadline), ""]
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=str(checkout),
-    )
+
+    def limit() -> None:
+        if max_memory is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, (max_memory, max_memory))
+
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", PROBE, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=str(checkout),
+            preexec_fn=limit if max_memory is not None else None,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"still running after {timeout:.0f} s (killed)", "peak": None}
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
         return {"error": f"probe died (exit {proc.returncode}): {proc.stderr[-300:]}", "peak": None}
