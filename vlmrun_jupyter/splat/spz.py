@@ -370,8 +370,11 @@ def _decode_v4(data: bytes, want_sh: bool = True) -> Splats:
     return Splats(*arrays, sh.reshape(n, k, 3), deg, bool(flags & FLAG_ANTIALIASED))
 
 
-# zstd, zlib and numpy's ufuncs release the GIL, so sections decode side by side.
-_WORKERS = min(6, os.cpu_count() or 1)
+# zstd, zlib and numpy's ufuncs release the GIL, so sections decode side by side, on the
+# CPUs this process may use (a container or `taskset` may allow fewer than the machine has).
+_WORKERS = min(
+    6, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+)
 
 
 def _section_decoder(version: int, n: int, deg: int, fbits: int):
