@@ -106,6 +106,23 @@ def spz_v4_bomb(points: int = 4_000_000) -> bytes:
     return header + toc + b"".join(s for s, _ in streams)
 
 
+def mjpeg_mp4(edge: int = 12000) -> bytes:
+    """An MP4 holding one black edge x edge MJPEG frame (2 MB at 12000: 430 MB decoded)."""
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as c:
+        s = c.add_stream("mjpeg", rate=1)
+        s.width = s.height = edge
+        s.pix_fmt = "yuvj420p"
+        frame = av.VideoFrame(edge, edge, "yuvj420p")
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        for packet in [*s.encode(frame), *s.encode(None)]:
+            c.mux(packet)
+    return buf.getvalue()
+
+
 def cut_jpeg() -> bytes:
     """A real JPEG cut in half: sent with no length, the end of the body looks normal."""
     from PIL import Image
@@ -231,6 +248,11 @@ def cases(full: bool = True) -> list[Case]:
             "SPZ v4, 4M points",
             "recon_spzbmb",
             lambda: Answer(spz_v4_bomb(), {"Content-Type": "application/octet-stream"}),
+        ),
+        Case(
+            f"MP4, one {12000 if full else 6000}x{12000 if full else 6000} MJPEG frame",
+            "vid_mjpegx",
+            lambda: Answer(mjpeg_mp4(12000 if full else 6000), {"Content-Type": "video/mp4"}),
         ),
         Case(
             "JPEG cut short, no length",

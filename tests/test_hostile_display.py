@@ -34,6 +34,9 @@ EXPECT = {
                         ["img_png16x.png", "img_png16x.png.sha256"]),
     "SPZ v4": ("Preview skipped: over a limit ReconRef recon_spzbmb this splat of 4,000,000 "
                "points would need 381 MiB to decode", ["recon_spzbmb.spz", "recon_spzbmb.spz.sha256"]),
+    "MP4, one 6000x6000": ("Preview skipped: over a limit VideoRef vid_mjpegx a 6000x6000 video "
+                           "frame would need 275 MiB to decode", ["vid_mjpegx.mp4",
+                                                                  "vid_mjpegx.mp4.sha256"]),
     "JPEG cut short": ("Corrupt download ImageRef img_cutjpg img_cutjpg: the body ended before "
                        "the file did (no length was announced); nothing was cached", []),
     "slow loris": ("Timed out ImageRef img_trickl img_trickl: gave up after", []),

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...refs import BaseRef
-from ..budget import CHROME, Budget, Bundle
+from ..budget import CHROME, Budget, Bundle, decode_budget, over_decode_budget
 from ..html import b64_len, caption, frame, human_duration, human_size, note, plain, player
 from ..pictures import picture
 from ..registry import KindRenderer
@@ -26,6 +26,7 @@ PLAYABLE_VIDEO = {"h264"}
 PLAYABLE_PIX = {"yuv420p", "yuvj420p"}
 PLAYABLE_AUDIO = {None, "aac", "mp3"}
 SHEET_FRAMES = 6
+FRAME_BYTES_PER_PIXEL = 8  # YUV + RGB + the PIL copy of one decoded frame, with slack
 SHEET_COLUMNS = 3
 
 
@@ -174,6 +175,11 @@ def render(ref: BaseRef, path: Path, budget: Budget) -> Bundle:
         why = f"{info.codec}/{info.pix_fmt} in {box} is not browser-playable"
     else:
         why = too_large(size, budget)
+    # a frame is decoded whole (YUV, then RGB, then a PIL copy) before it is shrunk:
+    # its declared size is checked first (12000x12000 MJPEG frames took 2 GB)
+    needs, limit = info.width * info.height * FRAME_BYTES_PER_PIXEL, decode_budget()
+    if needs > limit:
+        raise over_decode_budget(f"a {info.width}x{info.height} video frame", needs, limit)
     n = 1 if budget.thumbnail else SHEET_FRAMES
     tile = min(budget.max_edge, 480 if n == 1 else 400)
     sheet = contact_sheet(path, info, n, tile)
