@@ -69,6 +69,10 @@ def main() -> int:
     for name, before, after, ok in rows:
         b = _cell(before) if before is not None else "-"
         print(f"{name:44} {b:>28} {_cell(after):>22}  {'ok ' if ok else 'OVER'} {_outcome(after)}")
+    if args.before is not None:
+        print("\nwhat the user saw before:")
+        for name, before, _, _ in rows:
+            print(f"  {name:44} {_outcome(before or {})}")
     print(
         f"\nbar: <= {BAR_MIB} MiB peak growth and <= {BAR_S:.0f} s per case: "
         f"{'all within' if worst else 'NOT all within'}"

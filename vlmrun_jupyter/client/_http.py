@@ -143,9 +143,10 @@ class Deadline:
         """The deadline of the operation running on this thread, if any."""
         return getattr(_active, "deadline", None)
 
-    def check(self, what: str) -> None:
-        """Raise the final timeout once the budget is spent."""
-        if self.remaining <= 0:
+    def check(self, what: str, slack: float = 0.0) -> None:
+        """Raise the final timeout once the budget is spent (within `slack` seconds: a
+        read timeout cut to the deadline fires just before it)."""
+        if self.remaining <= slack:
             err = VlmRunTimeoutError(
                 f"{what}: gave up after {self.elapsed:.1f} s, past the {self.seconds:g} s "
                 f"deadline for {self.what}.",
@@ -288,7 +289,7 @@ class Http:
             resp = pool.send(request, stream=stream)
         except httpx.TimeoutException as exc:
             if deadline is not None:
-                deadline.check(what)
+                deadline.check(what, slack=0.1)
             raise self.transport_error(exc, what, request.url.host) from None
         except httpx.TransportError as exc:
             raise Retry(self.transport_error(exc, what, request.url.host)) from None
@@ -420,7 +421,7 @@ class Http:
                 yield chunk
         except httpx.TimeoutException as exc:
             if deadline is not None:
-                deadline.check(what)
+                deadline.check(what, slack=0.1)
             if download:
                 raise VlmRunTimeoutError(
                     f"{what}: the download stalled ({type(exc).__name__}); nothing was cached."

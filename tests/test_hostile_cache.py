@@ -1,0 +1,165 @@
+"""Cache integrity under damage and pressure (issue 14, item 4).
+
+A truncated or swapped file is refused by its recorded size and hash and fetched again;
+a temp file left by a download killed with SIGKILL is reclaimed; two `url_` artifacts
+whose targets share a file name get two files; `fetch_all` near the size cap returns
+only paths that exist; the per-artifact cap and the one total deadline hold.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from PIL import Image
+
+from vlmrun_jupyter import refs
+from vlmrun_jupyter.cache import ArtifactCache
+from vlmrun_jupyter.client import Client
+from vlmrun_jupyter.errors import LimitError, VlmRunTimeoutError
+
+NS = refs.Namespace("session", "sess-integ")
+
+
+def _png(seed: int = 0, edge: int = 64) -> bytes:
+    buf = io.BytesIO()
+    Image.effect_noise((edge, edge), 40 + seed).convert("RGB").save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _stored(cache: ArtifactCache, oid: str, data: bytes):
+    ref = refs.ImageRef(id=oid)
+    dest = cache.ns_dir(NS) / f"{oid}.png"
+    cache.store(dest, [data], kind="image", expected_size=len(data), what=oid)
+    return ref, dest
+
+
+def test_a_truncated_file_fails_its_recorded_size_and_is_dropped(tmp_path):
+    cache = ArtifactCache(tmp_path)
+    ref, dest = _stored(cache, "img_trunc1", _png())
+    assert cache.lookup(ref, NS) == dest
+    with open(dest, "r+b") as f:
+        f.truncate(dest.stat().st_size // 2)  # the header still looks right
+    fresh = ArtifactCache(tmp_path)  # another process: nothing verified yet
+    assert fresh.lookup(ref, NS) is None and not dest.exists()
+
+
+def test_a_swapped_file_fails_its_hash_and_is_dropped(tmp_path):
+    cache = ArtifactCache(tmp_path)
+    ref, dest = _stored(cache, "img_swap01", _png(1))
+    data = bytearray(dest.read_bytes())
+    data[-20] ^= 0xFF  # same size, same header, different bytes
+    tmp = dest.with_name("x.tmp")
+    tmp.write_bytes(bytes(data))
+    os.replace(tmp, dest)
+    assert cache.lookup(ref, NS) is None and not dest.exists()
+
+
+KILLED_WRITER = r"""
+import sys, time
+from pathlib import Path
+from vlmrun_jupyter.cache import ArtifactCache
+
+def chunks():
+    yield b"\x89PNG\r\n\x1a\n" + b"x" * 1000
+    print("writing", flush=True)
+    time.sleep(60)
+    yield b"never"
+
+cache = ArtifactCache(sys.argv[1])
+cache.store(Path(sys.argv[2]), chunks(), kind="image", expected_size=None, what="img_killed")
+"""
+
+
+def test_a_temp_file_of_a_killed_download_is_reclaimed(tmp_path):
+    dest = tmp_path / "artifacts" / NS.id / "img_killed.png"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(tmp_path), str(dest)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    temps = [p for p in dest.parent.iterdir() if p.name.startswith(".tmp-")]
+    assert len(temps) == 1 and str(proc.pid) in temps[0].name
+    ArtifactCache(tmp_path).evict()  # any listing of the cache reclaims it
+    assert [p for p in dest.parent.iterdir() if p.name.startswith(".tmp-")] == []
+
+
+def test_url_targets_with_the_same_file_name_get_their_own_files(tmp_path):
+    cache = ArtifactCache(tmp_path)
+    a, b = refs.UrlRef(id="url_same01"), refs.UrlRef(id="url_same02")
+    da = cache.url_dest(a, NS, "https://one.example/x/photo.png")
+    db = cache.url_dest(b, NS, "https://two.example/y/photo.png")
+    assert da != db
+    cache.store(da, [b"one"], kind="url", expected_size=3, what=a.id)
+    cache.write_url_sidecar(a, NS, "https://one.example/x/photo.png")
+    cache.store(db, [b"two"], kind="url", expected_size=3, what=b.id)
+    cache.write_url_sidecar(b, NS, "https://two.example/y/photo.png")
+    assert cache.lookup(a, NS).read_bytes() == b"one"
+    assert cache.lookup(b, NS).read_bytes() == b"two"
+
+
+def test_the_per_artifact_cap_refuses_and_keeps_nothing(tmp_path):
+    cache = ArtifactCache(tmp_path, max_artifact_bytes=1000)
+    dest = cache.ns_dir(NS) / "img_toobig.png"
+    with pytest.raises(LimitError, match="per-artifact limit"):
+        cache.store(
+            dest, [b"\x89PNG\r\n\x1a\n", b"\0" * 2000], kind="image", expected_size=None, what="x"
+        )
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_fetch_all_near_the_cap_returns_only_paths_that_exist(live_server, tmp_path):
+    made = [
+        live_server.add_artifact("img", _png(i, 96), content_type="image/png") for i in range(6)
+    ]
+    size = len(_png(0, 96))
+    client = Client(
+        api_key=live_server.api_key,
+        base_url=live_server.base_url,
+        cache_dir=tmp_path / "cache",
+    )
+    client.cache.max_bytes = int(size * 2.5)  # the working set is 6 files
+    ref_list = [refs.make_ref(oid).bind(session_id=sid) for sid, oid in made]
+    paths = client.fetch_all(ref_list, max_workers=3)
+    assert all(p.exists() for p in paths)
+    client.close()
+
+
+def test_one_deadline_for_a_whole_fetch_against_a_trickling_server(live_server, tmp_path):
+    sid, oid = live_server.add_artifact("img", _png(0, 256), content_type="image/png")
+    live_server.inject("slow_body", seconds=0.3, times=None)
+    client = Client(
+        api_key=live_server.api_key,
+        base_url=live_server.base_url,
+        cache_dir=tmp_path / "cache",
+        timeout=5.0,  # each read arrives well within it
+        deadline=0.5,
+    )
+    try:
+        with pytest.raises(VlmRunTimeoutError, match="deadline") as info:
+            client.fetch(refs.make_ref(oid).bind(session_id=sid))
+        assert info.value.elapsed is not None and info.value.elapsed >= 0.45
+        assert "VLMRUN_DEADLINE" in str(info.value)
+    finally:
+        live_server.clear_faults()
+        client.close()
+    assert not any((tmp_path / "cache").rglob(f"{oid}*"))
+
+
+def test_a_deadline_is_not_a_wall_clock_guess():
+    # the budget's arithmetic, without sleeping long
+    from vlmrun_jupyter.client._http import Deadline
+
+    d = Deadline(0.05, "x")
+    assert 0 < d.read_timeout(10.0) <= 0.05
+    time.sleep(0.06)
+    with pytest.raises(VlmRunTimeoutError, match="past the 0.05 s deadline for x"):
+        d.check("GET /x")
