@@ -99,12 +99,27 @@ def _rotation_matrices(q: np.ndarray) -> np.ndarray:
     )
 
 
+CONIC_SLICE = 65536  # splats per step of `_conics`: its 3x3 temporaries stay ~30 MB
+
+
 def _conics(
     splats: Splats, cam: Camera, z: np.ndarray, pos_cam: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse 2D covariances (a, b, c) and pixel radii of the projected Gaussians."""
-    r = _rotation_matrices(splats.rotations.astype(np.float64))
-    s = np.exp(splats.log_scales.astype(np.float64))
+    """Inverse 2D covariances (a, b, c) and pixel radii of the projected Gaussians,
+    computed a slice at a time."""
+    conic, radius = np.empty((len(z), 3)), np.empty(len(z))
+    for lo in range(0, len(z), CONIC_SLICE):
+        part = slice(lo, lo + CONIC_SLICE)
+        rotations, log_scales = splats.rotations[part], splats.log_scales[part]
+        conic[part], radius[part] = _conic_slice(rotations, log_scales, cam, z[part], pos_cam[part])
+    return conic, radius
+
+
+def _conic_slice(
+    rotations: np.ndarray, log_scales: np.ndarray, cam: Camera, z: np.ndarray, pos_cam: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    r = _rotation_matrices(rotations.astype(np.float64))
+    s = np.exp(log_scales.astype(np.float64))
     m = r * s[:, None, :]  # R @ diag(s)
     cov3 = m @ np.transpose(m, (0, 2, 1))
     w = cam.rotation
