@@ -381,11 +381,14 @@ def test_ctrl_c_cancels_cleanly(ip, magics, env):
 
 def test_full_tracebacks_on_request_still_hide_the_key(ip, magics, env):
     run(ip, "%config VlmRunMagics.short_errors = False")
-    assert magics.short_errors is False
-    res, cap = run(ip, '%vlmrun "dance {{ img }}"')
-    assert "Traceback" in cap.stdout or len(cap.stdout.splitlines()) > 3
-    assert "RequestError" in cap.stdout
-    assert env.api_key not in everything(ip, cap, res)
+    try:
+        assert magics.short_errors is False
+        res, cap = run(ip, '%vlmrun "dance {{ img }}"')
+        assert "Traceback" in cap.stdout or len(cap.stdout.splitlines()) > 3
+        assert "RequestError" in cap.stdout
+        assert env.api_key not in everything(ip, cap, res)
+    finally:  # %config stays in the shell's config: later magics instances would read it
+        run(ip, "%config VlmRunMagics.short_errors = True")
 
 
 def test_nothing_shown_ever_contains_the_key(ip, magics, env):

@@ -141,6 +141,7 @@ def ip():
 def magics(ip):
     m = get_magics(ip)
     m.last_session = None
+    m.short_errors = True
     yield m
     m.api_key = m.base_url = ""
 
