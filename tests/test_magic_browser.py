@@ -121,7 +121,7 @@ def test_a_magic_result_keeps_its_footer(page, artifacts_dir):
 def test_size_controls(page, artifacts_dir):
     shown = box(page, "#out-show img")
     assert 250 < shown["width"] <= 300
-    cells = page.locator("#out-gallery img").all()
+    cells = page.locator("#out-gallery summary img").all()  # (the closed views are hidden)
     tops = sorted({round(c.bounding_box()["y"]) for c in cells})
     assert len(cells) == 6 and len(tops) == 2  # three columns: two rows of three
     page.locator("#out-gallery").screenshot(path=str(artifacts_dir / "magic_gallery.png"))
@@ -180,3 +180,17 @@ def test_an_execution_footer_does_not_repeat_its_duration():
     text = result_bundle(run)["text/html"]
     assert "credits used 1" in text and "0.52 s" in text
     assert "duration" not in text
+
+
+def test_a_gallery_thumbnail_enlarges_on_click_without_scripts(page, outputs, artifacts_dir):
+    assert "<script" not in outputs["gallery"] and " on" not in outputs["gallery"].lower()
+    first = page.locator("#out-gallery details").first
+    thumb = first.locator("summary img").bounding_box()
+    assert not first.evaluate("e => e.open")
+    first.locator("summary").click()
+    assert first.evaluate("e => e.open")
+    large = first.locator("summary + div img").bounding_box()
+    assert large["width"] > 2 * thumb["width"], (large, thumb)
+    page.locator("#out-gallery").screenshot(path=str(artifacts_dir / "magic_gallery_open.png"))
+    first.locator("summary").click()  # and closes again
+    assert not first.evaluate("e => e.open")

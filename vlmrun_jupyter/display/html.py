@@ -286,6 +286,21 @@ def grid(items: Iterable[str], cell_px: int = 200, columns: int | None = None) -
     return div(*(div(item, style=style) for item in items), style="line-height: 1.3;")
 
 
+# The opened view is wider than its gallery cell and drawn above its neighbours.
+LARGE_VIEW = (
+    "position: relative; z-index: 2; width: 80vw; max-width: 960px; margin-top: 6px; "
+    "padding: 4px; background: var(--jp-layout-color0, #fff); box-sizing: border-box; "
+    f"{BORDER}"
+)
+
+
+def enlargeable(thumb_html: str, large_html: str) -> str:
+    """A thumbnail that a click opens into a larger rendering below it, with no script:
+    `<details>`/`<summary>`, which HTML sanitizers keep. Both are safe HTML."""
+    summary = tag("summary", thumb_html, style="cursor: zoom-in; list-style: none;")
+    return tag("details", summary + div(large_html, style=LARGE_VIEW))
+
+
 def sized(body: str, width: int) -> str:
     """Safe HTML (a ref's output) shown `width` CSS pixels wide at most: its media scale
     with it (they are `max-width: 100%`)."""

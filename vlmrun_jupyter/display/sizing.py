@@ -2,7 +2,8 @@
 `show_images(width=, columns=)`: `ref.show(width=480)` and `gallery(refs, columns=3)`.
 
 Both are display objects (HTML in a notebook, the refs' text elsewhere) within the one
-inline budget: a gallery shares it among its cells like a result card does.
+inline budget: a gallery shares it among its cells like a result card does, and a
+click on a thumbnail opens a larger view below it (`<details>`, no script).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from . import html as h
 from .budget import Budget, default_budget
 from .pipeline import filter_bundle, ref_bundle
 
-THUMB_EDGE = 640
+THUMB_EDGE = 480
+LARGE_EDGE = 1280
 
 
 class Shown:
@@ -43,11 +45,17 @@ class Gallery:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
         room = max(0, default_budget().bytes // max(1, len(self.refs)) - 512)
-        cell = Budget(room, max_edge=THUMB_EDGE, html_only=True, thumbnail=True)
+        # a third of each share for the thumbnail, the rest for the view a click opens
+        thumb = Budget(room // 3, max_edge=THUMB_EDGE, html_only=True, thumbnail=True)
+        large = Budget(room - room // 3, max_edge=LARGE_EDGE, html_only=True)
         cells = []
         for ref in self.refs:
-            data, _ = ref_bundle(ref, budget=cell)
-            cells.append(data.get("text/html") or h.chip(f"{type(ref).__name__} {ref.id}"))
+            small = ref_bundle(ref, budget=thumb)[0].get("text/html")
+            if small is None:
+                cells.append(h.chip(f"{type(ref).__name__} {ref.id}"))
+                continue
+            big = ref_bundle(ref, budget=large)[0].get("text/html")
+            cells.append(h.enlargeable(small, big) if big else small)
         body = h.grid(cells, self.width or 200, None if self.width else (self.columns or 3))
         text = "\n".join(repr(r) for r in self.refs)
         return filter_bundle(({"text/plain": text, "text/html": body}, {}), include, exclude)
