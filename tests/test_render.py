@@ -146,6 +146,12 @@ def test_unplayable_video_shows_a_contact_sheet_and_says_why(files):
     sheet = decoded_image(img["src"])
     assert sheet.width > 320  # several frames side by side
     assert "mjpeg" in html and "not browser-playable" in html and "2.0 s" in html
+    # each frame's time sits on a black label tall enough to read once the sheet is
+    # shown at the output's width (~960 px): over 2% of the sheet's width (it was 1.5%)
+    px = np.asarray(sheet.convert("RGB"), np.int16)
+    corner = px[: px.shape[0] // 4, : px.shape[1] // 4]
+    label_rows = np.nonzero(((corner.max(axis=2) < 8).sum(axis=1)) > 12)[0]
+    assert len(label_rows) and (label_rows.max() - label_rows.min()) > 0.02 * sheet.width
 
 
 def test_video_over_budget_shows_frames_not_a_player(files):

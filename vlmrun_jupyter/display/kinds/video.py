@@ -129,7 +129,7 @@ def frames_at(path: Path, times: list[float], tile: int) -> list[tuple[float, Im
 
 def contact_sheet(path: Path, info: VideoInfo, n: int, tile: int) -> Image.Image | None:
     """Frames at evenly spaced times, in a grid, each labelled with its time."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
 
     d = info.duration or 0.0
     times = [d * (i + 0.5) / n for i in range(n)] if d > 0 and n > 1 else [0.0]
@@ -147,13 +147,17 @@ def contact_sheet(path: Path, info: VideoInfo, n: int, tile: int) -> Image.Image
         "RGB", (cols * w + (cols - 1) * gap, rows * h + (rows - 1) * gap), (24, 24, 24)
     )
     draw = ImageDraw.Draw(sheet)
+    # Pillow's bundled scalable font, sized to the tile: the sheet is shown shrunk to the
+    # output's width, and the 11-pixel bitmap default became unreadable there.
+    font = ImageFont.load_default(size=max(16, w // 12))
+    pad = max(3, w // 100)
     for i, (when, im) in enumerate(shots):
         x, y = (i % cols) * (w + gap), (i // cols) * (h + gap)
         sheet.paste(im, (x, y))
         label = human_duration(when)
-        box = draw.textbbox((0, 0), label)
-        draw.rectangle((x + 3, y + 3, x + box[2] + 9, y + box[3] + 7), fill=(0, 0, 0))
-        draw.text((x + 6, y + 5), label, fill=(255, 255, 255))
+        left, top, right, bottom = draw.textbbox((x + 2 * pad, y + 2 * pad), label, font=font)
+        draw.rectangle((left - pad, top - pad, right + pad, bottom + pad), fill=(0, 0, 0))
+        draw.text((x + 2 * pad, y + 2 * pad), label, fill=(255, 255, 255), font=font)
     return sheet
 
 
@@ -191,4 +195,4 @@ def render(ref: BaseRef, path: Path, budget: Budget) -> Bundle:
     return {"text/plain": text, "text/html": frame(body, caption(ref, *facts, note=why))}, {}
 
 
-RENDERER = KindRenderer(render)
+RENDERER = KindRenderer(render, version=2)  # 2: readable contact-sheet times
