@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import resource
 import shutil
 import subprocess
 import sys
@@ -39,25 +40,32 @@ from _timing import alternate, machine, ratio, summary  # noqa: E402
 from vlmrun_jupyter import LocalServer  # noqa: E402
 
 SDK_SCRIPT = r"""
-import json, sys, time
+import json, resource, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from vlmrun.client import VLMRun
+def cpu():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 args = json.loads(sys.stdin.read())
 client = VLMRun()
 def get(oid):
     return client.artifacts.get(object_id=oid, session_id=args["session_id"])
+c0 = cpu()
 t0 = time.perf_counter()
 with ThreadPoolExecutor(args["workers"]) as pool:
     images = list(pool.map(get, args["ids"]))
 seconds = time.perf_counter() - t0
 assert all(im.size[0] > 0 for im in images)
-print(json.dumps({"seconds": seconds}))
+print(json.dumps({"seconds": seconds, "cpu": cpu() - c0}))
 """
 
 OURS_SCRIPT = r"""
-import json, sys, time
+import json, resource, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from vlmrun_jupyter import Client, ImageRef
+def cpu():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 args = json.loads(sys.stdin.read())
 client = Client()
 refs = [ImageRef(id=oid).bind(session_id=args["session_id"]) for oid in args["ids"]]
@@ -65,24 +73,29 @@ if args["decode"]:
     from PIL import Image
     def get(ref):
         return Image.open(client.fetch(ref)).convert("RGB")
+    c0 = cpu()
     t0 = time.perf_counter()
     with ThreadPoolExecutor(args["workers"]) as pool:
         out = list(pool.map(get, refs))
     seconds = time.perf_counter() - t0
     assert all(im.size[0] > 0 for im in out)
 else:
+    c0 = cpu()
     t0 = time.perf_counter()
     out = client.fetch_all(refs, max_workers=args["workers"])
     seconds = time.perf_counter() - t0
     assert all(p.stat().st_size > 0 for p in out)
-print(json.dumps({"seconds": seconds}))
+print(json.dumps({"seconds": seconds, "cpu": cpu() - c0}))
 """
 
 HTTPX_SCRIPT = r"""
-import json, os, sys, time
+import json, os, resource, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import httpx
+def cpu():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 args = json.loads(sys.stdin.read())
 out = Path(os.environ["VLMRUN_CACHE_DIR"]) / "raw"
 out.mkdir(parents=True)
@@ -100,12 +113,13 @@ def get(oid):
             for chunk in r.iter_raw(1 << 20):
                 f.write(chunk)
     return out / (oid + ".jpg")
+c0 = cpu()
 t0 = time.perf_counter()
 with ThreadPoolExecutor(w) as pool:
     paths = list(pool.map(get, args["ids"]))
 seconds = time.perf_counter() - t0
 assert all(p.stat().st_size > 0 for p in paths)
-print(json.dumps({"seconds": seconds}))
+print(json.dumps({"seconds": seconds, "cpu": cpu() - c0}))
 """
 
 
@@ -121,7 +135,12 @@ def make_jpeg(seed: int) -> bytes:
     return buf.getvalue()
 
 
-def curl_side(server: LocalServer, sid: str, ids: list[str], workers: int, tmp: Path):
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def curl_side(server: LocalServer, sid: str, ids: list[str], workers: int, tmp: Path, cpu: dict):
     """curl's own parallel mode, one process, the same requests and files."""
     curl = shutil.which("curl")
     if curl is None:
@@ -138,12 +157,24 @@ def curl_side(server: LocalServer, sid: str, ids: list[str], workers: int, tmp: 
             lines.append(f'url = "{base}/artifacts?object_id={oid}&session_id={sid}"')
             lines.append(f'output = "{out / (oid + ".jpg")}"')
         cfg.write_text("\n".join(lines) + "\n")
+        c0 = _children_cpu()
         t0 = time.perf_counter()
         subprocess.run(
-            [curl, "-sS", "--fail", "--parallel", "--parallel-max", str(workers), "-K", str(cfg)],
+            [
+                curl,
+                "-sS",
+                "--no-progress-meter",
+                "--fail",
+                "--parallel",
+                "--parallel-max",
+                str(workers),
+                "-K",
+                str(cfg),
+            ],
             check=True,
         )
         seconds = time.perf_counter() - t0
+        cpu.setdefault("curl", []).append(_children_cpu() - c0)
         assert all((out / f"{oid}.jpg").stat().st_size > 0 for oid in ids)
         shutil.rmtree(out)
         return seconds
@@ -174,28 +205,30 @@ def main() -> None:
         common = {"base_url": server.base_url, "api_key": server.api_key}
         args = {"ids": ids, "session_id": sid, "workers": opts.workers}
         counter = iter(range(10**9))
+        cpu: dict[str, list[float]] = {}
 
-        def side(runner, script, **extra):
+        def side(name, runner, script, **extra):
             def run() -> float:
                 cache = tmp / f"run-{next(counter)}"
                 try:
                     res = runner(script, cache_dir=cache, args={**args, **extra}, **common)
                 finally:
                     shutil.rmtree(cache, ignore_errors=True)
+                cpu.setdefault(name, []).append(res["cpu"])
                 return res["seconds"]
 
             return run
 
         sides = {
-            "ours": side(run_ours, OURS_SCRIPT, decode=False),
-            "httpx": side(run_ours, HTTPX_SCRIPT),
+            "ours": side("ours", run_ours, OURS_SCRIPT, decode=False),
+            "httpx": side("httpx", run_ours, HTTPX_SCRIPT),
         }
-        curl = curl_side(server, sid, ids, opts.workers, tmp)
+        curl = curl_side(server, sid, ids, opts.workers, tmp, cpu)
         if curl is not None:
             sides["curl"] = curl
         if not opts.no_sdk:
-            sides["ours+decode"] = side(run_ours, OURS_SCRIPT, decode=True)
-            sides["sdk+decode"] = side(run_sdk, SDK_SCRIPT)
+            sides["ours+decode"] = side("ours+decode", run_ours, OURS_SCRIPT, decode=True)
+            sides["sdk+decode"] = side("sdk+decode", run_sdk, SDK_SCRIPT)
         times = alternate(sides, opts.rounds)
 
     print(f"machine: {machine()}")
@@ -203,7 +236,11 @@ def main() -> None:
         f"{opts.count} JPEGs, mean {mean_kb:.0f} KB, {opts.latency * 1000:.0f} ms latency/request, "
         f"{opts.workers}-way on every side, {opts.rounds} alternating rounds"
     )
+    print("wall time:")
     print(summary(times))
+    print("CPU time of the fetching process (user + sys, all threads; less sensitive to load):")
+    print(summary(cpu))
+    print(f"CPU ours / httpx      : {ratio(cpu, 'ours', 'httpx'):.2f}x")
     r = ratio(times, "ours", "httpx")
     print(
         f"ours / httpx          : {r:.2f}x time  (target <= 1.15)  {'met' if r <= 1.15 else 'NOT met'}"
