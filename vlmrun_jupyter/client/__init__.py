@@ -32,12 +32,13 @@ from ..refs import BaseRef, coerce_ref, make_ref, namespace
 from ..results import Completion, Execution, parse_result
 from . import _protocol as protocol
 from ._artifacts import ArtifactDownloader, fetch_concurrently
+from ._batch import BatchMethods
 from ._content import PartBuilder
 from ._http import Deadline, Http, OnProgress, RetryPolicy
 from ._protocol import COMPLETIONS_PATH, DEFAULT_MODEL, EXECUTE_PATH
 
 
-class Client:
+class Client(BatchMethods):
     """VLM Run over HTTP, with an artifact cache. Thread-safe; use one per process."""
 
     def __init__(

@@ -117,6 +117,12 @@ class VlmRunMagics(Magics):
     @argument("-o", "--out", metavar="VAR", help="also store the result in VAR")
     @argument("--session", metavar="new|last|ID", help="session to continue (default: last)")
     @argument("--agent", metavar="NAME", help="run as an agent execution and wait for it")
+    @argument(
+        "--over",
+        metavar="NAME",
+        help="one run per item of NAME (a list, a pandas Series or DataFrame column, a "
+        "folder path); {{ item }} in the prompt is the item; returns a BatchResult",
+    )
     @argument("--timeout", type=float, help="seconds to wait (default: VlmRunMagics.timeout)")
     @argument(
         "--dry-run", action="store_true", help="show the request (key redacted); send nothing"
@@ -152,6 +158,7 @@ class VlmRunMagics(Magics):
             model=args.model,
             session=args.session,
             agent=args.agent,
+            over=args.over,
             timeout=args.timeout,
             dry_run=args.dry_run,
             out=args.out,

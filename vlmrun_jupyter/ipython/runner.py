@@ -24,7 +24,7 @@ from ..client import COMPLETIONS_PATH, DEFAULT_MODEL, EXECUTE_PATH, Client
 from ..errors import CancelledError
 from ..refs import Namespace
 from ..results import Completion
-from . import formatters, oneline
+from . import formatters, oneline, over
 from .clients import Clients, MagicConfig
 from .dryrun import dry_run
 from .interpolate import INTERP, NAME, Prompt, interpolate, media_kind
@@ -52,6 +52,7 @@ class Request:
     model: str | None = None
     session: str | None = None  # new | last | an id
     agent: str | None = None
+    over: str | None = None  # --over NAME: one run per item (over.py)
     timeout: float | None = None
     dry_run: bool = False
     out: str | None = None
@@ -244,6 +245,8 @@ class Runner:
 
     def run(self, req: Request, local_ns: Any = None) -> Any:
         """Interpolate, send, wait, store; returns the typed result (or the dry-run request)."""
+        if req.over is not None:
+            return self.run_over(req, local_ns)
         prompt = self.prompt(req, local_ns)
         if req.out is not None and not req.out.isidentifier():
             raise UsageError(f"-o/--out needs a variable name, not {req.out!r}.")
@@ -271,6 +274,31 @@ class Runner:
         if req.out:
             ns[req.out] = result
         return result
+
+    def run_over(self, req: Request, local_ns: Any = None) -> Any:
+        """`--over NAME`: one run per item through `client.map`; returns the BatchResult."""
+        if req.inputs or req.session or req.dry_run:
+            raise UsageError("--over takes no -i, --session or --dry-run. Nothing was sent.")
+        if req.out is not None and not req.out.isidentifier():
+            raise UsageError(f"-o/--out needs a variable name, not {req.out!r}.")
+        batch = over.run_over(
+            self.clients.get(),
+            req.over,
+            req.template,
+            scope=self.scope(local_ns),
+            lookup=lambda name: self.lookup(name, local_ns, "--over"),
+            namespace=self.user_ns(),
+            local_ns=local_ns,
+            schema=self._schema(req.schema, local_ns),
+            model=req.model or self.config.default_model or DEFAULT_MODEL,
+            agent=req.agent,
+            timeout=req.timeout if req.timeout is not None else self.config.timeout,
+        )
+        ns = self.user_ns()
+        ns["_vlmrun"] = batch
+        if req.out:
+            ns[req.out] = batch
+        return batch
 
     def show_status(self) -> bool:
         if self.config.status_line == "auto":
