@@ -23,10 +23,13 @@ The HTTP side lives in `client/_artifacts.py`: it hands `store()` an iterator of
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import random
 import re
 import tempfile
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -95,7 +98,17 @@ def _process_lock(cache_dir: Path, name: str) -> Iterator[None]:
             _mkdir(cache_dir / ".locks")
             fd = _lock_fds[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     offset = zlib.crc32(name.encode("utf-8"))
-    fcntl.lockf(fd, fcntl.LOCK_EX, 1, offset)
+    while True:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX, 1, offset)
+            break
+        except OSError as exc:
+            # The kernel's deadlock check sees processes, not threads: two processes whose
+            # threads wait on each other's bytes look like a cycle although no thread
+            # waits on itself. Nobody holds what we want for long: wait and ask again.
+            if exc.errno != errno.EDEADLK:
+                raise
+            time.sleep(0.005 + random.random() * 0.02)
     try:
         yield
     finally:
