@@ -20,6 +20,7 @@ item; answers come back as plain dicts and are typed on the caller's side.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
 import os
@@ -274,7 +275,8 @@ class Runner:
             model=model,
             agent=agent,
             input=input_name,
-            server=client.settings.base_url,  # artifacts live on the server that made them
+            server=client.settings.base_url,  # artifacts live on the server that made them,
+            account=_account(client.settings.api_key),  # readable by the key that made them
         )
         self.rows = [
             Row(i, label, item, item_key(batch, content_key(item)))
@@ -454,6 +456,11 @@ class Runner:
             **options,
         )
         return runner.run()
+
+
+def _account(key: str | None) -> str:
+    """Which key a journal belongs to, without keeping the key (a digest prefix)."""
+    return hashlib.sha256((key or "").encode()).hexdigest()[:16]
 
 
 def _outcome(fut: Future) -> dict[str, Any]:
