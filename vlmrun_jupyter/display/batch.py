@@ -32,22 +32,7 @@ FIELDS_MAX = 8
 FRAME_ROWS = 20
 MIN_INTERVAL = 0.5
 
-# The table's own markup. TODO(after the display refactor): move _row/_table into html.py
-# builders; until then they are the only markup here.
-_TABLE = f"{h.TABLE} font-size: 12px;"
-_CELL = (
-    "text-align: left; vertical-align: top; padding: 4px 6px; "
-    "border-top: 1px solid var(--jp-border-color2, rgba(128,128,128,0.25));"
-)
-
-
-def _row(cells: list[str], header: bool = False) -> str:
-    name = "th" if header else "td"
-    return h.tag("tr", "".join(h.tag(name, c, style=_CELL) for c in cells))
-
-
-def _table(head: list[str], rows: list[str]) -> str:
-    return h.tag("table", _row([h.esc(c) for c in head], header=True) + "".join(rows), style=_TABLE)
+ROW_CHROME = 600  # bytes of tags and styles around one row's cells
 
 
 # -- cells ---------------------------------------------------------------------------------------
@@ -165,7 +150,7 @@ def batch_bundle(page: Any, include: Any = None, exclude: Any = None) -> dict[st
         plain.append(f"  ... page {page.number}/{page.pages}; batch.page(n) for more")
     fetched = _fetch([ref for r in rows for ref in iter_refs(r.result)], batch._client)
     budget = inline_budget() - 8 * 1024
-    body: list[str] = []
+    body: list[list[str]] = []
     used = 0
     for r in rows:
         err = r.error
@@ -175,11 +160,11 @@ def batch_bundle(page: Any, include: Any = None, exclude: Any = None) -> dict[st
             _value_cell(r.result, fetched) if r.result is not None else h.muted(r.status),
             h.esc(_short(err)) if err else "",
         ]
-        html = _row(cells)
-        if used + len(html) > budget:
+        size = sum(map(len, cells)) + ROW_CHROME
+        if used + size > budget:
             break
-        body.append(html)
-        used += len(html)
+        body.append(cells)
+        used += size
     first = (page.number - 1) * page.size + 1 if rows else 0
     shown = f"rows {first}\u2013{first + len(body) - 1} of {len(batch):,}"
     notes = [h.muted_line(f"{batch.summary()} \u00b7 {shown}")]
@@ -189,7 +174,7 @@ def batch_bundle(page: Any, include: Any = None, exclude: Any = None) -> dict[st
         notes.append(
             h.muted_line(f"page {page.number}/{page.pages}: batch.page(n), batch.to_pandas()")
         )
-    table = _table(["item", "input", "result", "error"], body)
+    table = h.data_table(["item", "input", "result", "error"], body)
     return {
         "text/plain": "\n".join(plain),
         "text/html": h.div(table, *notes, _error_summary(batch)),
@@ -203,19 +188,21 @@ def frame_html(df: Any) -> str:
     refs = [ref for v in cells for ref in iter_refs(v)]
     fetched = _fetch(refs, None)
     budget = inline_budget() - 8 * 1024
-    body: list[str] = []
+    body: list[list[str]] = []
     used = 0
     for label, (_, row) in zip(head.index, head.iterrows(), strict=True):
-        html = _row([h.esc(label)] + [_value_cell(v, fetched) for v in row])
-        if used + len(html) > budget:
+        cells = [h.esc(label)] + [_value_cell(v, fetched) for v in row]
+        size = sum(map(len, cells)) + ROW_CHROME
+        if used + size > budget:
             break
-        body.append(html)
-        used += len(html)
+        body.append(cells)
+        used += size
     more = len(df) - len(body)
     note = h.muted_line(f"{len(df):,} rows \u00d7 {len(df.columns)} columns") + (
         h.muted_line(f"{more:,} more rows not shown") if more else ""
     )
-    return h.div(_table([str(df.index.name or "")] + [str(c) for c in df.columns], body), note)
+    head_names = [str(df.index.name or "")] + [str(c) for c in df.columns]
+    return h.div(h.data_table(head_names, body), note)
 
 
 # -- progress --------------------------------------------------------------------------------

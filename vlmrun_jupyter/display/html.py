@@ -373,6 +373,23 @@ def table(rows: Iterable[tuple[Any, str]], more: int = 0) -> str:
     return tag("table", "".join(trs), style=TABLE)
 
 
+GRID_CELL = (
+    "text-align: left; vertical-align: top; padding: 4px 6px; "
+    "border-top: 1px solid var(--jp-border-color2, rgba(128,128,128,0.25));"
+)
+
+
+def data_table(head: Iterable[Any], rows: Iterable[Iterable[str]]) -> str:
+    """Rows under named columns (a batch's page, a DataFrame's head): the names escaped
+    here, the cells already safe HTML."""
+
+    def tr(cells: Iterable[str], cell: str) -> str:
+        return tag("tr", "".join(tag(cell, c, style=GRID_CELL) for c in cells))
+
+    body = tr((esc(h) for h in head), "th") + "".join(tr(r, "td") for r in rows)
+    return tag("table", body, style=f"{TABLE} font-size: 12px;")
+
+
 def ordered_list(items_html: Iterable[str]) -> str:
     items = "".join(tag("li", item, style="margin: 2px 0;") for item in items_html)
     return tag("ol", items, style="margin: 0; padding-left: 20px;")
