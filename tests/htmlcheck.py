@@ -6,7 +6,8 @@ browser would see as tags and attributes) and asserts:
 - no active or style-changing elements (script, style, iframe, object, embed,
   base, link, meta, form, svg, math, template, ...);
 - no event handler attributes (`on*`) and no `srcdoc`;
-- links only http/https, with `rel="noopener noreferrer"`;
+- links only http/https, or `<a download>` of a `data:application/octet-stream;base64,`
+  URL (a file to save, never a page to open), with `rel="noopener noreferrer"`;
 - media sources only `data:image|video|audio/...;base64,` (or http/https);
 - inline styles without `url(`, `expression(`, `@import` or `javascript:`.
 
@@ -59,6 +60,8 @@ URL_ATTRS = {
     "codebase",
 }
 MEDIA_DATA = re.compile(r"^data:(image|video|audio)/[a-z0-9.+-]+;base64,[A-Za-z0-9+/=]*$")
+# The one data: URL a link may carry: an inert download (`<a download>`), never a page.
+DOWNLOAD_DATA = re.compile(r"^data:application/octet-stream;base64,[A-Za-z0-9+/=]*$")
 HTTP = re.compile(r"^https?://[^\s]+$", re.I)
 BAD_STYLE = re.compile(r"url\s*\(|expression\s*\(|@import|javascript:|behavior\s*:", re.I)
 
@@ -95,7 +98,9 @@ class _Collector(HTMLParser):
                 self.problems.append(f"unsafe style on <{tag}>: {v[:80]!r}")
             if name in URL_ATTRS and value is not None:
                 if name == "href":
-                    if not HTTP.match(v):
+                    if DOWNLOAD_DATA.match(v) and tag == "a" and a.get("download"):
+                        pass  # saved as a file, never opened as a page
+                    elif not HTTP.match(v):
                         self.problems.append(f"non-http link {v[:80]!r}")
                 elif not (MEDIA_DATA.match(v) or HTTP.match(v)):
                     self.problems.append(f"{name}= on <{tag}> is {v[:60]!r}")
@@ -158,3 +163,20 @@ def shown_media(html: str, tag: str = "img") -> list[bytes]:
                 continue
         out.append(data)
     return out
+
+
+def thumbnails(html: str) -> list[dict[str, str]]:
+    """The `<img>` tags a reader sees before clicking anything: those outside a gallery's
+    closed larger views (`<details>` shows only its `<summary>` until opened)."""
+    from bs4 import BeautifulSoup
+
+    out = []
+    for img in BeautifulSoup(html, "html.parser").find_all("img"):
+        if img.find_parent("details") is None or img.find_parent("summary") is not None:
+            out.append(dict(img.attrs))
+    return out
+
+
+def download_links(html: str) -> list[dict[str, str]]:
+    """The `<a download>` links (the artifact itself as a data: URL)."""
+    return [a for t, a in tags(html) if t == "a" and "download" in a]

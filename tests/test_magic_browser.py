@@ -1,7 +1,8 @@
 """The magic's and the cards' affordances in a real browser (headless Chromium), measured
 and photographed into the artifacts dir: a result card whose label column stays under a
 quarter of the width (so its picture gets the rest), `ref.show(width=)` and
-`gallery(columns=)`, ids selected whole by one click, the help page, a magic result's
+`gallery(columns=)` and a result card's gallery (a click opens the larger view), ids
+selected whole by one click, the help page, a magic result's
 footer and the progress line (spinner, phase, bar)."""
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ def outputs(server, tmp_path_factory) -> dict[str, str]:
         "gallery": gallery(
             [image(640, 480, f"g{i}.jpg") for i in range(6)], columns=3
         )._repr_mimebundle_()[0]["text/html"],
+        "card_gallery": result_bundle({"frames": [image(640, 480, f"k{i}.jpg") for i in range(3)]})[
+            "text/html"
+        ],
         "help": help_page(local=True).html(),
         "progress": status_line(
             "vlmrun · vlmrun-orion-1:auto · downloading 40% of 68.0 MB · 5 s", 3, 0.4
@@ -193,4 +197,22 @@ def test_a_gallery_thumbnail_enlarges_on_click_without_scripts(page, outputs, ar
     assert large["width"] > 2 * thumb["width"], (large, thumb)
     page.locator("#out-gallery").screenshot(path=str(artifacts_dir / "magic_gallery_open.png"))
     first.locator("summary").click()  # and closes again
+    assert not first.evaluate("e => e.open")
+
+
+def test_a_card_gallery_thumbnail_enlarges_on_click_and_offers_the_file(page, artifacts_dir):
+    first = page.locator("#out-card_gallery details").first
+    thumb = first.locator("summary img").bounding_box()
+    view = first.locator("summary + div")
+    assert not first.evaluate("e => e.open") and not view.is_visible()
+    first.locator("summary").click()
+    assert first.evaluate("e => e.open") and view.is_visible()
+    large = view.locator("img").bounding_box()
+    assert large["width"] > 2 * thumb["width"], (large, thumb)
+    link = view.locator("a[download]")
+    assert link.is_visible() and link.get_attribute("download").endswith(".jpg")
+    page.locator("#out-card_gallery").screenshot(
+        path=str(artifacts_dir / "magic_card_gallery_open.png")
+    )
+    first.locator("summary").click()
     assert not first.evaluate("e => e.open")

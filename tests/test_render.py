@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import render_media as media
-from htmlcheck import assert_inert_html, tags
+from htmlcheck import assert_inert_html, download_links, tags, thumbnails
 from PIL import Image
 from pydantic import BaseModel
 
@@ -255,7 +255,7 @@ def test_url_ref_renders_its_target_kind_under_a_safe_link(files, offline):
     url = "https://example.com/media/photo.jpg"
     data, _ = ref_bundle(seed_url(offline, "url_pho001", url, files["jpg"]))
     html = html_of(data)
-    (a,) = [x for t, x in tags(html) if t == "a"]
+    (a,) = [x for t, x in tags(html) if t == "a" and "download" not in x]  # + the download
     assert a["href"] == url and a["rel"] == "noopener noreferrer"
     assert any(t == "img" for t, _ in tags(html))
     assert url in data["text/plain"] and "(image)" in data["text/plain"]
@@ -266,7 +266,7 @@ def test_url_ref_with_a_javascript_target_is_not_linked(files, offline):
         seed_url(offline, "url_bad001", "javascript:alert(1)//x.bin", files["pdf"])
     )
     html = html_of(data)
-    assert not [t for t, _ in tags(html) if t == "a"]
+    assert not [t for t, x in tags(html) if t == "a" and "download" not in x]
     assert "only http/https" in html
 
 
@@ -307,6 +307,62 @@ def test_previews_are_cached_beside_the_artifact(files, offline):
     again = VideoRef(id="vid_prv001").bind(session_id=SID, client=offline)  # a new object
     assert again._repr_mimebundle_() == first
     assert previews[0].stat().st_mtime_ns == stamp  # read, not rewritten
+
+
+def _cache_file(client: Client, ref) -> Path:
+    (found,) = (client.cache.root / SID).glob(f"{ref.id}.{ref.ext}")
+    return found
+
+
+def test_a_small_artifact_is_offered_as_a_download_of_its_own_bytes(files, offline):
+    ref = seed(offline, ImageRef, files["jpg"], "img_dl0001")
+    html = html_of(ref._repr_mimebundle_())
+    (a,) = download_links(html)
+    assert a["download"] == "img_dl0001.jpg" and a["rel"] == "noopener noreferrer"
+    head, payload = a["href"].split(",", 1)
+    assert head == "data:application/octet-stream;base64"
+    assert base64.b64decode(payload) == files["jpg"].read_bytes()
+    assert str(_cache_file(offline, ref)) not in html  # never both
+
+
+def test_a_large_artifact_offers_its_cache_path_as_selectable_text(files, offline):
+    from bs4 import BeautifulSoup
+
+    ref = seed(offline, VideoRef, files["mp4"], "vid_dl0001")
+    budget = Budget(max(64 * 1024, files["mp4"].stat().st_size // 2))
+    data, md = ref_bundle(ref, budget=budget)
+    html = html_of(data)
+    assert not download_links(html) and bundle_size(data, md) <= budget.bytes
+    where = str(_cache_file(offline, ref))
+    found = [c for c in BeautifulSoup(html, "html.parser").find_all("code") if c.text == where]
+    assert len(found) == 1 and "user-select: all" in found[0]["style"]
+
+
+def test_the_offer_is_added_after_the_stored_preview_not_stored(files, offline):
+    ref = seed(offline, ImageRef, files["png"], "img_dl0002")
+    first = ref._repr_mimebundle_()
+    (stored,) = (offline.cache.root / SID).glob("img_dl0002.preview.*")
+    text = stored.read_text("utf-8")
+    assert "download" not in text and str(_cache_file(offline, ref)) not in text
+    again = ImageRef(id="img_dl0002").bind(session_id=SID, client=offline)  # from the disk
+    assert again._repr_mimebundle_() == first and download_links(html_of(first))
+
+
+def test_card_gallery_thumbnails_open_a_larger_view_that_offers_the_artifact(files, offline):
+    from bs4 import BeautifulSoup
+
+    result = _highlights(files, offline, n=3)
+    data = result_bundle(result)
+    soup = BeautifulSoup(html_of(data), "html.parser")
+    views = soup.find_all("details")
+    assert len(views) == 3 and bundle_size(data) <= inline_budget()
+    for view in views:
+        (thumb,) = view.summary.find_all("img")
+        (large,) = view.find("div", recursive=False).find_all("img")
+        assert int(large["width"]) > 2 * int(thumb["width"])
+        assert not download_links(str(view.summary))  # the offer sits in the larger view
+        (a,) = download_links(str(view))
+        assert base64.b64decode(a["href"].split(",", 1)[1]) == files["jpg"].read_bytes()
 
 
 def test_budget_setting_and_env(monkeypatch, files, offline):
@@ -417,7 +473,7 @@ def test_result_card_fields_refs_inline_and_gallery(files, offline):
     assert "two &lt;b&gt;people&lt;/b&gt; talking" in html
     found = tags(html)
     assert sum(t == "video" for t, _ in found) == 1
-    thumbs = [decoded_image(a["src"]) for t, a in found if t == "img"]
+    thumbs = [decoded_image(a["src"]) for a in thumbnails(html)]
     assert len(thumbs) == 4 and all(max(im.size) <= 360 for im in thumbs)
     for i in range(4):
         assert f"frame number {i}" in html
@@ -474,7 +530,7 @@ def test_a_failed_item_in_a_gallery_is_an_error_card_not_a_failure(files, offlin
     good = seed(offline, ImageRef, files["jpg"], "img_ok0001")
     missing = ImageRef(id="img_gone01").bind(session_id=SID, client=offline)
     html = html_of(result_bundle([good, missing]))
-    assert "Network error" in html and sum(t == "img" for t, _ in tags(html)) == 1
+    assert "Network error" in html and len(thumbnails(html)) == 1
 
 
 def test_result_bundle_never_raises():
@@ -639,7 +695,7 @@ def test_gallery_fetches_each_ref_once(live_server, files, quick):
         for i, oid in enumerate(ids)
     ]
     html = html_of(result_bundle(frames))
-    assert sum(t == "img" for t, _ in tags(html)) == 8
+    assert len(thumbnails(html)) == 8
     assert [live_server.count(ART, object_id=oid) for oid in ids] == [1] * 8
     result_bundle(frames)
     assert live_server.count(ART) == 8
@@ -723,7 +779,7 @@ def test_url_ref_from_the_server_is_lazy_linked_and_cached(live_server, files, q
     assert live_server.count() == 0
     data, _ = ref._repr_mimebundle_()
     html = html_of(data)
-    (a,) = [x for t, x in tags(html) if t == "a"]
+    (a,) = [x for t, x in tags(html) if t == "a" and "download" not in x]
     assert a["href"] == url and any(t == "img" for t, _ in tags(html))
     assert live_server.count(ART, object_id=oid) == 1
     assert sum(r.path.startswith("/v1/_local/public/") for r in live_server.requests) == 1

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import render_media as media
-from htmlcheck import assert_inert_html, check_html, tags
+from htmlcheck import DOWNLOAD_DATA, assert_inert_html, check_html, tags, thumbnails
 from pydantic import BaseModel, create_model
 
 from vlmrun_jupyter import Client, DocumentRef, ImageRef, UrlRef
@@ -56,6 +56,14 @@ PAYLOADS = [
         "<div style='background: url(https://evil.example/x)'></div>",
         "<svg><script>1</script></svg>",
         "<form action='https://x'></form>",
+        # a data: link only as an inert download: never a page, never without `download`
+        "<a download='x.html' href='data:text/html;base64,PHNjcmlwdD4=' rel='noopener "
+        "noreferrer'>x</a>",
+        "<a href='data:application/octet-stream;base64,AAAA' rel='noopener noreferrer'>x</a>",
+        "<a download='x' href='javascript:alert(1)' rel='noopener noreferrer'>x</a>",
+        "<a download='x.svg' href='data:image/svg+xml;base64,PHN2Zz4=' rel='noopener "
+        "noreferrer'>x</a>",
+        "<a download='x.bin' href='data:application/octet-stream;base64,AAAA'>no rel</a>",
     ],
 )
 def test_checker_rejects(bad):
@@ -130,7 +138,7 @@ def test_hostile_result_card_is_inert(offline, photo):
     data = result_bundle(_hostile_result(offline, photo))
     html = data["text/html"]
     _assert_escaped(html)
-    assert sum(t == "img" for t, _ in tags(html)) == len(PAYLOADS)  # the gallery still works
+    assert len(thumbnails(html)) == len(PAYLOADS)  # the gallery still works
 
 
 def test_hostile_completion_and_execution_footers_are_inert(offline, photo):
@@ -196,9 +204,10 @@ def test_hostile_url_targets(offline, photo, url):
     html = data["text/html"]
     assert_inert_html(html)
     for _, a in tags(html):
-        assert (
-            not (a.get("href") or "").lower().startswith(("javascript", "data", "vbscript", "//"))
-        )
+        href = a.get("href") or ""
+        if "download" in a and DOWNLOAD_DATA.match(href):
+            continue  # the cached file offered for download, never the hostile target URL
+        assert not href.lower().startswith(("javascript", "data", "vbscript", "//"))
 
 
 def test_link_helper_only_links_http():

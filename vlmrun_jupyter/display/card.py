@@ -43,6 +43,7 @@ MIN_SHARE = 12 * 1024  # below this a ref shows as a chip instead of a preview
 MAX_WORKERS = 8
 THUMB_EDGE = 360
 INLINE_EDGE = 960
+LARGE_EDGE = 1280  # a gallery thumbnail's larger view, as in `display.gallery`
 PLACEHOLDER = re.compile("\x00(\\d+)\x00")  # h.esc drops NULs: text cannot forge one
 
 
@@ -235,21 +236,37 @@ def _fill(html: str, layout: Layout, room: int) -> str:
         )
         for i, ((_, thumb), w) in enumerate(zip(slots, weights, strict=True))
     ]
+    views = [_views(b) for b in budgets]
     wanted = [
         ref
-        for (ref, _), b in zip(slots, budgets, strict=True)
-        if b.bytes >= MIN_SHARE and not is_rendered(ref, b)
+        for (ref, _), vs in zip(slots, views, strict=True)
+        if any(not is_rendered(ref, v) for v in vs)
     ]
     unique = list({id(r): r for r in wanted}.values())
     paths = _fetch(unique) if unique else {}
     rendered = []
-    for (ref, _), b in zip(slots, budgets, strict=True):
-        if b.bytes < MIN_SHARE:
+    for (ref, _), vs in zip(slots, views, strict=True):
+        found = [ref_bundle(ref, budget=v, path=paths.get(id(ref)))[0].get("text/html") for v in vs]
+        if not found or not found[0]:
             rendered.append(_chip(ref))
-            continue
-        data, _md = ref_bundle(ref, budget=b, path=paths.get(id(ref)))
-        rendered.append(data.get("text/html") or _chip(ref))
+        elif len(found) == 2 and found[1]:
+            rendered.append(h.enlargeable(found[0], found[1]))
+        else:
+            rendered.append(found[0])
     return PLACEHOLDER.sub(lambda m: rendered[int(m.group(1))], html)
+
+
+def _views(b: Budget) -> list[Budget]:
+    """The renderings a slot's budget pays for: none (a chip), the inline preview, or a
+    gallery thumbnail plus the larger view a click on it opens (as `display.gallery`
+    does), when the share leaves the thumbnail at least `MIN_SHARE`."""
+    if b.bytes < MIN_SHARE:
+        return []
+    if not b.thumbnail or b.bytes < 3 * MIN_SHARE:
+        return [b]
+    thumb = b.bytes // 3
+    large = Budget(b.bytes - thumb, max_edge=LARGE_EDGE, html_only=True)
+    return [b.shrink(thumb), large]
 
 
 def _card(obj: Any, budget: Budget) -> Bundle:

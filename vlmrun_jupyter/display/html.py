@@ -175,6 +175,33 @@ def data_url(mime: str, data: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
+DOWNLOAD_MIME = "application/octet-stream"  # a download, never a page a browser would show
+_EXT = re.compile(r"[A-Za-z0-9]{1,12}")
+
+
+def download_link(name: str, ext: str, data: bytes) -> str:
+    """A link that saves `data` as `<name>.<ext>`: a data: URL of the one inert type (never
+    text/html or an image a browser would open), with the `download` attribute."""
+    ext = ext if _EXT.fullmatch(ext or "") else "bin"
+    href = f"data:{DOWNLOAD_MIME};base64,{base64.b64encode(data).decode('ascii')}"
+    label = f"download {name}.{ext} ({human_size(len(data))})"
+    a = tag(
+        "a", esc(label), href=href, download=f"{name}.{ext}", rel="noopener noreferrer", style=LINK
+    )
+    return div(a, style=f"{MUTED} margin-top: 2px;")
+
+
+def cache_file(path: Any, size: int) -> str:
+    """Where the artifact is in the cache, as text one click selects (too large to embed)."""
+    where = tag("code", esc(path), style=f"{ID} word-break: break-all;", title="the cached file")
+    return div(esc(f"file ({human_size(size)}): "), where, style=f"{MUTED} margin-top: 2px;")
+
+
+def with_offer(body: str, offer_html: str) -> str:
+    """A ref's output (safe HTML) with the artifact offered under it."""
+    return body + offer_html
+
+
 def b64_len(n: int) -> int:
     """Length of the base64 text for n bytes."""
     return 4 * math.ceil(n / 3)

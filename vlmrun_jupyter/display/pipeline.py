@@ -15,9 +15,11 @@ from collections.abc import Container
 from pathlib import Path
 
 from ..refs import BaseRef
+from . import html as h
 from . import memo, previews
-from .budget import Budget, Bundle, default_budget
+from .budget import Budget, Bundle, bundle_size, default_budget
 from .errors import error_bundle
+from .html import b64_len
 from .registry import disk_cacheable, live_hook, render_path, renderer_id
 
 log = logging.getLogger(__name__)
@@ -66,12 +68,41 @@ def _compute(ref: BaseRef, budget: Budget, path: Path | BaseException | None = N
         bundle = stored or render_path(ref, path, budget)
         if on_disk and stored is None:
             previews.store(ref, path, budget, made_by, bundle)
+        bundle = with_artifact(ref, path, budget, bundle)
         memo.put(ref, key, bundle)
         return bundle
     except Exception as exc:
         bundle = (error_bundle(exc, ref, path), {})
         memo.put(ref, key, bundle, ttl=ERROR_TTL)
         return bundle
+
+
+OFFER_SLACK = 512  # bytes kept for the link's tag, label and style around the base64
+
+
+def with_artifact(ref: BaseRef, path: Path, budget: Budget, bundle: Bundle) -> Bundle:
+    """The preview plus the artifact itself: a download link when its bytes fit what the
+    preview left of the budget, else its path in the cache as selectable text. Added after
+    the stored preview is read, never stored: the path belongs to this machine's cache.
+    Thumbnails get none (the larger view a click opens carries it)."""
+    data, md = bundle
+    html = data.get("text/html")
+    if not html or budget.thumbnail:
+        return bundle
+    try:
+        room = budget.bytes - bundle_size(data, md)
+        size = path.stat().st_size
+        offer = ""
+        if b64_len(size) + OFFER_SLACK <= room:
+            offer = h.download_link(ref.id, path.suffix.lstrip(".") or ref.ext, path.read_bytes())
+        if not offer or len(offer.encode("utf-8")) > room:
+            offer = h.cache_file(path, size)
+        if len(offer.encode("utf-8")) > room:
+            return bundle
+    except Exception as exc:  # the preview stands alone
+        log.debug("no artifact offer for %s: %s", ref.id, exc)
+        return bundle
+    return {**data, "text/html": h.with_offer(html, offer)}, md
 
 
 def _with_live(ref: BaseRef, bundle: Bundle) -> Bundle:
