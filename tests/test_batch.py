@@ -202,6 +202,11 @@ def test_results_are_typed_bound_and_fetchable(live_server, client, tmp_path):
     assert batch[2].item is items[2]
     restored = pickle.loads(pickle.dumps(batch))
     assert restored.counts == batch.counts and restored._client is None
+    # typed results and their refs travel too (a ref leaves its client behind)
+    results = pickle.loads(pickle.dumps(batch.results))
+    assert [r.image.id for r in results] == [r.image.id for r in batch.results]
+    assert results[0].image.namespace == batch.results[0].image.namespace
+    assert results[0].image._client is None and batch.results[0].image._client is client
 
 
 def test_same_content_is_sent_once_and_labels_follow_the_input(live_server, client, tmp_path):

@@ -161,6 +161,16 @@ class BaseRef(BaseModel):
             f"{kinds.ID_LEN} letters or digits, like '{cls.prefix}_a1b2c3'"
         )
 
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickled without its client (a connection pool, which does not pickle): on the
+        other side (a Dask worker, a saved result) it keeps its namespace and fetches
+        through that process's default client."""
+        state = super().__getstate__()
+        private = state.get("__pydantic_private__") or {}
+        if private.get("_client") is not None:
+            state["__pydantic_private__"] = {**private, "_client": None}
+        return state
+
     # -- binding -----------------------------------------------------------------
     def bind(
         self,
