@@ -12,10 +12,7 @@ report what happened, so the same loop drives a local thread pool and a Dask clu
 - every finished item is journaled at once (see journal.py), so an interrupted run
   keeps what finished and the next run sends only what is missing.
 
-Workers talk through a copy of the caller's client with its own retries off (the
-schedule here does them). The copy is built from a picklable `ClientFactory`, which
-is what travels to Dask workers together with the prompt, the JSON schema and each
-item; answers come back as plain dicts and are typed on the caller's side.
+What a worker does with one item, and what travels to it, is worker.py.
 """
 
 from __future__ import annotations
@@ -25,8 +22,6 @@ import heapq
 import itertools
 import os
 import random
-import re
-import threading
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
@@ -34,159 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import kinds
-from ..errors import (
-    NetworkError,
-    RateLimitError,
-    ResponseSchemaError,
-    ServerError,
-    VlmRunError,
-    VlmRunTimeoutError,
-    redact,
-)
-from ..refs import BaseRef, make_ref
+from ..errors import ResponseSchemaError
 from ..results import parse_result, schema_json
-from .items import Labelled, content_key, is_file, item_key, items_of, spec_key
+from .items import Labelled, content_key, item_key, items_of, spec_key
 from .journal import Journal, journal_path
 from .progress import BatchState, Progress, as_progress
 from .result import BatchResult, Row
+from .worker import ClientFactory, WorkSpec, attempt, portable, remote_attempt
 
 DEFAULT_CONCURRENCY = 32  # see bench/batch.py (width sweep); the client pools 32 connections
 ARTIFACT_TTL = 24 * 3600.0  # the API keeps a session's artifacts this long (design.md 3)
 MAX_THROTTLES = 30  # 429s one item may meet before it is recorded as failed
-PLACEHOLDER = re.compile(r"\{\{\s*item\s*\}\}")
-_RETRYABLE = (ServerError, NetworkError, VlmRunTimeoutError)
-
-
-# -- what travels to a worker -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClientFactory:
-    """Rebuilds the caller's client (same key, base URL and cache) with retries off."""
-
-    cls: type
-    settings: Any
-    timeout: float
-    max_connections: int
-
-    @classmethod
-    def of(cls, client: Any, width: int) -> ClientFactory:
-        return cls(type(client), client.settings, float(client.timeout), max(8, width))
-
-    def __call__(self) -> Any:
-        return self.cls(
-            settings=self.settings,
-            timeout=self.timeout,
-            max_retries=0,
-            max_connections=self.max_connections,
-        )
-
-
-@dataclass(frozen=True)
-class WorkSpec:
-    """Everything an attempt needs besides the item (picklable)."""
-
-    factory: ClientFactory
-    prompt: str
-    schema: dict[str, Any] | None
-    model: str
-    agent: str | None = None
-    input_name: str = "input"
-    timeout: float | None = None
-
-
-_WORKER_CLIENTS: dict[ClientFactory, Any] = {}
-_WORKER_LOCK = threading.Lock()
-
-
-def _worker_client(factory: ClientFactory) -> Any:
-    """One client per worker process and factory (pools are reused across items)."""
-    with _WORKER_LOCK:
-        client = _WORKER_CLIENTS.get(factory)
-        if client is None:
-            client = _WORKER_CLIENTS[factory] = factory()
-        return client
-
-
-def _word(item: Any) -> str:
-    """What the prompt says where `{{ item }}` stood."""
-    if isinstance(item, BaseRef):
-        return item.id
-    if hasattr(item, "mode") and hasattr(item, "size"):
-        return "the attached image"
-    if isinstance(item, os.PathLike) or (isinstance(item, str) and is_file(item)):
-        return f"the attached {kinds.kind_of_name(Path(item).name) or 'file'}"
-    return "the attached input"
-
-
-def prompt_for(template: str, item: Any) -> str:
-    """The prompt for one item: `{{ item }}` names the attached input (else appended)."""
-    return PLACEHOLDER.sub(lambda _: _word(item), template)
-
-
-def attempt(client: Any, spec: WorkSpec, item: Any) -> dict[str, Any]:
-    """One try at one item; never raises (the outcome says whether to retry)."""
-    t0 = time.monotonic()
-    text = prompt_for(spec.prompt, item)
-    try:
-        if spec.agent:
-            ex = client.execute(
-                spec.agent,
-                prompt=text,
-                inputs={spec.input_name: item},
-                schema=spec.schema,
-                model=spec.model,
-                **({"timeout": spec.timeout} if spec.timeout else {}),
-            )
-            answer, ns = ex.raw.get("response"), ["execution", ex.id]
-        else:
-            done = client.complete(
-                text, inputs=[item], schema=spec.schema, model=spec.model, timeout=spec.timeout
-            )
-            answer, ns = done.text, ["session", done.session_id] if done.session_id else None
-    except RateLimitError as exc:
-        return _failure(exc, "throttle", retry_after=exc.retry_after)
-    except _RETRYABLE as exc:
-        return _failure(exc, "backoff")
-    except VlmRunError as exc:
-        return _failure(exc, None)
-    except Exception as exc:  # an input we could not turn into a request, for one
-        return {
-            "ok": False,
-            "retry": None,
-            "error": type(exc).__name__,
-            "message": redact(str(exc)),
-        }
-    return {"ok": True, "answer": answer, "ns": ns, "latency": round(time.monotonic() - t0, 4)}
-
-
-def _failure(exc: VlmRunError, retry: str | None, **extra: Any) -> dict[str, Any]:
-    return {
-        "ok": False,
-        "retry": retry,
-        "error": type(exc).__name__,
-        "message": str(exc),
-        "status": exc.status,
-        **extra,
-    }
-
-
-def remote_attempt(spec: WorkSpec, item: Any) -> dict[str, Any]:
-    """`attempt` on a worker process, with that process's own client."""
-    return attempt(_worker_client(spec.factory), spec, item)
-
-
-def portable(item: Any) -> Any:
-    """An item as it should travel to another machine: a file's bytes rather than its path
-    (the worker may not see this disk), a ref without the caller's client."""
-    if isinstance(item, os.PathLike) or (isinstance(item, str) and is_file(item)):
-        return Path(item).expanduser().read_bytes()
-    if isinstance(item, BaseRef):
-        ref = make_ref(item.id)
-        ref._namespace = item.namespace
-        return ref
-    return item
 
 
 # -- the schedule ---------------------------------------------------------------------------
@@ -495,4 +348,4 @@ def map_items(client: Any, prompt: str, items: Any, **options: Any) -> BatchResu
     return Runner(client, prompt, items, **options).run()
 
 
-__all__ = ["map_items", "Runner", "ClientFactory", "WorkSpec", "attempt", "DEFAULT_CONCURRENCY"]
+__all__ = ["map_items", "Runner", "DEFAULT_CONCURRENCY", "ARTIFACT_TTL"]

@@ -14,7 +14,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..batch.runner import PLACEHOLDER
+from ..batch.worker import PLACEHOLDER
 from .interpolate import NAME, interpolate
 
 _HIDDEN = "\x01item\x01"  # `{{ item }}` while the other {{ }} are expanded
