@@ -161,6 +161,7 @@ def test_viewer_fits_the_app_dark_theme_pointer_wheel_keys(app, tmp_path, artifa
             assert np.median(_luminance(scene)) < 0.1, "the scene background is not dark"
             for selector in ("button.up", "button.reset", ".bar .info", ".bar .title"):
                 ratio = contrast(viewer.locator(selector).screenshot())
+                print(f"{app} dark theme {selector}: contrast {ratio:.1f}")
                 assert ratio >= 4.5, f"{selector}: contrast {ratio:.2f} in the dark theme"
 
             # the caption is selectable text (copy the id)
