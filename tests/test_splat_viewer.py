@@ -220,3 +220,16 @@ def test_recon_ref_view_picks_the_up_axis(client, live_server):
     w.close()
     with pytest.raises(ValueError, match="up must be one of y, -y, z, -z"):
         ref.view(up="sideways")
+
+
+def test_a_recon_inside_a_card_says_where_the_viewer_is(tmp_path):
+    from vlmrun_jupyter import ReconRef
+    from vlmrun_jupyter.display.budget import Budget
+    from vlmrun_jupyter.display.kinds import recon
+
+    path = tmp_path / "scene.spz"
+    path.write_bytes(spz.encode(scene(500)))
+    inside, _ = recon.render(ReconRef(id="recon_card01"), path, Budget(512 * 1024, html_only=True))
+    alone, _ = recon.render(ReconRef(id="recon_card01"), path, Budget(2 * 1024 * 1024))
+    assert "display the ref alone in a live kernel" in inside["text/html"]
+    assert "display the ref alone" not in alone["text/html"]
