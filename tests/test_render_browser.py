@@ -30,7 +30,8 @@ from vlmrun_jupyter.results import Completion
 pytestmark = pytest.mark.browser
 SID = "sess-browser"
 DARK = (
-    "--jp-ui-font-color1: #e6e6e6; --jp-ui-font-color2: #a0a0a0; --jp-layout-color2: #2a2a2a; "
+    "--jp-ui-font-color1: #e6e6e6; --jp-ui-font-color2: #a0a0a0; --jp-layout-color0: #111; "
+    "--jp-layout-color2: #2a2a2a; "
     "--jp-border-color2: #444; --jp-content-link-color: #7fb0ff; background: #111; color: #e6e6e6;"
 )
 
@@ -145,7 +146,8 @@ def test_every_image_decodes(page):
                 .map(i => i.closest('.output').id)"""
     )
     count = page.evaluate("() => document.images.length")
-    assert count == 14 and bad == []  # 1+1+1 sheet+4 pages+1 heatmap+1 url+1 splat preview+4 thumbs
+    # 1+1+1 sheet+4 pages+1 heatmap+1 url+1 splat preview+4 thumbs+their 4 larger views
+    assert count == 18 and bad == []
 
 
 def test_video_plays(page):
@@ -199,14 +201,23 @@ def test_array_summary_shown(page):
 
 
 def test_links_are_safe_and_card_is_inert(page, outputs):
-    links = page.evaluate("() => Array.from(document.links).map(a => [a.href, a.rel, a.target])")
-    assert links == [[outputs["_url"], "noopener noreferrer", "_blank"]]
+    links = page.evaluate(
+        "() => Array.from(document.links).map(a => [a.href, a.rel, a.target, a.download])"
+    )
+    saves = [x for x in links if x[3]]  # the artifacts themselves, as inert downloads
+    assert saves and all(
+        x[0].startswith("data:application/octet-stream;base64,") and x[1] == "noopener noreferrer"
+        for x in saves
+    )
+    assert [x for x in links if not x[3]] == [
+        [outputs["_url"], "noopener noreferrer", "_blank", ""]
+    ]
     assert page.evaluate("() => window.__pwned") is None
     assert page.dialogs == []  # type: ignore[attr-defined]
     card = page.locator("#out-card").inner_text()
     assert "<script>window.__pwned=1</script>" in card  # shown as text
     assert "vlmrun-orion-1:auto" in card and "total tokens 42" in card
-    assert page.locator("#out-card img").count() == 4
+    assert page.locator("#out-card summary img").count() == 4
     assert page.locator("#out-card video").count() == 1
     assert "Not found" in page.locator("#out-error").inner_text()
 
