@@ -197,8 +197,19 @@ def run_notebook(python: Path, cells: list[str], workdir: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def seeds_run(compat_python, server, media_server, tmp_path_factory):
+def seed_server(media_server):
+    """A local server that may fetch the examples' media (it fetches only its own URLs
+    unless told which others to allow)."""
+    from vlmrun_jupyter import LocalServer
+
+    with LocalServer(allow_input_urls=[media_server + "/"]) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def seeds_run(compat_python, seed_server, media_server, tmp_path_factory):
     """All examples in one kernel, in the documents' order, each followed by its displays."""
+    server = seed_server
     work = tmp_path_factory.mktemp("seeds")
     (work / "home").mkdir()
     code = examples()
