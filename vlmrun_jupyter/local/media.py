@@ -6,6 +6,7 @@ about HTTP or schemas. Outputs are deterministic for the same inputs.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -31,10 +32,22 @@ def save_image(img: Image.Image, path: Path) -> Path:
     return path
 
 
+_cv2_lock = threading.Lock()
+
+
+def _cv2() -> Any:
+    """OpenCV, imported under a lock: its first import is not thread-safe (requests arriving
+    together saw a half-initialised module without `cv2.data` and answered 500)."""
+    with _cv2_lock:
+        import cv2
+        import cv2.data  # noqa: F401
+
+    return cv2
+
+
 def detect_faces(img: Image.Image) -> list[Box]:
     """Frontal faces with OpenCV's bundled Haar cascade (sorted, deterministic)."""
-    import cv2
-
+    cv2 = _cv2()
     gray = cv2.cvtColor(np.asarray(img.convert("RGB")), cv2.COLOR_RGB2GRAY)
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_alt2.xml")
     found = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=3, minSize=(24, 24))
@@ -67,8 +80,7 @@ def depth_map(img: Image.Image) -> np.ndarray:
 
 def mask(img: Image.Image) -> np.ndarray:
     """Foreground mask by Otsu's threshold on luminance (uint8, 0/1)."""
-    import cv2
-
+    cv2 = _cv2()
     gray = cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2GRAY)
     _, m = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     return m.astype(np.uint8)
