@@ -239,7 +239,8 @@ def test_status_line_updates_in_place_and_clears(ip, magics, env):
     shown = [o for o in cap.outputs if "vlmrun" in o.data.get("text/plain", "")]
     assert shown and all("my-model" in o.data["text/plain"] for o in shown)
     assert shown[0].data["text/plain"].endswith("0 s") and not shown[0].update
-    assert any(o.update for o in shown[1:])
+    # updated in place once the request is out (the client's "waiting" phase), then cleared
+    assert any(o.update and "waiting for the answer" in o.data["text/plain"] for o in shown[1:])
     assert cap.outputs[-1].update and cap.outputs[-1].data == {"text/plain": ""}
 
 
