@@ -139,11 +139,12 @@ def test_every_kind_reaches_its_renderer_and_viewer_in_two_hops():
     """kinds.py names each kind's renderer module (and live viewer): both import."""
     import importlib
 
+    from vlmrun_jupyter.display.registry import renderer_for
     from vlmrun_jupyter.kinds import KINDS
 
     for kind in KINDS.values():
-        module = importlib.import_module(kind.renderer)
-        assert callable(getattr(module, "render", None) or getattr(module, "RENDERER", None))
+        renderer = importlib.import_module(kind.renderer).RENDERER
+        assert renderer_for(kind.name) is renderer and callable(renderer.render)
         if kind.viewer:
             mod, _, cls = kind.viewer.partition(":")
             assert isinstance(getattr(importlib.import_module(mod), cls), type)
