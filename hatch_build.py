@@ -18,14 +18,15 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 ROOT = Path(__file__).parent
 JS = ROOT / "js"
-OUT = ROOT / "vlmrun_jupyter" / "splat" / "static" / "viewer.js"
+# Every bundle `npm run build` writes (one per viewer; js/package.json "build:*" scripts).
+OUTPUTS = [ROOT / "vlmrun_jupyter" / "splat" / "static" / "viewer.js"]
 
 
 def _stale() -> bool:
-    if not OUT.is_file():
+    if not all(out.is_file() for out in OUTPUTS):
         return True
     sources = [*JS.joinpath("src").rglob("*.js"), JS / "package.json", JS / "package-lock.json"]
-    built = OUT.stat().st_mtime
+    built = min(out.stat().st_mtime for out in OUTPUTS)
     return any(s.stat().st_mtime > built for s in sources)
 
 
@@ -39,8 +40,8 @@ class ViewerBuildHook(BuildHookInterface):
             _build()
         except (OSError, subprocess.CalledProcessError) as exc:
             message = f"the 3D viewer's JavaScript (js/) could not be built: {exc}"
-            if OUT.is_file():  # e.g. an sdist, which carries the bundle it was made with
-                print(f"warning: {message}; using the existing {OUT.name}", file=sys.stderr)
+            if all(out.is_file() for out in OUTPUTS):  # e.g. an sdist, which carries them
+                print(f"warning: {message}; using the existing bundles", file=sys.stderr)
             elif version == "editable":
                 print(f"warning: {message}; 3D refs will show static previews", file=sys.stderr)
             else:
