@@ -103,8 +103,9 @@ def test_lru_eviction_removes_whole_artifacts_with_their_previews(tmp_path):
         for f in (p, preview):
             os.utime(f, (now - 100 + i, now - 100 + i))  # doc_lru000 is the oldest
         made.append(ref)
-    record = len("1000 ") + 64 + 1  # `<file>.sha256`: size and hash, evicted with it
-    assert cache.size() == 3 * (1100 + record)
+    # `<file>.sha256` (size, hash and the stamp of the file hashed) is evicted with it
+    records = {r.id: cache.ns_dir(NS).joinpath(f"{r.id}.pdf.sha256").stat().st_size for r in made}
+    assert cache.size() == 3 * 1100 + sum(records.values())
     cache.lookup(made[0], NS)  # using the oldest makes it the newest
     removed = cache.evict()
     assert sorted(p.name for p in removed) == [
@@ -112,7 +113,7 @@ def test_lru_eviction_removes_whole_artifacts_with_their_previews(tmp_path):
         "doc_lru001.pdf.sha256",
         "doc_lru001.preview.page1.png",
     ]
-    assert cache.size() == 2 * (1100 + record)
+    assert cache.size() == 2 * 1100 + records["doc_lru000"] + records["doc_lru002"]
 
 
 def test_url_targets_are_named_per_artifact_and_evicted_with_their_ref(tmp_path):

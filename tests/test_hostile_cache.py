@@ -18,7 +18,7 @@ import time
 import pytest
 from PIL import Image
 
-from vlmrun_jupyter import refs
+from vlmrun_jupyter import _integrity, refs
 from vlmrun_jupyter.cache import ArtifactCache
 from vlmrun_jupyter.client import Client
 from vlmrun_jupyter.errors import LimitError, VlmRunTimeoutError
@@ -58,6 +58,35 @@ def test_a_swapped_file_fails_its_hash_and_is_dropped(tmp_path):
     tmp.write_bytes(bytes(data))
     os.replace(tmp, dest)
     assert cache.lookup(ref, NS) is None and not dest.exists()
+
+
+def test_a_file_rewritten_in_place_fails_its_hash_in_a_fresh_process(tmp_path, monkeypatch):
+    """Same inode, same size, same header: only the content (and so the mtime) changed."""
+    cache = ArtifactCache(tmp_path)
+    ref, dest = _stored(cache, "img_rewr01", _png(2))
+    data = bytearray(dest.read_bytes())
+    data[-20] ^= 0xFF
+    time.sleep(0.05)  # past the file system's timestamp granularity
+    with open(dest, "r+b") as f:
+        f.write(bytes(data))
+    monkeypatch.setattr(_integrity, "_verified", {})  # another process: nothing verified yet
+    assert cache.lookup(ref, NS) is None and not dest.exists()
+
+
+def test_a_fresh_process_serves_the_file_it_recorded_without_hashing_it(tmp_path, monkeypatch):
+    """A warm display after a kernel restart must not read a large artifact: the record's
+    stamp (mtime, inode of the file hashed while it was written) vouches for it, and the
+    LRU touch keeps that stamp (it moves the access time only)."""
+    cache = ArtifactCache(tmp_path)
+    ref, dest = _stored(cache, "img_warm01", _png(3))
+    mtime, atime = dest.stat().st_mtime_ns, dest.stat().st_atime_ns
+    monkeypatch.setattr(_integrity, "_verified", {})  # another process: nothing verified yet
+    hashed: list = []
+    monkeypatch.setattr(_integrity, "_hash_file", lambda p: hashed.append(p) or "")
+    time.sleep(0.05)
+    assert cache.lookup(ref, NS) == dest and cache.lookup(ref, NS) == dest
+    assert hashed == [] and dest.stat().st_mtime_ns == mtime
+    assert dest.stat().st_atime_ns > atime  # used: the LRU sees it
 
 
 KILLED_WRITER = r"""

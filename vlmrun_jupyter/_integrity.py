@@ -1,9 +1,13 @@
 """Cache integrity: what makes a cached file trustworthy, and what is in use.
 
 - Every download's size and SHA-256 are recorded beside it (`<file>.sha256`, written
-  before the file appears under its final name). Before a file is served its size is
-  compared with the record, and its hash once per process (per inode, size and mtime),
-  so a truncated or swapped file is fetched again instead of shown.
+  before the file appears under its final name), with the stamp (mtime, inode) of the
+  file the writer hashed. Before a file is served its size is compared with the record,
+  and its hash unless it still carries that stamp (it is then the very file hashed while
+  it was written), else once per process (per inode, size and mtime): a truncated,
+  swapped or rewritten file is fetched again instead of shown, and a warm display after
+  a kernel restart reads no artifact. The LRU touch moves only the access time, so the
+  stamp stays.
 - A file without a record (written by the official SDK sharing the directory) passes
   with the header check, plus the trailer check where the format has one.
 - Temp files carry their writer's pid (`.tmp-<pid>-...`): one whose process is gone
@@ -82,21 +86,35 @@ class Hasher:
         return self._h.hexdigest()
 
 
-def write_record(path: Path, size: int, digest: str) -> Path:
-    """Record a file's size and hash (atomically, before the file itself is moved in)."""
+def write_record(path: Path, size: int, digest: str, hashed: Path | None = None) -> Path:
+    """Record a file's size and hash (atomically, before the file itself is moved in), and
+    the stamp of `hashed`, the written file about to become `path` (a rename keeps both)."""
     rec = record_path(path)
     tmp = rec.with_name(f"{tmp_prefix()}{rec.name}")
-    tmp.write_text(f"{size} {digest}\n", "ascii")
+    stamp = ""
+    if hashed is not None:
+        st = hashed.stat()
+        stamp = f" {st.st_mtime_ns} {st.st_ino}"
+    tmp.write_text(f"{size} {digest}{stamp}\n", "ascii")
     os.replace(tmp, rec)
     return rec
 
 
-def _read_record(path: Path) -> tuple[int, str] | None:
+def _read_record(path: Path) -> tuple[int, str, tuple[int, int] | None] | None:
+    """(size, digest, (mtime_ns, inode) of the file hashed at download, if recorded)."""
     try:
-        size, digest = record_path(path).read_text("ascii").split()
-        return int(size), digest
+        size, digest, *stamp = record_path(path).read_text("ascii").split()
+        hashed = (int(stamp[0]), int(stamp[1])) if len(stamp) == 2 else None
+        return int(size), digest, hashed
     except (OSError, ValueError, UnicodeDecodeError):
         return None
+
+
+def touch(path: Path) -> None:
+    """Mark a file used for the LRU: its access time only, so its mtime (part of the
+    stamp recorded at download) still says its content is the one hashed."""
+    with contextlib.suppress(OSError):
+        os.utime(path, ns=(time.time_ns(), path.stat().st_mtime_ns))
 
 
 def _key(path: Path, st: os.stat_result) -> tuple[str, int, int, int]:
@@ -145,8 +163,10 @@ def intact(path: Path, kind: str) -> bool:
         record = _read_record(path)
         if record is None:
             ok = looks_complete(head, tail) is not False
-        else:
-            ok = record[0] == st.st_size and _hash_file(path) == record[1]
+        elif record[0] != st.st_size:
+            ok = False
+        else:  # the very file hashed while it was written, or a hash that matches
+            ok = record[2] == (st.st_mtime_ns, st.st_ino) or _hash_file(path) == record[1]
     except OSError:
         return False
     if ok:

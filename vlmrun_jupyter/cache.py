@@ -266,8 +266,7 @@ class ArtifactCache:
             if not path.exists():
                 continue
             if _integrity.intact(path, ref.kind):  # size and hash as recorded
-                with contextlib.suppress(OSError):
-                    os.utime(path)
+                _integrity.touch(path)  # for the LRU; keeps the recorded stamp
                 return _integrity.hold(path)
             # Present but broken (truncated, swapped): remove so it is fetched again.
             _integrity.discard(path)
@@ -351,7 +350,7 @@ class ArtifactCache:
                 raise IntegrityError(
                     f"{what}: the bytes are not a valid {kind} file; nothing was cached."
                 )
-            _integrity.write_record(dest, written, hasher.digest)
+            _integrity.write_record(dest, written, hasher.digest, tmp)
             os.replace(tmp, dest)
             _integrity.mark_verified(dest)
         except BaseException:
