@@ -338,6 +338,29 @@ def test_a_large_artifact_offers_its_cache_path_as_selectable_text(files, offlin
     assert len(found) == 1 and "user-select: all" in found[0]["style"]
 
 
+def test_an_artifact_over_the_embed_limit_is_named_not_embedded(tmp_path, monkeypatch):
+    """A saved notebook must stay small: a 256 KB depth map fits the budget but is not
+    embedded; its place in the cache is shown, under the home directory as `~/`, so the
+    saved output does not carry the user's name."""
+    from bs4 import BeautifulSoup
+
+    from vlmrun_jupyter.display.pipeline import EMBED_MAX
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    src = media.npy(tmp_path / "depth.npy", shape=(256, 256))
+    assert EMBED_MAX < src.stat().st_size < inline_budget() // 4
+    client = Client(api_key="k", base_url="http://127.0.0.1:9/v1", cache_dir=tmp_path / "c")
+    try:
+        data, _ = seed(client, ArrayRef, src, "arr_big001")._repr_mimebundle_()
+    finally:
+        client.close()
+    html = html_of(data)
+    assert not download_links(html) and str(tmp_path) not in html
+    (where,) = BeautifulSoup(html, "html.parser").find_all("code", title="the cached file")
+    assert where.text == "~/c/artifacts/sess-render/arr_big001.npy"
+    assert "not embedded; ref.load() reads it" in html
+
+
 def test_the_offer_is_added_after_the_stored_preview_not_stored(files, offline):
     ref = seed(offline, ImageRef, files["png"], "img_dl0002")
     first = ref._repr_mimebundle_()

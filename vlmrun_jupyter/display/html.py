@@ -191,10 +191,10 @@ def download_link(name: str, ext: str, data: bytes) -> str:
     return div(a, style=f"{MUTED} margin-top: 2px;")
 
 
-def cache_file(path: Any, size: int) -> str:
+def cache_file(path: Any, label: str) -> str:
     """Where the artifact is in the cache, as text one click selects (too large to embed)."""
     where = tag("code", esc(path), style=f"{ID} word-break: break-all;", title="the cached file")
-    return div(esc(f"file ({human_size(size)}): "), where, style=f"{MUTED} margin-top: 2px;")
+    return div(esc(label), where, style=f"{MUTED} margin-top: 2px;")
 
 
 def with_offer(body: str, offer_html: str) -> str:

@@ -20,6 +20,7 @@ from . import memo, previews
 from .budget import Budget, Bundle, bundle_size, default_budget
 from .errors import error_bundle
 from .html import b64_len
+from .kernel import in_kernel
 from .registry import disk_cacheable, live_hook, render_path, renderer_id
 
 log = logging.getLogger(__name__)
@@ -78,13 +79,26 @@ def _compute(ref: BaseRef, budget: Budget, path: Path | BaseException | None = N
 
 
 OFFER_SLACK = 512  # bytes kept for the link's tag, label and style around the base64
+#: The largest artifact embedded as a download link (raw bytes): a saved notebook must stay
+#: small (the quickstart under 1 MB), and a warm display must not read a large file.
+EMBED_MAX = 128 * 1024
+
+
+def shown_path(path: Path) -> str:
+    """The cached file's path as shown in an output: under the home directory as `~/...`,
+    so a saved or shared notebook does not carry the user's name."""
+    try:
+        return "~/" + path.relative_to(Path.home()).as_posix()
+    except (ValueError, RuntimeError, OSError):  # not under home, or no home at all
+        return str(path)
 
 
 def with_artifact(ref: BaseRef, path: Path, budget: Budget, bundle: Bundle) -> Bundle:
-    """The preview plus the artifact itself: a download link when its bytes fit what the
-    preview left of the budget, else its path in the cache as selectable text. Added after
-    the stored preview is read, never stored: the path belongs to this machine's cache.
-    Thumbnails get none (the larger view a click opens carries it)."""
+    """The preview plus the artifact itself: a download link when its bytes are at most
+    `EMBED_MAX` and fit what the preview left of the budget, else its path in the cache as
+    selectable text (with how to load it). Added after the stored preview is read, never
+    stored: the path belongs to this machine's cache. Thumbnails get none (the larger
+    view a click opens carries it)."""
     data, md = bundle
     html = data.get("text/html")
     if not html or budget.thumbnail:
@@ -93,10 +107,11 @@ def with_artifact(ref: BaseRef, path: Path, budget: Budget, bundle: Bundle) -> B
         room = budget.bytes - bundle_size(data, md)
         size = path.stat().st_size
         offer = ""
-        if b64_len(size) + OFFER_SLACK <= room:
+        if size <= EMBED_MAX and b64_len(size) + OFFER_SLACK <= room:
             offer = h.download_link(ref.id, path.suffix.lstrip(".") or ref.ext, path.read_bytes())
         if not offer or len(offer.encode("utf-8")) > room:
-            offer = h.cache_file(path, size)
+            label = f"file ({h.human_size(size)}, not embedded; ref.load() reads it): "
+            offer = h.cache_file(shown_path(path), label)
         if len(offer.encode("utf-8")) > room:
             return bundle
     except Exception as exc:  # the preview stands alone
@@ -107,7 +122,10 @@ def with_artifact(ref: BaseRef, path: Path, budget: Budget, bundle: Bundle) -> B
 
 def _with_live(ref: BaseRef, bundle: Bundle) -> Bundle:
     """`bundle` plus the kind's kernel-bound parts (`Renderer.live`); failures there are
-    ignored (the static bundle stands alone)."""
+    ignored (the static bundle stands alone). Outside a kernel no hook is asked: nobody
+    could see a live view, and building one would import widget libraries and codecs."""
+    if not in_kernel():
+        return bundle
     live = live_hook(ref.kind)
     if live is None:
         return bundle

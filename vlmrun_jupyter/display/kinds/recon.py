@@ -26,6 +26,7 @@ from ...refs import BaseRef
 from ...session import cache_for
 from ..budget import Budget, Bundle, decode_budget, over_decode_budget
 from ..html import caption, frame, human_size, plain
+from ..kernel import in_kernel as _kernel_shows_widgets
 from ..pictures import encode_fit, picture_bundle
 from ..registry import KindRenderer
 
@@ -70,16 +71,6 @@ def render(ref: BaseRef, path: Path, budget: Budget) -> Bundle:
         detail = f"{detail}; {INSIDE_A_CARD}"
     cap = caption(ref, *facts) if budget.thumbnail else caption(ref, *facts, note=detail)
     return picture_bundle(text, enc, cap, ref.id, budget)
-
-
-def _kernel_shows_widgets() -> bool:
-    """Widgets need a kernel with a comm channel (not a terminal IPython or a script)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 def _write(target: Path, payload: bytes) -> None:
@@ -142,10 +133,13 @@ def _packed(ref: BaseRef, path: Path) -> tuple[bytes | Path, dict[str, Any]]:
 
 
 def live(ref: BaseRef, data: dict[str, Any]) -> dict[str, Any]:
-    """The widget view of an interactive viewer of the splats (empty without a kernel)."""
+    """The widget view of an interactive viewer of the splats (empty without a kernel;
+    the kernel is asked first, so no widget library is imported where none can show)."""
+    if not _kernel_shows_widgets():
+        return {}
     from ...splat import viewer
 
-    if not (_kernel_shows_widgets() and viewer.available()):
+    if not viewer.available():
         return {}
     packed, traits = _packed(ref, ref.fetch())
     if not traits["count"]:
