@@ -19,7 +19,10 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 ROOT = Path(__file__).parent
 JS = ROOT / "js"
 # Every bundle `npm run build` writes (one per viewer; js/package.json "build:*" scripts).
-OUTPUTS = [ROOT / "vlmrun_jupyter" / "splat" / "static" / "viewer.js"]
+OUTPUTS = [
+    ROOT / "vlmrun_jupyter" / "splat" / "static" / "viewer.js",
+    ROOT / "vlmrun_jupyter" / "document" / "static" / "document.js",
+]
 
 
 def _stale() -> bool:

@@ -58,7 +58,7 @@ KINDS: dict[str, Kind] = {
         ),
         Kind(
             "document", "doc", "DocumentRef", "pdf", ("application/pdf",), "Path (.pdf)",
-            _R + "document", None, ("pdf",),
+            _R + "document", "vlmrun_jupyter.document.viewer:DocumentViewer", ("pdf",),
         ),
         Kind(
             "recon", "recon", "ReconRef", "spz", ("application/octet-stream",), "Path (.spz)",

@@ -288,6 +288,23 @@ class DocumentRef(BaseRef):
     kind_info: ClassVar[Kind | None] = KINDS["document"]
     id: str = _id_field("document")
 
+    def page(self, number: int, client: RefClient | None = None) -> Any:
+        """Page `number` (1-based): displays as that page; `.load(dpi=150)` gives a PIL
+        image, `.text()` its text, `.view()` the live viewer there. IndexError
+        (`PageRangeError`) past the last page."""
+        from .display import document_page  # late: refs render themselves (see .importlinter)
+
+        return document_page(self, number, client)
+
+    def pages(
+        self, first: int = 1, last: int | None = None, client: RefClient | None = None
+    ) -> Any:
+        """Pages `first` to `last` inclusive (default: to the end), a list of `page()`s
+        that displays as a grid; `.load(dpi=150)` gives their PIL images."""
+        from .display import document_pages  # late: refs render themselves (see .importlinter)
+
+        return document_pages(self, first, last, client)
+
 
 class ReconRef(BaseRef):
     kind_info: ClassVar[Kind | None] = KINDS["recon"]

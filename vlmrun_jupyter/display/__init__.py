@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from .budget import Budget, bundle_size, inline_budget, set_inline_budget
 from .card import result_bundle
+from .docpages import document_page, document_pages
 from .pipeline import ref_bundle, ref_html
 from .registry import render_path
 from .sizing import gallery, show
@@ -33,4 +34,6 @@ __all__ = [
     "bundle_size",
     "show",
     "gallery",
+    "document_page",
+    "document_pages",
 ]
