@@ -123,6 +123,20 @@ def mjpeg_mp4(edge: int = 12000) -> bytes:
     return buf.getvalue()
 
 
+def pdf_rectangles(count: int = 3_000_000) -> bytes:
+    """A PDF page of `count` 1-point rectangles: 75 KB, a gigabyte once pdfium parses it."""
+    import pdfs
+
+    return pdfs.rectangles(count)
+
+
+def pdf_huge_page(edge: float = 200_000) -> bytes:
+    """A PDF page whose MediaBox is `edge` x `edge` points."""
+    import pdfs
+
+    return pdfs.huge_page(edge)
+
+
 def cut_jpeg() -> bytes:
     """A real JPEG cut in half: sent with no length, the end of the body looks normal."""
     from PIL import Image
@@ -253,6 +267,16 @@ def cases(full: bool = True) -> list[Case]:
             f"MP4, one {12000 if full else 6000}x{12000 if full else 6000} MJPEG frame",
             "vid_mjpegx",
             lambda: Answer(mjpeg_mp4(12000 if full else 6000), {"Content-Type": "video/mp4"}),
+        ),
+        Case(
+            "PDF, 3 million rectangles on a page",
+            "doc_rects3",
+            lambda: Answer(pdf_rectangles(), {"Content-Type": "application/pdf"}),
+        ),
+        Case(
+            "PDF, a 200000x200000 pt page",
+            "doc_huge01",
+            lambda: Answer(pdf_huge_page(), {"Content-Type": "application/pdf"}),
         ),
         Case(
             "JPEG cut short, no length",

@@ -36,6 +36,7 @@ DEFAULT_SECONDS = 5.0
 DEFAULT_MEMORY = 256 * MIB
 MAX_EDGE = 2400  # pixels of a page's longest side, whatever is asked
 MIN_EDGE = 16
+START_SECONDS = 60.0  # for the worker's imports on a busy machine
 STEP = 128  # edges are rounded up to a multiple of this (cache hits across window sizes)
 RAISE = "or open the file yourself (`ref.fetch()` gives its path)"
 
@@ -151,16 +152,20 @@ class Worker:
         seconds = render_seconds() if seconds is None else seconds
         memory = render_memory()
         with self._lock:
+            try:  # starting (imports) is not the file's doing: its own generous deadline
+                proc = self._start(memory, time.monotonic() + START_SECONDS)
+            except (TimeoutError, EOFError, OSError, ValueError) as exc:
+                self.stop()
+                raise DocumentError(f"{what}: the PDF worker did not start ({exc!r})") from None
             deadline = time.monotonic() + seconds
             try:
-                proc = self._start(memory, deadline + 5)  # starting is not the file's fault
                 proc.stdin.write(json.dumps(req).encode() + b"\n")  # type: ignore[union-attr]
                 proc.stdin.flush()  # type: ignore[union-attr]
                 header = self._read_line(proc, deadline)
                 payload = self._read(proc, int(header.get("nbytes") or 0), deadline)
             except TimeoutError:
                 self.stop()
-                raise over_time(what, seconds) from None
+                raise over_time(what, render_seconds()) from None  # the limit as configured
             except (EOFError, OSError, ValueError):
                 self.stop()
                 raise over_memory(what, memory) from None
