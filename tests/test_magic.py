@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import re
 import threading
 from pathlib import Path
 
@@ -242,6 +243,28 @@ def test_status_line_updates_in_place_and_clears(ip, magics, env):
     # updated in place once the request is out (the client's "waiting" phase), then cleared
     assert any(o.update and "waiting for the answer" in o.data["text/plain"] for o in shown[1:])
     assert cap.outputs[-1].update and cap.outputs[-1].data == {"text/plain": ""}
+
+
+def test_the_status_line_counts_against_the_deadline(ip, magics, env, monkeypatch):
+    """The one total deadline shows on the status line: the run's --timeout while it
+    waits for the answer, the client's deadline (VLMRUN_DEADLINE) while it downloads."""
+    monkeypatch.setenv("VLMRUN_DEADLINE", "45")
+    set_default_client(None)
+    magics.status_line = "always"
+    env.inject("latency", seconds=0.7, path="/v1/openai")
+    env.inject("latency", seconds=0.2, path="/v1/artifacts")
+    env.inject("slow_body", seconds=0.1, path="/v1/artifacts")
+    res, cap = run(ip, "%%vlmrun -s Blurred --timeout 30\nBlur the faces in {{ img }}")
+    assert res.error_in_exec is None, cap.stdout
+    lines = [o.data.get("text/plain", "") for o in cap.outputs if "vlmrun" in str(o.data)]
+    assert lines[0].endswith("· 0.0 s of 30 s"), lines
+    waiting = [ln for ln in lines if "waiting for the answer" in ln]
+    assert waiting and all(re.search(r"· \d+(\.\d)? s of 30 s$", ln) for ln in waiting), lines
+    spent = [float(re.search(r"· (\S+) s of", ln).group(1)) for ln in waiting]
+    assert spent == sorted(spent) and spent[-1] >= 0.5  # its own clock, counting up
+    downloading = [ln for ln in lines if "downloading" in ln]
+    assert downloading and all(ln.endswith(" s of 45 s") for ln in downloading), lines
+    assert cap.outputs[-1].data == {"text/plain": ""}  # cleared when done
 
 
 # -- subcommands --------------------------------------------------------------------------------

@@ -94,6 +94,7 @@ def test_progress_bar_updates_one_line_in_a_notebook(client, live_server, tmp_pa
     assert ip is not None and cap.outputs
     last = cap.outputs[-1].data
     assert last["text/plain"].startswith("vlmrun · downloading 100% of ")
+    assert last["text/plain"].endswith(f" s of {client.deadline:g} s")  # the fetch's deadline
     soup = BeautifulSoup(last["text/html"], "html.parser")
     assert soup.find("progress")["value"] == "1.000"
     assert not soup.find("script") and not soup.find("style")

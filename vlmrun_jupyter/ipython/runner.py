@@ -59,8 +59,15 @@ class Request:
     display: bool = False  # the result will be shown: fetch its artifacts while waiting
 
 
-def wait(call: Callable[[OnStatus, Progress], Any], model: str, show_status: bool) -> Any:
-    """Run `call` in a worker thread; the main thread shows status and takes Ctrl-C."""
+def wait(
+    call: Callable[[OnStatus, Progress], Any],
+    model: str,
+    show_status: bool,
+    timeout: float | None = None,
+) -> Any:
+    """Run `call` in a worker thread; the main thread shows status and takes Ctrl-C. The
+    status line counts against the deadline of the operation reporting progress (the
+    completion's, a download's), else against `timeout` from the start of the run."""
     box: dict[str, Any] = {}
     progress = Progress()
 
@@ -74,7 +81,14 @@ def wait(call: Callable[[OnStatus, Progress], Any], model: str, show_status: boo
             box["error"] = exc
 
     t0 = time.monotonic()
-    status = Status(model, show_status)
+
+    def deadline() -> tuple[float, float] | None:
+        found = progress.deadline()
+        if found is None and timeout is not None:
+            return time.monotonic() - t0, timeout
+        return found
+
+    status = Status(model, show_status, deadline())
     thread = threading.Thread(target=worker, name="vlmrun-magic", daemon=True)
     try:
         thread.start()
@@ -83,9 +97,9 @@ def wait(call: Callable[[OnStatus, Progress], Any], model: str, show_status: boo
             text, share = progress.text()
             if progress.phase == "waiting" and box.get("status"):
                 text = f"execution {box['status']}"
-            status.update(time.monotonic() - t0, text, share)
+            status.update(time.monotonic() - t0, text, share, deadline())
         if "result" in box:  # the last phase, drawn once even when it was quicker than a tick
-            status.update(time.monotonic() - t0, *progress.text())
+            status.update(time.monotonic() - t0, *progress.text(), deadline())
     except KeyboardInterrupt:
         raise CancelledError(
             f"interrupted after {time.monotonic() - t0:.1f} s; nothing was stored."
@@ -264,7 +278,7 @@ class Runner:
         client = self.clients.get()
         timeout = req.timeout if req.timeout is not None else self.config.timeout
         send = partial(call.send, client, timeout, req.display)
-        outcome = wait(send, call.model, self.show_status())
+        outcome = wait(send, call.model, self.show_status(), timeout)
         if isinstance(outcome, Completion) and outcome.session_id:
             self.last_session = outcome.session_id
         self.last = outcome
