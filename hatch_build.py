@@ -22,6 +22,7 @@ JS = ROOT / "js"
 OUTPUTS = [
     ROOT / "vlmrun_jupyter" / "splat" / "static" / "viewer.js",
     ROOT / "vlmrun_jupyter" / "document" / "static" / "document.js",
+    ROOT / "vlmrun_jupyter" / "player" / "static" / "video.js",
 ]
 
 

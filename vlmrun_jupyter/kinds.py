@@ -50,7 +50,8 @@ KINDS: dict[str, Kind] = {
         ),
         Kind(
             "video", "vid", "VideoRef", "mp4", ("video/mp4",), "Path (.mp4)",
-            _R + "video", None, ("mp4", "mov", "m4v", "webm", "mkv"),
+            _R + "video", "vlmrun_jupyter.player.video:VideoPlayer",
+            ("mp4", "mov", "m4v", "webm", "mkv"),
         ),
         Kind(
             "audio", "aud", "AudioRef", "mp3", ("audio/mpeg",), "Path (.mp3)",

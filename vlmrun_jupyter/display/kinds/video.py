@@ -2,20 +2,31 @@
 else a contact sheet (frames found by seeking, never decoding the whole file) plus
 duration, resolution, codec and size.
 
-Browser-playable means an MP4 holding H.264 in yuv420p with AAC or MP3 audio (or
-none). Debian's Chromium plays these (checked by tests/test_render_browser.py).
-`codec_name` and `duration_of` are shared with the audio renderer.
+Browser-playable means an MP4 holding H.264 in yuv420p (not the lossless High 4:4:4
+profile) with AAC or MP3 audio (or none). Debian's Chromium plays these (checked by
+tests/test_render_browser.py). `codec_name` and `duration_of` are shared with the audio
+renderer.
+
+In a live kernel `live` adds a player on top (`player.video.VideoPlayer`, `kinds.KINDS
+["video"].viewer`) that plays and seeks a video of any size: the file's bytes streamed
+in chunks when a browser can play it, else a playable copy made on first play and kept
+beside the artifact. The static bundle stays underneath for exporters and saved
+notebooks.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...refs import BaseRef
+from ...session import cache_for
 from ..budget import CHROME, Budget, Bundle, decode_budget, over_decode_budget
 from ..html import b64_len, caption, frame, human_duration, human_size, note, plain, player
+from ..kernel import in_kernel
 from ..pictures import picture
 from ..registry import KindRenderer
 
@@ -40,6 +51,7 @@ class VideoInfo:
     pix_fmt: str | None
     audio: str | None
     fps: float | None
+    profile: str | None = None
 
     @property
     def playable(self) -> bool:
@@ -47,6 +59,7 @@ class VideoInfo:
             "mp4" in self.container.split(",")
             and self.codec in PLAYABLE_VIDEO
             and (self.pix_fmt or "") in PLAYABLE_PIX
+            and "4:4:4" not in (self.profile or "")  # lossless x264: browsers refuse it
             and self.audio in PLAYABLE_AUDIO
         )
 
@@ -97,6 +110,7 @@ def probe(path: Path) -> VideoInfo:
             pix_fmt=vs.codec_context.pix_fmt,
             audio=aud,
             fps=float(vs.average_rate) if vs.average_rate else None,
+            profile=vs.codec_context.profile,
         )
 
 
@@ -195,4 +209,66 @@ def render(ref: BaseRef, path: Path, budget: Budget) -> Bundle:
     return {"text/plain": text, "text/html": frame(body, caption(ref, *facts, note=why))}, {}
 
 
-RENDERER = KindRenderer(render, version=2)  # 2: readable contact-sheet times
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+PROXY = "player.v1"  # the playable copy's file names beside the artifact
+DIRECT_BYTES = 512 * 1024 * 1024  # larger playable files stream as a copy (browser memory)
+
+
+def _proxy_for(ref: BaseRef, path: Path) -> tuple[Path, Any]:
+    """Where the playable copy of this download lives, and the cache to tell once it is
+    made. A copy made from an earlier download of the artifact is removed."""
+    cache = cache_for(ref)
+    target = cache.preview_path(ref, f"{PROXY}.mp4")
+    stamp_file = cache.preview_path(ref, f"{PROXY}.json")
+    st = path.stat()
+    stamp = [st.st_size, st.st_ino]
+    try:
+        known = json.loads(stamp_file.read_text("utf-8")) == stamp
+    except (OSError, ValueError):
+        known = False
+    if not known:
+        with contextlib.suppress(OSError):
+            target.unlink()
+        stamp_file.write_text(json.dumps(stamp), "utf-8")
+        cache.note(stamp_file)
+    return target, cache
+
+
+def live(ref: BaseRef, data: dict[str, Any]) -> dict[str, Any]:
+    """The widget view of a player of the video (empty outside a kernel). Its frames are
+    decoded in the kernel only for a copy, and only within the decode budget."""
+    if not in_kernel():
+        return {}
+    from ...player import video as player_video
+
+    if not player_video.available():
+        return {}
+    path = ref.fetch()
+    info = probe(path)
+    size = path.stat().st_size
+    proxy_to, on_copy, why = None, None, ""
+    if not info.playable or size > DIRECT_BYTES:
+        needs, limit = info.width * info.height * FRAME_BYTES_PER_PIXEL, decode_budget()
+        if needs > limit:
+            raise over_decode_budget(f"a {info.width}x{info.height} video frame", needs, limit)
+        proxy_to, cache = _proxy_for(ref, path)
+        on_copy = cache.note
+        why = "a playable copy" if info.playable else f"a playable copy ({info.codec})"
+    widget = player_video.VideoPlayer.for_file(
+        path,
+        fps=info.fps,
+        duration=info.duration,
+        width=info.width,
+        height=info.height,
+        proxy_to=proxy_to,
+        on_copy=on_copy,
+        note=why,
+        title=f"{type(ref).__name__} · {ref.id}",
+    )
+    view = widget._repr_mimebundle_()
+    view = view[0] if isinstance(view, tuple) else view
+    return {WIDGET_VIEW: view[WIDGET_VIEW]} if WIDGET_VIEW in view else {}
+
+
+# 2: readable contact-sheet times; 3: lossless H.264 is not embedded as playable
+RENDERER = KindRenderer(render, version=3, live=live)

@@ -1,0 +1,1 @@
+"""Live media players (anywidget): the video player and the playable copy it may need."""
