@@ -361,8 +361,20 @@ def test_an_artifact_over_the_embed_limit_is_named_not_embedded(tmp_path, monkey
     assert "not embedded; ref.load() reads it" in html
 
 
+def test_a_file_the_player_already_carries_is_not_embedded_twice(files, offline):
+    """A small playable video or audio file is the player's source: a download link would
+    be a second copy of the same bytes in the saved notebook; its path is named instead."""
+    for cls, src, oid in (
+        (VideoRef, files["mp4"], "vid_once01"),
+        (AudioRef, files["mp3"], "aud_once01"),
+    ):
+        html = html_of(seed(offline, cls, src, oid)._repr_mimebundle_())
+        assert html.count(base64.b64encode(src.read_bytes()).decode()) == 1, cls
+        assert not download_links(html) and "the same bytes as shown above" in html
+
+
 def test_the_offer_is_added_after_the_stored_preview_not_stored(files, offline):
-    ref = seed(offline, ImageRef, files["png"], "img_dl0002")
+    ref = seed(offline, ImageRef, files["jpg"], "img_dl0002")  # re-encoded: a link offered
     first = ref._repr_mimebundle_()
     (stored,) = (offline.cache.root / SID).glob("img_dl0002.preview.*")
     text = stored.read_text("utf-8")

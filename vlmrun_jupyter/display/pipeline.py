@@ -10,6 +10,7 @@ card (`errors`).
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Container
 from pathlib import Path
@@ -96,9 +97,10 @@ def shown_path(path: Path) -> str:
 def with_artifact(ref: BaseRef, path: Path, budget: Budget, bundle: Bundle) -> Bundle:
     """The preview plus the artifact itself: a download link when its bytes are at most
     `EMBED_MAX` and fit what the preview left of the budget, else its path in the cache as
-    selectable text (with how to load it). Added after the stored preview is read, never
-    stored: the path belongs to this machine's cache. Thumbnails get none (the larger
-    view a click opens carries it)."""
+    selectable text (with how to load it). When the preview already embeds the very bytes
+    (a small video or audio file in its player), no second copy: the path only. Added
+    after the stored preview is read, never stored: the path belongs to this machine's
+    cache. Thumbnails get none (the larger view a click opens carries it)."""
     data, md = bundle
     html = data.get("text/html")
     if not html or budget.thumbnail:
@@ -106,11 +108,14 @@ def with_artifact(ref: BaseRef, path: Path, budget: Budget, bundle: Bundle) -> B
     try:
         room = budget.bytes - bundle_size(data, md)
         size = path.stat().st_size
-        offer = ""
+        offer, label = "", f"file ({h.human_size(size)}, not embedded; ref.load() reads it): "
         if size <= EMBED_MAX and b64_len(size) + OFFER_SLACK <= room:
-            offer = h.download_link(ref.id, path.suffix.lstrip(".") or ref.ext, path.read_bytes())
+            raw = path.read_bytes()
+            if base64.b64encode(raw).decode("ascii") in html:  # e.g. a player's source
+                label = f"file ({h.human_size(size)}, the same bytes as shown above): "
+            else:
+                offer = h.download_link(ref.id, path.suffix.lstrip(".") or ref.ext, raw)
         if not offer or len(offer.encode("utf-8")) > room:
-            label = f"file ({h.human_size(size)}, not embedded; ref.load() reads it): "
             offer = h.cache_file(shown_path(path), label)
         if len(offer.encode("utf-8")) > room:
             return bundle
