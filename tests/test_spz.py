@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import zstandard
 
-from vlmrun_jupyter.splat import spz
+from vlmrun_jupyter.splat import _sections, spz
 from vlmrun_jupyter.splat.spz import SH_DIM, Splats, SpzError
 
 FBITS = 12
@@ -112,6 +112,41 @@ def test_extreme_values(version):
     s.rotations /= np.linalg.norm(s.rotations, axis=1, keepdims=True)
     s.opacities[:] = [0, 1, 0.5, 0.25, 1, 0]
     assert_close(spz.decode(spz.encode(s, version=version)), s)
+
+
+@pytest.mark.parametrize("fbits", [0, 12, 23])
+def test_positions_match_a_byte_by_byte_reading(fbits):
+    # positions are read as overlapping int32 words; check them against the format read
+    # one 24-bit little-endian signed integer at a time
+    s = scene(500, 0, seed=fbits)
+    s.positions[:] = (
+        np.random.default_rng(fbits).uniform(-1, 1, (500, 3)) * (1 << 23) / (1 << fbits)
+    )
+    data = spz.encode(s, version=3, fractional_bits=fbits)
+    raw = gzip.decompress(data)[16 : 16 + 9 * 500]
+    expected = [
+        int.from_bytes(raw[i : i + 3], "little", signed=True) / (1 << fbits)
+        for i in range(0, len(raw), 3)
+    ]
+    got = spz.decode(data).positions.ravel().tolist()
+    assert got == pytest.approx(expected, rel=0, abs=0)
+    assert min(expected) < 0 < max(expected)
+
+
+@pytest.mark.parametrize("version", [3, 4])
+@pytest.mark.parametrize("sh", [True, False])
+def test_one_cpu_and_several_decode_alike(version, sh, monkeypatch):
+    # several inflate pieces and SH slices; inline on one CPU, on worker threads on more
+    original = scene(70_000, degree=3, seed=5)
+    data = spz.encode(original, version=version)
+    monkeypatch.setattr(_sections, "workers", lambda: 1)
+    one = spz.decode(data, sh=sh)
+    monkeypatch.setattr(_sections, "workers", lambda: 3)
+    several = spz.decode(data, sh=sh)
+    for name in ("positions", "opacities", "colors", "log_scales", "rotations", "sh"):
+        assert np.array_equal(getattr(one, name), getattr(several, name)), name
+    if sh:
+        assert_close(one, original)
 
 
 def test_out_of_range_values_clamp_instead_of_wrapping():
@@ -289,7 +324,7 @@ def test_bad_input_names_the_problem(data, message):
 RSS_PROBE = r"""
 import sys
 from pathlib import Path
-from vlmrun_jupyter.splat import spz
+from vlmrun_jupyter.splat import _sections, spz
 
 def status(field):  # kB, from the kernel's own accounting of this process
     for line in open("/proc/self/status"):

@@ -14,10 +14,8 @@ hostile file cannot make us allocate more than it honestly claims.
 from __future__ import annotations
 
 import gzip
-import os
 import struct
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +28,8 @@ except ImportError:  # pragma: no cover - platforms without isal wheels
     inflate_lib = zlib
 
 from ..errors import VlmRunError
+from . import _sections
+from ._sections import COLOR_SCALE, SH_C0
 
 MAGIC = 0x5053474E  # "NGSP"
 HEADER = struct.Struct("<IIIBBBB")  # v1-v3, inside the gzip stream
@@ -38,8 +38,6 @@ TOC_ENTRY = struct.Struct("<QQ")  # compressed, uncompressed bytes
 VERSIONS = (1, 2, 3, 4)
 MAX_POINTS = 50_000_000
 SH_DIM = (0, 3, 8, 15)  # coefficients per colour channel beyond DC, by degree
-SH_C0 = 0.28209479177387814
-COLOR_SCALE = 0.15
 FLAG_ANTIALIASED = 0x1
 FLAG_EXTENSIONS = 0x2
 # The most output one input byte can honestly produce: deflate tops out near 1032:1;
@@ -187,10 +185,12 @@ def decode(data: bytes, sh: bool = True) -> Splats:
 
 
 def _decode_gzip(data: bytes, want_sh: bool = True) -> Splats:
-    """Inflate in small steps into a buffer of the declared size; each section decodes on a
-    worker as soon as it is complete, and SH (the last, largest one) in slices as it
-    arrives, so decoding overlaps inflating. Without `want_sh` the SH bytes are inflated
-    (the stream is still checked to its end) but neither kept nor decoded."""
+    """Inflate piece by piece (each piece a few hundred KB, still in the CPU's cache): the
+    header and the first five sections (30% of the stream) are copied into one buffer
+    and each decodes as soon as it is complete; SH, the rest, decodes straight from each
+    piece into its float32 array, so the inflated SH bytes are never gathered. Without
+    `want_sh` the SH bytes are inflated (the stream is still checked to its end, CRC
+    included) but neither kept nor decoded."""
     version, n, deg, fbits, flags = _peek_gzip_header(data)
     sizes = [w * n for w in _widths(version, deg)]
     total = HEADER.size + sum(sizes)
@@ -200,27 +200,25 @@ def _decode_gzip(data: bytes, want_sh: bool = True) -> Splats:
             f"{len(data):,} compressed bytes can hold"
         )
     ends = np.cumsum([HEADER.size, *sizes]).tolist()  # section i spans ends[i]:ends[i + 1]
-    keep = total if want_sh else ends[5]
-    out = memoryview(bytearray(keep))
+    head = memoryview(bytearray(ends[5]))
     sh = np.empty(sizes[5] if want_sh else 0, np.float32)
-    section = _section_decoder(version, n, deg, fbits)
-    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+    section = _sections.section_decoder(version, n, deg, fbits, SH_DIM[deg])
+    with _sections.Tasks(_sections.workers()) as tasks:
         futures: list = []
-        filled, sh_done = 0, ends[5]
+        filled = 0
         for piece in _inflate(data, total):
-            if filled < keep:
-                part = piece[: keep - filled]
-                out[filled : filled + len(part)] = part
-            filled += len(piece)
-            while len(futures) < 5 and filled >= ends[len(futures) + 1]:
-                i = len(futures)
-                futures.append(pool.submit(section, i, out[ends[i] : ends[i + 1]]))
-            if not want_sh:
-                continue
-            if filled > sh_done and (filled - sh_done >= SH_SLICE or filled == total):
-                lo, hi = sh_done - ends[5], filled - ends[5]
-                futures.append(pool.submit(_sh_values, out[sh_done:filled], sh[lo:hi]))
-                sh_done = filled
+            size, piece = len(piece), memoryview(piece)
+            if filled < ends[5]:
+                part = piece[: ends[5] - filled]
+                head[filled : filled + len(part)] = part
+            while len(futures) < 5 and filled + size >= ends[len(futures) + 1]:
+                i = len(futures)  # positions start one byte early (see _sections.positions)
+                futures.append(tasks.submit(section, i, head[ends[i] - (i == 0) : ends[i + 1]]))
+            if want_sh and filled + size > ends[5]:
+                lo = max(filled, ends[5])
+                out = sh[lo - ends[5] : filled + size - ends[5]]
+                futures.append(tasks.submit(_sections.sh_values, piece[lo - filled :], out))
+            filled += size
         arrays = [f.result() for f in futures[:5]]
         for f in futures[5:]:
             f.result()
@@ -228,7 +226,7 @@ def _decode_gzip(data: bytes, want_sh: bool = True) -> Splats:
     return Splats(*arrays, sh.reshape(n, k, 3), deg, bool(flags & FLAG_ANTIALIASED))
 
 
-SH_SLICE = 4 << 20  # bytes of SH decoded per worker task while the rest inflates
+SH_SLICE = 1 << 20  # bytes of a v4 SH stream decompressed (and decoded) per step
 INFLATE_STEP = 256 << 10  # compressed bytes fed per step (bounds each step's output too)
 
 
@@ -318,7 +316,7 @@ def _decode_v4(data: bytes, want_sh: bool = True) -> Splats:
     if off != len(data):
         raise SpzError("SPZ data is longer than its table of contents declares")
 
-    section = _section_decoder(version, n, deg, fbits)
+    section = _sections.section_decoder(version, n, deg, fbits, SH_DIM[deg])
     k = SH_DIM[deg] if want_sh else 0
     sh = np.empty(n * k * 3, np.float32)
 
@@ -328,13 +326,29 @@ def _decode_v4(data: bytes, want_sh: bool = True) -> Splats:
             memoryview(data)[start : start + packed], read_across_frames=True
         )
 
-    def inflate(index: int, size: int, stream: Any) -> bytes:
+    def inflate(index: int, stream: Any, into: memoryview) -> memoryview:
+        """Fill `into` from the stream, all of it or an error."""
+        done = 0
+        try:
+            while done < len(into):
+                got = stream.readinto(into[done:])
+                if not got:
+                    raise SpzError(
+                        f"truncated SPZ data: stream {index} ends before {jobs[index][2]:,} bytes"
+                    )
+                done += got
+        except zstandard.ZstdError as exc:
+            raise SpzError(f"corrupt SPZ compression in stream {index}: {exc}") from None
+        return into
+
+    def _read(index: int, stream: Any, size: int) -> bytes:
+        """`size` bytes (a fresh object a worker may keep), all of them or an error."""
         try:
             raw = stream.read(size)
         except zstandard.ZstdError as exc:
             raise SpzError(f"corrupt SPZ compression in stream {index}: {exc}") from None
-        if len(raw) != size:
-            raise SpzError(f"truncated SPZ data: stream {index} ends before {size:,} bytes")
+        if len(raw) < size:
+            raw += inflate(index, stream, memoryview(bytearray(size - len(raw)))).tobytes()
         return raw
 
     def finish(index: int, stream: Any) -> None:
@@ -347,101 +361,30 @@ def _decode_v4(data: bytes, want_sh: bool = True) -> Splats:
 
     def whole(index: int) -> np.ndarray:
         if index not in jobs:
-            return section(index, b"")
-        r = reader(index)
-        raw = inflate(index, jobs[index][2], r)
+            return section(index, b"\0" if index == 0 else b"")
+        r, lead = reader(index), int(index == 0)  # positions start one byte early
+        raw = memoryview(bytearray(lead + jobs[index][2]))
+        inflate(index, r, raw[lead:])
         finish(index, r)
         return section(index, raw)
 
-    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
-        # SH, the largest stream, inflates here in slices, each decoded on a worker as the
-        # next one inflates; the other streams inflate and decode on the workers meanwhile.
-        futures = [pool.submit(whole, i) for i in range(5)]
+    with _sections.Tasks(_sections.workers()) as tasks:
+        # SH, the largest stream, decompresses here a slice at a time, each slice decoded
+        # (on a worker when there are CPUs for one) while the next one decompresses; the
+        # other streams decompress and decode meanwhile.
+        futures = [tasks.submit(whole, i) for i in range(5)]
         if 5 in jobs and want_sh:
             r, done, size = reader(5), 0, jobs[5][2]
+            inline = memoryview(bytearray(min(SH_SLICE, size))) if tasks.pool is None else None
             while done < size:
-                raw = inflate(5, min(SH_SLICE, size - done), r)
-                futures.append(pool.submit(_sh_values, raw, sh[done : done + len(raw)]))
-                done += len(raw)
+                step = min(SH_SLICE, size - done)
+                raw = inline[:step] if inline is not None else _read(5, r, step)
+                if inline is not None:  # one buffer, reused while still in the cache
+                    inflate(5, r, raw)
+                futures.append(tasks.submit(_sections.sh_values, raw, sh[done : done + step]))
+                done += step
             finish(5, r)
         arrays = [f.result() for f in futures[:5]]
         for f in futures[5:]:
             f.result()
     return Splats(*arrays, sh.reshape(n, k, 3), deg, bool(flags & FLAG_ANTIALIASED))
-
-
-# zstd, zlib and numpy's ufuncs release the GIL, so sections decode side by side, on the
-# CPUs this process may use (a container or `taskset` may allow fewer than the machine has).
-_WORKERS = min(
-    6, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-)
-
-
-def _section_decoder(version: int, n: int, deg: int, fbits: int):
-    """`decode(index, raw) -> array` for the six sections, in file order."""
-    k = SH_DIM[deg]
-
-    def affine(raw, scale: float, offset: float, shape: tuple[int, ...]) -> np.ndarray:
-        out = np.multiply(np.frombuffer(raw, np.uint8), np.float32(scale), dtype=np.float32)
-        out += np.float32(offset)
-        return out.reshape(shape)
-
-    def decode(index: int, raw) -> np.ndarray:
-        if index == 0:
-            return _positions(np.frombuffer(raw, np.uint8), version, n, fbits)
-        if index == 1:  # opacity
-            return affine(raw, 1 / 255, 0.0, (n,))
-        if index == 2:  # rgb = 0.5 + SH_C0 * (byte / 255 - 0.5) / COLOR_SCALE
-            gain = SH_C0 / COLOR_SCALE
-            return affine(raw, gain / 255, 0.5 - 0.5 * gain, (n, 3))
-        if index == 3:  # ln scale = byte / 16 - 10
-            return affine(raw, 1 / 16, -10.0, (n, 3))
-        if index == 4:
-            if version >= 3:
-                return _unpack_rotations(np.frombuffer(raw, "<u4"))
-            xyz = affine(raw, 1 / 127.5, -1.0, (n, 3))
-            w = np.sqrt(np.maximum(0.0, 1.0 - np.einsum("ij,ij->i", xyz, xyz)))
-            return np.column_stack([xyz, w]).astype(np.float32)
-        return _sh_values(raw, np.empty(n * k * 3, np.float32)).reshape(n, k, 3)
-
-    return decode
-
-
-def _sh_values(raw, out: np.ndarray) -> np.ndarray:
-    """SH coefficients (byte - 128) / 128 into `out`: flipping the top bit turns the byte
-    into the signed value byte - 128, so one multiply finishes it."""
-    signed = (np.frombuffer(raw, np.uint8) ^ np.uint8(128)).view(np.int8)
-    return np.multiply(signed, np.float32(1 / 128), out=out)
-
-
-def _positions(raw: np.ndarray, version: int, n: int, fbits: int) -> np.ndarray:
-    if version == 1:
-        return raw.view("<f2").reshape(n, 3).astype(np.float32)
-    # Each 24-bit value becomes the top three bytes of an int32; an arithmetic shift
-    # right by 8 then sign-extends it.
-    words = np.zeros((n * 3, 4), np.uint8)
-    words[:, 1:] = raw.reshape(n * 3, 3)
-    fixed = words.view("<i4")[:, 0] >> 8
-    return np.multiply(fixed, np.float32(1.0 / (1 << fbits)), dtype=np.float32).reshape(n, 3)
-
-
-# A stored 10-bit field (sign bit + 9-bit magnitude) -> its component value.
-_FIELD = np.arange(1024)
-_FIELD_VALUE = np.where(_FIELD & 512, -1.0, 1.0) * (_FIELD & 511) * (np.sqrt(0.5) / 511)
-_FIELD_VALUE = _FIELD_VALUE.astype(np.float32)
-
-
-def _unpack_rotations(comp: np.ndarray) -> np.ndarray:
-    """Inverse of `_pack_rotations`: the stored components fill the slots other than the
-    largest in index order, and the largest is rebuilt from the unit norm."""
-    n = len(comp)
-    a, b, c = (_FIELD_VALUE[(comp >> shift) & 1023] for shift in (20, 10, 0))
-    w = np.sqrt(np.maximum(np.float32(0), np.float32(1) - a * a - b * b - c * c))
-    largest = (comp >> 30).astype(np.intp)
-    row = np.arange(0, 4 * n, 4, dtype=np.intp)
-    q = np.empty(4 * n, np.float32)
-    q[row + largest] = w
-    q[row + (largest == 0)] = a  # slot 0, or 1 when the largest is 0
-    q[row + 1 + (largest <= 1)] = b
-    q[row + 2 + (largest <= 2)] = c
-    return q.reshape(n, 4)
