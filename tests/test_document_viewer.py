@@ -111,6 +111,7 @@ def test_the_viewer_sends_the_page_asked_for_as_jpeg_bytes(doc):
     assert len(state["preview"]) < 60_000  # the stand-in is small; pages are never state
     reply, buffers = v.answer({"type": "info?", "seq": 1})
     assert reply["count"] == 60 and len(reply["sizes"]) == 60 and buffers == []
+    assert reply["seq"] == 1  # every answer names the request it answers
     reply, buffers = v.answer({"type": "page?", "index": 39, "edge": 800, "seq": 2})
     assert reply == {
         "type": "page", "index": 39, "width": 693, "height": 896, "mime": "image/jpeg", "seq": 2,

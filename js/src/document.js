@@ -1,6 +1,6 @@
 // The anywidget front end of `vlmrun_jupyter.document.viewer.DocumentViewer`: every page
 // of a PDF, one at a time. Next/previous buttons, a page number box, keys when the viewer
-// has focus (arrows, PageUp/PageDown, Home/End; +/- zoom, 0 fits the width), a strip of
+// has focus (arrows, PageUp/PageDown, Home/End; +/- zoom, 0 fits the page, w the width), a strip of
 // thumbnails, a layer of selectable text over the page and a search box listing the
 // pages that hold the words.
 //
@@ -127,7 +127,8 @@ function render({ model, el }) {
   const ofCount = element("span", "of");
   const next = button("›", "Next page (Right arrow, PageDown)");
   const zoomOut = button("−", "Zoom out (-)");
-  const fit = button("fit width", "Fit the page to the width (0)");
+  const fitPage = button("fit page", "The whole page in view (0)");
+  const fit = button("fit width", "Fit the page to the width (w)");
   const zoomIn = button("+", "Zoom in (+)");
   const query = element("input", "query");
   query.type = "search";
@@ -135,7 +136,7 @@ function render({ model, el }) {
   query.setAttribute("aria-label", "Search the document's text; Enter searches");
   const find = button("find", "List the pages holding these words");
   const title = element("span", "title", model.get("title") || "");
-  bar.append(prev, pageBox, ofCount, next, element("span", "sep"), zoomOut, fit, zoomIn);
+  bar.append(prev, pageBox, ofCount, next, element("span", "sep"), zoomOut, fitPage, fit, zoomIn);
   bar.append(element("span", "sep"), query, find, title);
 
   const body = element("div", "body");
@@ -153,7 +154,7 @@ function render({ model, el }) {
     count: model.get("count") || 0,
     index: Math.max(0, (model.get("page") || 1) - 1),
     sizes: [],
-    zoom: null, // null: fit width; else a factor of the fit width
+    zoom: null, // null: the whole page in view; "width": fit the width; else a factor of null's size
     seq: 0,
     pending: new Map(), // seq -> what was asked
     pictures: new Map(), // `${index}:${edge}` -> blob URL (LRU by insertion)
@@ -197,14 +198,17 @@ function render({ model, el }) {
   // -- the page on screen -----------------------------------------------------------------
   const layout = () => {
     const [w, h] = sizeOf(state.index);
-    const room = Math.max(120, view.clientWidth - 18);
-    const fitWidth = Math.min(room, 1600);
-    const width = Math.round(state.zoom ? fitWidth * state.zoom : fitWidth);
-    return { width, height: Math.round((width * h) / w), w, h };
+    const fitWidth = Math.min(Math.max(120, view.clientWidth - 18), 1600);
+    const fitPage = Math.min(fitWidth, Math.max(80, ((model.get("height") || 640) - 18) * (w / h)));
+    const width = Math.round(
+      state.zoom === "width" ? fitWidth : state.zoom ? fitPage * state.zoom : fitPage,
+    );
+    return { width, height: Math.round((width * h) / w), w, h, fitPage };
   };
 
   const describe = () => {
-    const zoom = state.zoom ? `${Math.round(state.zoom * 100)}% of width` : "fit width";
+    const zoom =
+      state.zoom === "width" ? "fit width" : state.zoom ? `zoom ${Math.round(state.zoom * 100)}%` : "fit page";
     const hits = state.hits.length ? ` · ${state.hits.length} page(s) with “${state.term}”` : "";
     info.textContent = `page ${state.index + 1} of ${state.count} · ${zoom}${hits} · click the viewer, then arrows/PageUp/PageDown/Home/End`;
   };
@@ -271,7 +275,11 @@ function render({ model, el }) {
   };
 
   const zoomBy = (factor) => {
-    state.zoom = factor === null ? null : Math.max(0.25, Math.min(4, (state.zoom || 1) * factor));
+    if (factor === null || factor === "width") state.zoom = factor;
+    else {
+      const { width, fitPage } = layout(); // from whatever is shown now
+      state.zoom = Math.max(0.25, Math.min(6, (width / fitPage) * factor));
+    }
     showPage();
   };
 
@@ -280,6 +288,7 @@ function render({ model, el }) {
     const [, H] = msg.pt || sizeOf(msg.index);
     const [W] = msg.pt || sizeOf(msg.index);
     const term = state.term.toLocaleLowerCase();
+    const spans = [];
     for (const [l, b, r, t, s] of msg.runs || []) {
       const span = element("span", "", s);
       span.style.left = `${(100 * l) / W}%`;
@@ -287,8 +296,17 @@ function render({ model, el }) {
       span.style.fontSize = `calc(var(--s) * ${Math.max(1, (t - b) * 0.9).toFixed(2)}px)`;
       if (term && s.toLocaleLowerCase().includes(term)) span.classList.add("hit");
       layer.appendChild(span);
+      spans.push([span, (r - l) / W]);
     }
-    root.dataset.textRuns = String((msg.runs || []).length);
+    // Stretch each run to the width it has on the page, so a selection covers the words.
+    requestAnimationFrame(() => {
+      const width = layer.clientWidth;
+      const natural = spans.map(([span]) => span.getBoundingClientRect().width);
+      spans.forEach(([span, share], i) => {
+        if (natural[i] > 0) span.style.transform = `scaleX(${(share * width) / natural[i]})`;
+      });
+    });
+    root.dataset.textRuns = String(spans.length);
   };
 
   // -- thumbnails -------------------------------------------------------------------------
@@ -442,7 +460,8 @@ function render({ model, el }) {
   next.addEventListener("click", () => go(state.index + 1));
   zoomIn.addEventListener("click", () => zoomBy(ZOOM_STEP));
   zoomOut.addEventListener("click", () => zoomBy(1 / ZOOM_STEP));
-  fit.addEventListener("click", () => zoomBy(null));
+  fit.addEventListener("click", () => zoomBy("width"));
+  fitPage.addEventListener("click", () => zoomBy(null));
   pageBox.addEventListener("keydown", (event) => {
     if (event.key === "Enter") {
       event.preventDefault();
@@ -470,6 +489,7 @@ function render({ model, el }) {
     "=": () => zoomBy(ZOOM_STEP),
     "-": () => zoomBy(1 / ZOOM_STEP),
     0: () => zoomBy(null),
+    w: () => zoomBy("width"),
   };
   root.addEventListener("keydown", (event) => {
     if (event.target instanceof HTMLInputElement) return;
@@ -499,7 +519,7 @@ function render({ model, el }) {
       ? new ResizeObserver(() => {
           clearTimeout(resizeTimer);
           resizeTimer = setTimeout(() => {
-            if (state.shown && state.zoom === null) {
+            if (state.shown && (state.zoom === null || state.zoom === "width")) {
               const { width } = layout();
               if (Math.abs(width - parseFloat(state.shown.style.width)) > 24) showPage();
             }

@@ -42,7 +42,7 @@ def _int(value: Any, default: int = 0) -> int:
 
 class DocumentViewer(anywidget.AnyWidget):
     """A PDF, page by page: arrows or PageUp/PageDown step, Home/End jump, the number box
-    goes to any page, +/- zoom, 0 fits the width; the strip on the left shows thumbnails;
+    goes to any page, +/- zoom, 0 fits the page and w the width; the strip on the left shows thumbnails;
     search finds pages by their text. `page` (1-based) is the page shown, settable from
     Python. Build one with `DocumentViewer.of(pages)`."""
 
@@ -70,7 +70,14 @@ class DocumentViewer(anywidget.AnyWidget):
         )  # fmt: skip
 
     def answer(self, content: Any) -> tuple[dict[str, Any], list[bytes]]:
-        """The reply to one view message (the protocol, testable without a frontend)."""
+        """The reply to one view message (the protocol, testable without a frontend); it
+        carries the request's `seq`, so a view can match answers to what it asked."""
+        reply, buffers = self._answer(content)
+        if isinstance(content, dict):
+            reply["seq"] = content.get("seq")
+        return reply, buffers
+
+    def _answer(self, content: Any) -> tuple[dict[str, Any], list[bytes]]:
         if not isinstance(content, dict) or self._pages is None:
             return {"type": "error", "message": "no document"}, []
         kind = content.get("type")
