@@ -169,3 +169,18 @@ def test_a_huge_media_box_renders_a_bounded_bitmap(tmp_path, live_server, client
     im = page.load(dpi=300)  # would be 833,333 pixels a side
     assert im.size == (pdf.MAX_EDGE, pdf.MAX_EDGE)
     assert "<img" in ref._repr_mimebundle_()[0]["text/html"]
+
+
+def test_a_re_display_after_a_restart_needs_no_pdf_worker(doc):
+    """Page count, sizes and pictures are kept beside the artifact: a new `Pages` of the
+    same download (as after a kernel restart) answers them without starting pdfium."""
+    from vlmrun_jupyter.display.kinds.document import _pages
+
+    first = _pages(doc, doc.fetch())
+    info = first.info()
+    data = first.picture(39, 800)
+    pdf.worker().stop()
+    again = _pages(doc, doc.fetch())  # not the memoised object: a fresh one
+    assert again is not first and again.info() == info
+    assert again.picture(39, 800) == data
+    assert pdf.worker().pid is None

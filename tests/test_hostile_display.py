@@ -38,9 +38,11 @@ EXPECT = {
                            "frame would need 275 MiB to decode", ["vid_mjpegx.mp4",
                                                                   "vid_mjpegx.mp4.sha256"]),
     "PDF, 3 million rectangles": ("Preview skipped: over a limit DocumentRef doc_rects3 "
-                                  "rendering page 1 ", ["doc_rects3.pdf", "doc_rects3.pdf.sha256"]),
+                                  "rendering page 1 ", ["doc_rects3.pdf", "doc_rects3.pdf.sha256",
+                                                       "doc_rects3.preview.info.v1.json"]),
     "PDF, a 200000x200000": ("page 1 DocumentRef · doc_huge01 · 1 page", ["doc_huge01.pdf",
-                             "doc_huge01.pdf.sha256", "doc_huge01.preview.2097152-1280-bf.v1.json"]),
+                             "doc_huge01.pdf.sha256", "doc_huge01.preview.2097152-1280-bf.v1.json",
+                             "doc_huge01.preview.info.v1.json"]),
     "JPEG cut short": ("Corrupt download ImageRef img_cutjpg img_cutjpg: the body ended before "
                        "the file did (no length was announced); nothing was cached", []),
     "slow loris": ("Timed out ImageRef img_trickl img_trickl: gave up after", []),

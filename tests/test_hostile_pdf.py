@@ -41,10 +41,11 @@ def test_three_million_rectangles_stop_at_the_memory_limit(server, tmp_path):
     assert "Preview skipped: over a limit" in shown
     assert "the PDF render memory limit of 256 MiB (VLMRUN_PDF_MEMORY)" in shown
     assert "Raise it with VLMRUN_PDF_MEMORY=<bytes>, or open the file yourself" in shown
-    # the artifact is kept whole; no preview (nor a part of one) was stored
+    # the artifact is kept whole, and its page count; no picture (nor a part of one)
     assert hostile.cache_files(tmp_path / "cache", "doc_rects3") == [
         "doc_rects3.pdf",
         "doc_rects3.pdf.sha256",
+        "doc_rects3.preview.info.v1.json",
     ]
 
 

@@ -242,10 +242,28 @@ class Pages:
                 self._lru_bytes -= size
 
     def info(self) -> Info:
-        if self._info is None:
+        """Page count, sizes and title: kept beside the artifact (with `store`), so a
+        re-display after a kernel restart starts no worker."""
+        if self._info is not None:
+            return self._info
+        st = self.path.stat()
+        stamp = [st.st_size, st.st_ino]  # this download of the file
+        target = self._store("info.v1.json") if self._store is not None else None
+        header: dict[str, Any] | None = None
+        if target is not None:
+            with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+                saved = json.loads(target.read_text("utf-8"))
+                header = saved if saved.get("stamp") == stamp else None
+        if header is None:
             header, _ = self._req("info", "opening the document")
+            header = {k: header[k] for k in ("count", "sizes", "title")}
+            if target is not None:
+                _write(target, json.dumps({**header, "stamp": stamp}).encode(), self._saved)
+        try:
             sizes = [(float(w), float(h)) for w, h in header["sizes"]]
             self._info = Info(int(header["count"]), sizes, str(header.get("title") or ""))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DocumentError(f"opening the document: a malformed answer ({exc!r})") from None
         return self._info
 
     def check(self, number: int) -> int:
