@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import nbformat
 from htmlcheck import assert_inert_html, shown_media
+
+from vlmrun_jupyter.display import bundle_size, inline_budget
 
 KINDS = {
     "ImageRef",
@@ -23,11 +26,15 @@ KINDS = {
 
 def test_demo_renders_every_kind_and_stays_small(tmp_path):
     out = tmp_path / "demo"
+    home = tmp_path / "home"  # the notebooks' default cache is under it: ~/.vlmrun/cache
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "VLMRUN_CACHE_DIR"}
     proc = subprocess.run(
         [sys.executable, "-m", "vlmrun_jupyter.cli", "demo", "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=600,
+        env={**env, "HOME": str(home)},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "over TCP" not in proc.stderr  # a quiet log: no kernel warning per notebook
@@ -35,7 +42,16 @@ def test_demo_renders_every_kind_and_stays_small(tmp_path):
     for kind in KINDS:
         assert kind in proc.stdout, f"{kind} missing from the demo summary:\n{proc.stdout}"
     quick = out / "quickstart.ipynb"
-    assert quick.stat().st_size < 15 * 1024 * 1024
+    assert quick.stat().st_size < 1_000_000  # the saved quickstart stays under 1 MB
+    # a cached file too large to embed is named as ~/..., without the user's home in it
+    text = quick.read_text("utf-8")
+    assert str(home) not in text and "~/.vlmrun/cache/artifacts/" in text
+    budget = inline_budget()  # every output of every notebook within the inline budget
+    for saved in out.glob("*.ipynb"):
+        for i, cell in enumerate(nbformat.read(saved, as_version=4).cells):
+            for o in cell.get("outputs", []):
+                size = bundle_size(o.get("data", {}), o.get("metadata"))
+                assert size <= budget, f"{saved.name} cell {i}: {size:,} B over {budget:,} B"
     nb = nbformat.read(quick, as_version=4)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors
