@@ -9,6 +9,10 @@ Each case is built at run time and served by a hostile API server (tests/hostile
 each run is a fresh process whose high-water mark is reset after warm-up. The bar:
 <= 256 MiB of peak growth and <= 10 s per case. "Before" runs get an 8 GiB address-space
 cap and 120 s, so a bomb that would take the machine down reports instead.
+
+PDF pages render in a worker process (vlmrun_jupyter/document/pdf.py), whose address
+space may grow by VLMRUN_PDF_MEMORY (256 MiB) and which is killed after
+VLMRUN_PDF_SECONDS (5 s): the table's peak is the kernel's; the worker's is capped.
 """
 
 from __future__ import annotations

@@ -101,10 +101,9 @@ class Worker:
         if proc is not None and proc.poll() is None and self._memory == memory:
             return proc
         self.stop()
-        cmd = [sys.executable, "-m", "vlmrun_jupyter.document._worker", str(memory)]
+        # the script by path, not `-m`: importing the package would cost the start-up
+        cmd = [sys.executable, str(Path(__file__).with_name("_worker.py")), str(memory)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("VLMRUN_API")}
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
         proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
         )
