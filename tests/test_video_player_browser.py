@@ -17,6 +17,7 @@ import pytest
 from browser import CHROMIUM, CHROMIUM_ARGS
 from test_notebooks_lab_browser import JupyterServer, Page
 from test_video_player import write_video
+from test_viewer_lab_browser import contrast
 
 from vlmrun_jupyter.display.budget import inline_budget
 from vlmrun_jupyter.player import video as player
@@ -135,6 +136,15 @@ def test_a_68_mb_video_plays_seeks_and_steps_frames(
                    return k && k.status === 'idle'; }""",
                 timeout=60_000,
             )
+            dark = app == "notebook"  # Lab keeps the light theme: both are checked
+            if dark:
+                page.evaluate(
+                    "() => window.jupyterapp.commands.execute('apputils:change-theme', "
+                    "{theme: 'JupyterLab Dark'})"
+                )
+                page.wait_for_function(
+                    "() => document.body.dataset.jpThemeLight === 'false'", timeout=30_000
+                )
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
             page.wait_for_selector(".vlmrun-video", timeout=120_000)
             player_el = page.locator(".vlmrun-video").first
@@ -187,6 +197,16 @@ def test_a_68_mb_video_plays_seeks_and_steps_frames(
             ms = math.floor(again["t"] * 1000 + 1e-6)  # mm:ss.mmm, milliseconds truncated
             assert again["time"] == f"00:{ms // 1000:02d}.{ms % 1000:03d} / 00:21.000"
             page.screenshot(path=str(artifacts_dir / f"{app}-video-player-stepped.png"))
+            # the theme's colours: controls and text readable (contrast measured from pixels)
+            for selector in ("button.next", ".bar .time", ".bar .frame", ".caption .title"):
+                ratio = contrast(player_el.locator(selector).screenshot())
+                print(f"{app} {'dark' if dark else 'light'} theme {selector}: contrast {ratio:.1f}")
+                assert ratio >= 4.5, f"{selector}: contrast {ratio:.2f}"
+            background = page.evaluate(
+                "() => getComputedStyle(document.querySelector('.vlmrun-video .bar')).backgroundColor"
+            )
+            levels = [int(v) for v in re.findall(r"\d+", background)[:3]]
+            assert (max(levels) < 90) if dark else (min(levels) > 200), background
             cells = page.locator(".jp-Notebook .jp-Cell").count()
             page.evaluate("() => document.querySelector('.vlmrun-video').focus()")
             page.keyboard.press(",")

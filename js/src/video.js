@@ -20,6 +20,7 @@
 
 const PATIENCE_MS = 10_000; // then say the kernel has not answered (but keep listening)
 const IN_FLIGHT = 3; // chunk requests outstanding at once (hides the round trip)
+const EAGER_BYTES = 32 * 1024 * 1024; // smaller videos load at once, larger once seen
 
 const STYLE = `
 .vlmrun-video { font: 12px/1.4 var(--jp-ui-font-family, system-ui, sans-serif);
@@ -51,7 +52,7 @@ const STYLE = `
 .vlmrun-video .caption .title { font-weight: 600; color: var(--jp-ui-font-color1, #333); }
 .vlmrun-video .caption .title:empty { display: none; }
 .vlmrun-video .caption .info { color: var(--jp-ui-font-color2, #555); }
-.vlmrun-video button { font: inherit; min-width: 30px; padding: 1px 8px;
+.vlmrun-video button { font: inherit; min-width: 30px; padding: 2px 8px; line-height: 0;
   color: var(--jp-ui-font-color1, #333); border: 1px solid var(--jp-border-color1, #bbb);
   border-radius: 4px; background: var(--jp-layout-color2, #eee); cursor: pointer; user-select: none; }
 .vlmrun-video button:hover:not(:disabled) { background: var(--jp-layout-color3, #ddd); }
@@ -77,6 +78,28 @@ export function clock(seconds) {
   return h ? `${h}:${body}` : body;
 }
 
+// Button icons as inline SVG in the text colour (fonts here lack the media glyphs).
+const ICONS = {
+  prev: "M3 2h2.2v12H3z M14 2 6.5 8 14 14z",
+  next: "M10.8 2H13v12h-2.2z M2 2 9.5 8 2 14z",
+  play: "M4 2 14 8 4 14z",
+  pause: "M3.5 2h3v12h-3z M9.5 2h3v12h-3z",
+};
+
+function icon(button, name) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("width", "14");
+  svg.setAttribute("height", "14");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", ICONS[name]);
+  path.setAttribute("fill", "currentColor");
+  svg.appendChild(path);
+  button.replaceChildren(svg);
+}
+
 function megabytes(n) {
   return `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)} MB`;
 }
@@ -88,8 +111,10 @@ const MEDIA_ERRORS = {
   4: "this browser cannot play this format",
 };
 
-// Fetch the file in chunks over the widget's comm and hand back a Blob URL.
-function createStream(model, viewId, handlers) {
+// Fetch the file in chunks over the widget's comm and hand back a Blob URL. `whenSeen`
+// resolves once the player is on screen: a large file waits for it, so a notebook of
+// many large videos loads the ones looked at.
+function createStream(model, viewId, handlers, whenSeen) {
   let size = 0;
   let mime = "video/mp4";
   let parts = null;
@@ -125,8 +150,16 @@ function createStream(model, viewId, handlers) {
         return;
       }
       parts = new Array(Math.ceil(size / chunk));
-      handlers.loading(0, size, Boolean(msg.copy));
-      ask();
+      const copy = Boolean(msg.copy);
+      if (size <= EAGER_BYTES) {
+        handlers.loading(0, size, copy);
+        ask();
+      } else {
+        whenSeen.then(() => {
+          handlers.loading(0, size, copy);
+          ask();
+        });
+      }
     } else if (msg.type === "chunk") {
       inFlight -= 1;
       const data = buffers && buffers[0];
@@ -174,9 +207,6 @@ function render({ model, el }) {
   root.setAttribute("data-lm-suppress-shortcuts", "true");
   root.setAttribute("role", "group");
   root.setAttribute("aria-label", "video player");
-  const style = element("style");
-  style.textContent = STYLE;
-  root.appendChild(style);
 
   const stage = element("div", "stage");
   const video = element("video");
@@ -186,14 +216,19 @@ function render({ model, el }) {
   const width = model.get("width") | 0;
   const height = model.get("height") | 0;
   if (width > 0 && height > 0) video.style.aspectRatio = `${width} / ${height}`;
+  // a small video is shown up to twice its size, not stretched over the whole output
+  if (width > 0) root.style.maxWidth = `${Math.max(640, width)}px`;
   const status = element("div", "status");
   status.setAttribute("role", "status");
   stage.append(video, status);
 
   const bar = element("div", "bar");
-  const prev = element("button", "prev", "\u23EE\uFE0E");
-  const play = element("button", "play", "\u25B6\uFE0E");
-  const nextBtn = element("button", "next", "\u23ED\uFE0E");
+  const prev = element("button", "prev");
+  const play = element("button", "play");
+  const nextBtn = element("button", "next");
+  icon(prev, "prev");
+  icon(play, "play");
+  icon(nextBtn, "next");
   prev.title = "previous frame (, or \u2190)";
   nextBtn.title = "next frame (. or \u2192)";
   play.title = "play / pause (space or k)";
@@ -213,7 +248,10 @@ function render({ model, el }) {
   const title = element("span", "title", model.get("title") || "");
   const info = element("span", "info", "");
   caption.append(title, info);
-  root.append(stage, bar, caption);
+  // the style goes last: the output's text starts with the caption, not with CSS
+  const style = element("style");
+  style.textContent = STYLE;
+  root.append(stage, bar, caption, style);
   el.appendChild(root);
   for (const b of [prev, play, nextBtn]) b.disabled = true;
   seek.disabled = true;
@@ -268,7 +306,7 @@ function render({ model, el }) {
   let url = "";
   let stop = null;
   let started = 0;
-  const start = () => {
+  const start = (whenSeen) => {
     if (stop) return;
     started = performance.now();
     root.dataset.state = "loading";
@@ -288,7 +326,7 @@ function render({ model, el }) {
         setStatus("opening");
         video.src = url;
       },
-    });
+    }, whenSeen);
   };
 
   video.addEventListener("loadeddata", () => {
@@ -311,12 +349,12 @@ function render({ model, el }) {
     describe();
   });
   video.addEventListener("play", () => {
-    play.textContent = "\u23F8\uFE0E";
+    icon(play, "pause");
     play.setAttribute("aria-label", "pause");
     if (!tick) tick = requestAnimationFrame(loop);
   });
   video.addEventListener("pause", () => {
-    play.textContent = "\u25B6\uFE0E";
+    icon(play, "play");
     play.setAttribute("aria-label", "play");
     describe();
   });
@@ -378,20 +416,20 @@ function render({ model, el }) {
   const onOutside = (event) => root.classList.toggle("engaged", root.contains(event.target));
   document.addEventListener("pointerdown", onOutside, true);
 
-  // Fetch once the player is on screen: a notebook of many videos loads the ones seen.
+  // Ask at once (a copy may need making); large files stream once the player is seen.
   let observer = null;
-  if (typeof IntersectionObserver === "function") {
+  const whenSeen = new Promise((resolve) => {
+    if (typeof IntersectionObserver !== "function") return resolve();
     observer = new IntersectionObserver((entries) => {
       if (entries.some((e) => e.isIntersecting)) {
         observer.disconnect();
         observer = null;
-        start();
+        resolve();
       }
     });
     observer.observe(root);
-  } else {
-    start();
-  }
+  });
+  start(whenSeen);
 
   return () => {
     if (observer) observer.disconnect();
