@@ -314,3 +314,28 @@ def test_the_copy_keeps_the_source_timestamps(tmp_path):
     assert times == [0.0, 0.1, 0.15, 0.4, 1.0]
     assert hashlib.sha256(out.read_bytes()).hexdigest()  # a whole file, renamed into place
     assert [p.name for p in tmp_path.iterdir()] and not list(tmp_path.glob(".tmp-*"))
+
+
+def test_two_players_of_one_file_make_one_copy(client, live_server, tmp_path, monkeypatch):
+    """Displayed twice before the first copy is done: one copy is made, both views get
+    the same bytes (never a file replaced while a view streams it)."""
+    src = write_video(tmp_path / "old.mp4", seconds=2, codec="mpeg4")
+    ref = _ref(client, live_server, src)
+    made = []
+    real = proxy.transcode
+
+    def counted(*a, **k):
+        made.append(a[1])
+        time.sleep(0.3)  # long enough for the second view to ask meanwhile
+        return real(*a, **k)
+
+    monkeypatch.setattr(proxy, "transcode", counted)
+    first, second = _player(ref, monkeypatch), _player(ref, monkeypatch)
+    views = [View(first, "a"), View(second, "b")]
+    for view in views:
+        view.ask(type="open?")
+    sizes = {view.wait_for("ready", "error").get("size") for view in views}
+    assert len(made) == 1 and sizes == {first.streamed.stat().st_size}
+    assert first.streamed == second.streamed
+    first.close()
+    second.close()

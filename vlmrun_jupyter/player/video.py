@@ -37,6 +37,15 @@ MAX_CHUNK = 16 * 1024 * 1024  # the most one request may read into the kernel's 
 MIME = "video/mp4"
 
 
+_copying: dict[str, threading.Lock] = {}  # one copy of a file is made at a time
+_copying_lock = threading.Lock()
+
+
+def _copy_lock(target: Path) -> threading.Lock:
+    with _copying_lock:
+        return _copying.setdefault(str(target), threading.Lock())
+
+
 def available() -> bool:
     """Whether the player's JavaScript was built into this installation."""
     return STATIC.is_file()
@@ -171,9 +180,11 @@ class VideoPlayer(anywidget.AnyWidget):
                 )
 
         try:
-            proxy.transcode(self._source, self._proxy_to, progress=said)
-            if self._on_copy is not None:
-                self._on_copy(self._proxy_to)
+            with _copy_lock(self._proxy_to):  # another player of the same file may be at it
+                if not self._proxy_to.is_file():
+                    proxy.transcode(self._source, self._proxy_to, progress=said)
+                    if self._on_copy is not None:
+                        self._on_copy(self._proxy_to)
             failed = ""
         except Exception as exc:
             failed = f"This video could not be made playable: {exc}."
