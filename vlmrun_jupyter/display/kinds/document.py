@@ -23,6 +23,7 @@ from ...refs import BaseRef
 from ...session import cache_for
 from ..budget import Budget, Bundle
 from ..html import caption, frame, grid, heading, human_size, img_tag, page_cell, plain
+from ..kernel import in_kernel
 from ..pictures import encode_fit
 from ..registry import KindRenderer
 
@@ -129,15 +130,6 @@ def render(ref: BaseRef, path: Path, budget: Budget) -> Bundle:
     }, {}
 
 
-def _kernel_shows_widgets() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
 def _first_picture(data: dict[str, Any]) -> bytes:
     for mime in ("image/png", "image/jpeg"):
         value = data.get(mime)
@@ -160,9 +152,11 @@ def viewer_of(ref: BaseRef, page: int = 1, preview: bytes = b"", height: int = 6
 
 def live(ref: BaseRef, data: dict[str, Any]) -> dict[str, Any]:
     """The widget view of the document viewer (empty without a kernel)."""
+    if not in_kernel():  # asked first: no widget library imported for nobody
+        return {}
     from ...document import viewer
 
-    if not (_kernel_shows_widgets() and viewer.available()):
+    if not viewer.available():
         return {}
     widget = viewer_of(ref, preview=_first_picture(data))
     view = widget._repr_mimebundle_()
