@@ -84,15 +84,16 @@ class JupyterServer:
         news.parent.mkdir(parents=True, exist_ok=True)
         news.write_text('{"fetchNews": "false"}')
         self.port, self.token = _free_port(), secrets.token_hex(16)
-        expose = (
-            "--LabApp.expose_app_in_browser=True"
-            if app == "lab"
-            else "--JupyterNotebookApp.expose_app_in_browser=True"
-        )
+        # Both front ends are exposed: either server also serves the other's pages
+        # (`url(..., app=)`), so one server can carry a test through Lab and Notebook 7.
+        expose = [
+            "--LabApp.expose_app_in_browser=True",
+            "--JupyterNotebookApp.expose_app_in_browser=True",
+        ]
         cmd = [
             sys.executable, "-m", "jupyter", app, "--no-browser", "--allow-root",
             f"--IdentityProvider.token={self.token}", "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={self.port}", f"--ServerApp.root_dir={root}", expose,
+            f"--ServerApp.port={self.port}", f"--ServerApp.root_dir={root}", *expose,
             f"--LabServerApp.workspaces_dir={state / 'workspaces'}",
             f"--LabServerApp.user_settings_dir={state / 'settings'}",
         ]  # fmt: skip
@@ -116,8 +117,9 @@ class JupyterServer:
     def origin(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def url(self, notebook: str) -> str:
-        if self.app == "lab":  # `reset`: open only this notebook, whatever the workspace held
+    def url(self, notebook: str, app: str | None = None) -> str:
+        # `reset`: open only this notebook, whatever the workspace held
+        if (app or self.app) == "lab":
             return f"{self.origin}/lab/tree/{notebook}?reset&token={self.token}"
         return f"{self.origin}/notebooks/{notebook}?token={self.token}"
 
