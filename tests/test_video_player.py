@@ -339,3 +339,15 @@ def test_two_players_of_one_file_make_one_copy(client, live_server, tmp_path, mo
     assert first.streamed == second.streamed
     first.close()
     second.close()
+
+
+def test_a_contact_sheet_inside_a_card_says_where_the_player_is(tmp_path):
+    from vlmrun_jupyter.display.budget import Budget
+    from vlmrun_jupyter.display.registry import render_path
+
+    src = write_video(tmp_path / "old.mp4", seconds=1, codec="mpeg4")
+    ref = VideoRef(id="vid_card01")
+    inside = render_path(ref, src, Budget(512 * 1024, html_only=True))[0]["text/html"]
+    alone = render_path(ref, src, Budget(512 * 1024))[0]["text/html"]
+    assert video_kind.INSIDE_A_CARD in inside and video_kind.INSIDE_A_CARD not in alone
+    assert "not browser-playable" in inside

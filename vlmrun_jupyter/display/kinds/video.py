@@ -39,6 +39,7 @@ PLAYABLE_AUDIO = {None, "aac", "mp3"}
 SHEET_FRAMES = 6
 FRAME_BYTES_PER_PIXEL = 8  # YUV + RGB + the PIL copy of one decoded frame, with slack
 SHEET_COLUMNS = 3
+INSIDE_A_CARD = "display the ref alone in a live kernel to play it"
 
 
 @dataclass
@@ -193,6 +194,8 @@ def render(ref: BaseRef, path: Path, budget: Budget) -> Bundle:
         why = f"{info.codec}/{info.pix_fmt} in {box} is not browser-playable"
     else:
         why = too_large(size, budget)
+    if budget.html_only:  # inside a result card: say where the player is
+        why = f"{why}; {INSIDE_A_CARD}"
     # a frame is decoded whole (YUV, then RGB, then a PIL copy) before it is shrunk:
     # its declared size is checked first (12000x12000 MJPEG frames took 2 GB)
     needs, limit = info.width * info.height * FRAME_BYTES_PER_PIXEL, decode_budget()
@@ -270,5 +273,6 @@ def live(ref: BaseRef, data: dict[str, Any]) -> dict[str, Any]:
     return {WIDGET_VIEW: view[WIDGET_VIEW]} if WIDGET_VIEW in view else {}
 
 
-# 2: readable contact-sheet times; 3: lossless H.264 is not embedded as playable
+# 2: readable contact-sheet times; 3: lossless H.264 is not embedded as playable, and a
+# contact sheet inside a card says where the player is
 RENDERER = KindRenderer(render, version=3, live=live)
