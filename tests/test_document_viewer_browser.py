@@ -14,8 +14,9 @@ from pathlib import Path
 import pdfs
 import pytest
 from browser import CHROMIUM, CHROMIUM_ARGS
-from PIL import Image
+from PIL import Image, ImageStat
 from test_notebooks_lab_browser import JupyterServer, Page
+from test_viewer_lab_browser import contrast
 
 pytestmark = [
     pytest.mark.browser,
@@ -134,7 +135,10 @@ def test_page_40_of_60_after_a_jump_and_the_keyboard(app, tmp_path, artifacts_di
                 f"() => document.querySelector('{ROOT}')?.dataset.hits === '40'", timeout=30_000
             )
             assert "p. 40" in viewer.locator(".results").inner_text()
-            assert viewer.locator(".page .text span.hit").count() >= 1
+            page.wait_for_function(  # the words found are marked on the page itself
+                f"() => document.querySelectorAll('{ROOT} .page .text span.hit').length >= 1",
+                timeout=30_000,
+            )
             page.screenshot(path=str(artifacts_dir / f"{app}-document-page40.png"))
 
             # keyboard: click the page (focus), then arrows and Home/End; notebook keys stay out
@@ -159,6 +163,22 @@ def test_page_40_of_60_after_a_jump_and_the_keyboard(app, tmp_path, artifacts_di
             _shows(page, 40)
             assert viewer.locator(".page img").bounding_box()["width"] > before * 1.2
             page.screenshot(path=str(artifacts_dir / f"{app}-document-zoomed.png"))
+
+            # the dark theme: the viewer's chrome follows it and stays readable
+            page.evaluate(
+                "() => window.jupyterapp.commands.execute('apputils:change-theme', "
+                "{theme: 'JupyterLab Dark'})"
+            )
+            page.wait_for_function(
+                "() => document.body.dataset.jpThemeLight === 'false'", timeout=30_000
+            )
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(artifacts_dir / f"{app}-document-dark.png"))
+            bar = Image.open(io.BytesIO(viewer.locator(".bar").screenshot())).convert("L")
+            assert ImageStat.Stat(bar).median[0] < 90, "the bar is not dark"
+            for selector in ("button.find", ".bar .of", ".info", ".results .head"):
+                ratio = contrast(viewer.locator(selector).screenshot())
+                assert ratio >= 4.5, f"{selector}: contrast {ratio:.2f} in the dark theme"
             assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
             browser.close()
     finally:

@@ -135,6 +135,7 @@ function render({ model, el }) {
   query.placeholder = "search text";
   query.setAttribute("aria-label", "Search the document's text; Enter searches");
   const find = button("find", "List the pages holding these words");
+  find.classList.add("find");
   const title = element("span", "title", model.get("title") || "");
   bar.append(prev, pageBox, ofCount, next, element("span", "sep"), zoomOut, fitPage, fit, zoomIn);
   bar.append(element("span", "sep"), query, find, title);
