@@ -14,6 +14,7 @@ hostile file cannot make us allocate more than it honestly claims.
 from __future__ import annotations
 
 import gzip
+import mmap
 import struct
 import zlib
 from dataclasses import dataclass
@@ -171,12 +172,12 @@ def read_header(raw: bytes) -> tuple[int, int, int, int, int]:
     return version, n, deg, fbits, flags
 
 
-def decode(data: bytes, sh: bool = True) -> Splats:
-    """Decode SPZ bytes (gzip v1-v3 or zstd v4). Raises SpzError on anything malformed.
+def decode(data: bytes | mmap.mmap, sh: bool = True) -> Splats:
+    """Decode SPZ bytes (gzip v1-v3 or zstd v4; a mapped file is read in place). Raises SpzError on anything malformed.
     `sh=False` leaves the spherical harmonics out (`sh` is then (N, 0, 3), `sh_degree`
     still the file's): pictures and the viewer use only the base colour, and SH is most
     of the decoded size (135 of 191 bytes a point at degree 3)."""
-    data = bytes(data) if not isinstance(data, bytes) else data
+    data = data if isinstance(data, (bytes, mmap.mmap)) else bytes(data)
     if data[:2] == GZIP_MAGIC:
         return _decode_gzip(data, sh)
     if data[:4] == V4_MAGIC:
@@ -258,8 +259,9 @@ def _peek_gzip_header(data: bytes) -> tuple[int, int, int, int, int]:
     return read_header(head)
 
 
-def _inflate(data: bytes, total: int):
-    """Yield the gzip stream's output, exactly `total` bytes, then check it ends there."""
+def _inflate(data: bytes, total: int, to_end: bool = True):
+    """Yield the gzip stream's output, exactly `total` bytes, then (`to_end`) check it
+    ends there."""
     d = inflate_lib.decompressobj(16 + zlib.MAX_WBITS)
     view = memoryview(data)
     pos, remaining = 0, total
@@ -274,6 +276,8 @@ def _inflate(data: bytes, total: int):
             piece = d.decompress(chunk, remaining)
             remaining -= len(piece)
             yield piece
+        if not to_end:
+            return
         rest = bytes(d.unconsumed_tail) + bytes(view[pos:])
         if d.decompress(rest, 1) or d.unconsumed_tail or d.unused_data:
             raise SpzError("SPZ data is longer than its header declares")
@@ -283,7 +287,9 @@ def _inflate(data: bytes, total: int):
         raise SpzError("truncated SPZ data: the gzip stream ends early")
 
 
-def _decode_v4(data: bytes, want_sh: bool = True) -> Splats:
+def v4_layout(data: bytes) -> tuple[int, int, int, int, dict[int, tuple[int, int, int]]]:
+    """(n, sh_degree, fractional_bits, flags, {section: (offset, packed, unpacked)}) of a
+    v4 file, every size checked against the header and the file's length."""
     if len(data) < HEADER_V4.size:
         raise SpzError("truncated SPZ header")
     _, version, n, deg, fbits, flags, count, toc_at = HEADER_V4.unpack_from(data)
@@ -315,7 +321,11 @@ def _decode_v4(data: bytes, want_sh: bool = True) -> Splats:
         off += packed
     if off != len(data):
         raise SpzError("SPZ data is longer than its table of contents declares")
+    return n, deg, fbits, flags, jobs
 
+
+def _decode_v4(data: bytes, want_sh: bool = True) -> Splats:
+    version, (n, deg, fbits, flags, jobs) = 4, v4_layout(data)
     section = _sections.section_decoder(version, n, deg, fbits, SH_DIM[deg])
     k = SH_DIM[deg] if want_sh else 0
     sh = np.empty(n * k * 3, np.float32)
