@@ -184,3 +184,13 @@ def test_a_re_display_after_a_restart_needs_no_pdf_worker(doc):
     assert again is not first and again.info() == info
     assert again.picture(39, 800) == data
     assert pdf.worker().pid is None
+
+
+def test_the_in_process_fallback_answers_as_the_worker_does(sixty):
+    """Where pipes cannot be waited on (Windows) pdfium runs in the kernel: same pixels,
+    same errors, only without the worker's limits."""
+    req = {"op": "render", "path": str(sixty), "index": 39, "edge": 300}
+    here, there = pdf.InProcess().request("r", req), pdf.worker().request("r", req)
+    assert here[1] == there[1] and here[0].items() <= there[0].items()  # + "nbytes" there
+    with pytest.raises(pdf.DocumentError, match="reading: PdfiumError"):
+        pdf.InProcess().request("reading", {**req, "path": str(sixty.with_name("x.pdf"))})

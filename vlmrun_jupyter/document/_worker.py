@@ -33,12 +33,16 @@ def _vm_size() -> int:
 
 
 def limit_memory(nbytes: int) -> None:
-    """Cap this process's address space at its current size plus `nbytes`."""
-    import resource
+    """Cap this process's address space at its current size plus `nbytes` (Linux, where
+    the size can be read; elsewhere the time limit alone bounds the worker)."""
+    try:
+        import resource
 
-    if nbytes > 0:
-        cap = _vm_size() + nbytes
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        size = _vm_size()
+        if nbytes > 0 and size > 0:
+            resource.setrlimit(resource.RLIMIT_AS, (size + nbytes, size + nbytes))
+    except (ImportError, OSError, ValueError):
+        pass
 
 
 def _size(w: float, h: float) -> tuple[float, float]:
@@ -134,29 +138,38 @@ def _answer(out: BinaryIO, header: dict[str, Any], payload: bytes = b"") -> None
     out.flush()
 
 
+def handle(docs: Documents, req: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """One request's (answer, raw bytes); errors become {"error": ...}."""
+    payload = b""
+    try:
+        pdf = docs.get(req["path"])
+        op = req["op"]
+        if op == "info":
+            header = info(pdf, req)
+        elif op == "render":
+            header, payload = render(pdf, req)
+        elif op == "text":
+            header = text(pdf, req)
+        elif op == "page_text":
+            header = {"text": page_text(pdf, int(req["index"]))}
+        else:
+            header = {"error": f"unknown request {op!r}"}
+    except MemoryError:
+        header = {"error": "out of memory", "memory": True}
+    except Exception as exc:
+        header = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+    return header, payload
+
+
 def serve(inp: BinaryIO, out: BinaryIO) -> None:
     docs = Documents()
     for line in inp:
-        payload = b""
         try:
             req = json.loads(line)
-            pdf = docs.get(req["path"])
-            op = req["op"]
-            if op == "info":
-                header = info(pdf, req)
-            elif op == "render":
-                header, payload = render(pdf, req)
-            elif op == "text":
-                header = text(pdf, req)
-            elif op == "page_text":
-                header = {"text": page_text(pdf, int(req["index"]))}
-            else:
-                header = {"error": f"unknown request {op!r}"}
-        except MemoryError:
-            header = {"error": "out of memory", "memory": True}
-        except Exception as exc:
-            header = {"error": f"{type(exc).__name__}: {exc}"[:500]}
-        _answer(out, header, payload)
+        except ValueError as exc:
+            _answer(out, {"error": f"bad request: {exc}"})
+            continue
+        _answer(out, *handle(docs, req))
 
 
 def main() -> None:

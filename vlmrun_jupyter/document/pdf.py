@@ -176,7 +176,27 @@ class Worker:
         return header, payload
 
 
-_worker = Worker()
+class InProcess(Worker):
+    """Where pipes cannot be waited on with a deadline (Windows): pdfium in this process,
+    bounded only by the bitmap's size. Same answers as the worker."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from . import _worker as w
+
+        self._w, self._docs = w, w.Documents()
+
+    def request(
+        self, what: str, req: dict[str, Any], seconds: float | None = None
+    ) -> tuple[dict[str, Any], bytes]:
+        with self._lock:
+            header, payload = self._w.handle(self._docs, req)
+        if "error" in header:
+            raise DocumentError(f"{what}: {header['error']}")
+        return header, payload
+
+
+_worker: Worker = Worker() if os.name == "posix" else InProcess()
 
 
 def worker() -> Worker:
