@@ -192,5 +192,5 @@ def test_the_in_process_fallback_answers_as_the_worker_does(sixty):
     req = {"op": "render", "path": str(sixty), "index": 39, "edge": 300}
     here, there = pdf.InProcess().request("r", req), pdf.worker().request("r", req)
     assert here[1] == there[1] and here[0].items() <= there[0].items()  # + "nbytes" there
-    with pytest.raises(pdf.DocumentError, match="reading: PdfiumError"):
+    with pytest.raises(pdf.DocumentError, match="reading: FileNotFoundError"):
         pdf.InProcess().request("reading", {**req, "path": str(sixty.with_name("x.pdf"))})
