@@ -22,7 +22,6 @@ from typing import Protocol
 
 from ..kinds import KINDS
 from ..refs import BaseRef
-from . import summary
 from .budget import Budget, Bundle, MimeDict, bundle_size
 
 log = logging.getLogger(__name__)
@@ -102,6 +101,8 @@ def render_path(ref: BaseRef, path: Path, budget: Budget, kind: str | None = Non
     """Render a local file as `kind` (default: the ref's kind) within `budget`.
     Raises what the renderer raises; falls back to the summary card if it has no
     renderer or overshoots the budget."""
+    from . import summary  # the fallback only: a stored preview's display never needs it
+
     kind = kind or ref.kind
     renderer = renderer_for(kind)
     if renderer is None:
