@@ -1,10 +1,10 @@
 """A notebook saved without widget state (JupyterLab's default) and reopened after a
-kernel restart shows the 3D viewer's static picture, not "Error displaying widget: model
-not found" (headless Chromium, JupyterLab 4 and Notebook 7 off one real server, a real
-kernel and the LocalServer). Before the restart the live viewer still draws, so the
-package's JupyterLab extension (labext/) leaves live widgets alone; with the extension's
-code blocked, the same reopened page shows ipywidgets' error (the problem is real in the
-installed JupyterLab). Screenshots go to test-artifacts/.
+kernel restart shows each live viewer's static picture (3D, document, video), not "Error
+displaying widget: model not found" (headless Chromium, JupyterLab 4 and Notebook 7 off
+one real server, a real kernel and the LocalServer). Before the restart the live viewers
+show, so the package's JupyterLab extension (labext/) leaves live widgets alone; with the
+extension's code blocked, the same reopened page shows ipywidgets' error (the problem is
+real in the installed JupyterLab). Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -24,22 +24,28 @@ browser = lab_browser.browser  # the module-scoped Chromium fixture
 EXTENSION = "vlmrun-jupyter-widget-fallback"  # labext/package.json "name"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
-CELL = """\
+SETUP = """\
 import os
 
 os.environ["VLMRUN_CACHE_DIR"] = {cache!r}
 
+import tempfile
+from pathlib import Path
+
 from pydantic import BaseModel
 
-from vlmrun_jupyter import Client, LocalServer, ReconRef
+from vlmrun_jupyter import Client, DocumentRef, LocalServer, ReconRef, VideoRef
 from vlmrun_jupyter.local import samples
 from vlmrun_jupyter.session import set_default_client
 
 server = LocalServer().start()
 client = Client(api_key=server.api_key, base_url=server.base_url)
 set_default_client(client)
-
-
+inputs = Path(tempfile.mkdtemp())
+"""
+# one output per live viewer: 3D, document, video
+VIEWERS = {
+    "ReconRef": """\
 class Reconstruction(BaseModel):
     recon: ReconRef
 
@@ -48,7 +54,24 @@ recon = client.complete(
     "3D reconstruction of this photo", inputs=[samples.sample_image()], schema=Reconstruction
 )
 recon.result.recon
-"""
+""",
+    "DocumentRef": """\
+class Redacted(BaseModel):
+    document: DocumentRef
+
+
+report = samples.sample_pdf(inputs / "report.pdf", pages=3)
+client.complete("Redact the document", inputs=[report], schema=Redacted).result.document
+""",
+    "VideoRef": """\
+class Trimmed(BaseModel):
+    video: VideoRef
+
+
+clip = samples.sample_video(inputs / "clip.mp4", seconds=2.0)
+client.complete("Trim the video to its first 1 seconds", inputs=[clip], schema=Trimmed).result.video
+""",
+}
 
 KERNEL_IDLE = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
     const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
@@ -64,8 +87,9 @@ def jupyter(tmp_path_factory):
     notebooks = root / "root"
     notebooks.mkdir()
     for app in ("lab", "notebook"):
-        cell = nbformat.v4.new_code_cell(CELL.format(cache=str(root / f"cache-{app}")))
-        nb = nbformat.v4.new_notebook(cells=[cell])
+        setup = SETUP.format(cache=str(root / f"cache-{app}"))
+        cells = [nbformat.v4.new_code_cell(c) for c in (setup, *VIEWERS.values())]
+        nb = nbformat.v4.new_notebook(cells=cells)
         nb.metadata["kernelspec"] = {
             "name": "python3",
             "display_name": "Python 3",
@@ -82,22 +106,28 @@ def _open(p: Page, server: JupyterServer, name: str, app: str) -> None:
     p.page.wait_for_function(KERNEL_IDLE, timeout=60_000)
 
 
+ALL_LIVE = """() => { const ws = [...document.querySelectorAll('.vlmrun-live-or-static')];
+    return ws.length === %d && ws.every(w => !w.querySelector('.vlmrun-static-fallback'))
+        && Number(document.querySelector('.vlmrun-splat')?.dataset.frames || 0) >= 1; }"""
+# The widget manager (with the restarted kernel) reported every model missing: each
+# wrapped widget renderer was dropped, only the picture is left.
+ALL_STATIC = """() => { const ws = [...document.querySelectorAll('.vlmrun-live-or-static')];
+    return ws.length === %d && ws.every(w => w.children.length === 1
+        && w.firstElementChild.classList.contains('vlmrun-static-fallback')); }"""
+
+
 def _run_save_and_restart(p: Page, server: JupyterServer, app: str, shots: Path) -> str:
-    """Run the notebook in the page, check the live viewer draws, save (JupyterLab's
+    """Run the notebook in the page, check the live viewers show, save (JupyterLab's
     default: no widget state), restart the kernel from the page, close the page."""
     name = f"{app}.ipynb"
     page = p.page
     _open(p, server, name, app)
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    # the live 3D viewer draws in the wrapped output (the picture underneath is gone)
-    page.wait_for_function(
-        "() => Number(document.querySelector('.vlmrun-splat')?.dataset.frames || 0) >= 1",
-        timeout=180_000,
-    )
-    out = page.locator(".jp-OutputArea-output").first
-    out.scroll_into_view_if_needed()
-    assert out.locator(".vlmrun-splat canvas").is_visible()
-    assert out.locator(".vlmrun-static-fallback").count() == 0
+    # every viewer shows live in its wrapped output (the picture underneath is gone)
+    page.wait_for_function(ALL_LIVE % len(VIEWERS), timeout=180_000)
+    splat = page.locator(".vlmrun-live-or-static .vlmrun-splat canvas").first
+    splat.scroll_into_view_if_needed()
+    assert splat.is_visible()
     page.screenshot(path=str(shots / f"{app}-reopen-1-live.png"))
     page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
     page.wait_for_function(
@@ -105,28 +135,18 @@ def _run_save_and_restart(p: Page, server: JupyterServer, app: str, shots: Path)
     )
     saved = json.loads((server.root / name).read_text("utf-8"))
     assert "widgets" not in saved["metadata"], "the default save stored widget state"
-    data = saved["cells"][0]["outputs"][-1]["data"]
-    assert WIDGET_VIEW in data and "image/png" in data and "text/html" in data, list(data)
+    for cell in saved["cells"][1:]:
+        data = cell["outputs"][-1]["data"]
+        assert WIDGET_VIEW in data and "text/html" in data, list(data)
     page.evaluate(
         "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()"
     )
     page.wait_for_function(KERNEL_IDLE, timeout=60_000)
-    # ipywidgets keeps the views of a restarted kernel's models: the viewer stays
-    assert out.locator(".vlmrun-splat canvas").is_visible()
+    # ipywidgets keeps the views of a restarted kernel's models: the viewers stay
+    assert splat.is_visible()
     assert "model not found" not in page.evaluate("() => document.body.textContent")
     p.context.close()
     return name
-
-
-def _widget_manager_answered(page) -> None:
-    """Wait until the widget manager (with the restarted kernel) reported the model
-    missing: the wrapped widget renderer is then dropped, only the picture is left."""
-    page.wait_for_function(KERNEL_IDLE, timeout=60_000)
-    page.wait_for_function(
-        """() => { const w = document.querySelector('.vlmrun-live-or-static');
-                   return w && w.children.length === 1 && w.querySelector('.vlmrun-static-fallback'); }""",
-        timeout=60_000,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -151,23 +171,25 @@ def test_reopened_without_widget_state_shows_the_picture(
     p = Page(browser, jupyter.origin)  # a fresh page load of the saved notebook
     page = p.page
     _open(p, jupyter, name, app)
-    _widget_manager_answered(page)
-    out = page.locator(".jp-OutputArea-output").first
-    out.scroll_into_view_if_needed()
-    picture = out.locator(".vlmrun-static-fallback img").first
-    picture.wait_for(state="visible", timeout=30_000)
-    page.wait_for_function(
-        "i => i.complete && i.naturalWidth > 0", arg=picture.element_handle(), timeout=30_000
-    )
-    box = picture.bounding_box()
-    assert box["width"] > 200 and box["height"] > 150, box
-    page.screenshot(path=str(artifacts_dir / f"{app}-reopen-2-picture.png"))
+    page.wait_for_function(ALL_STATIC % len(VIEWERS), timeout=60_000)
+    outputs = page.locator(".vlmrun-live-or-static")
+    for i, kind in enumerate(VIEWERS):
+        picture = outputs.nth(i).locator(".vlmrun-static-fallback")
+        picture.scroll_into_view_if_needed()
+        assert picture.is_visible() and picture.bounding_box()["height"] > 100, kind
+        assert kind in picture.inner_text(), kind  # the picture's caption
+        for img in picture.locator("img").element_handles():
+            page.wait_for_function("i => i.complete && i.naturalWidth > 0", arg=img)
+        if kind == "ReconRef":  # the 3D scene's picture, where the viewer was
+            img = picture.locator("img").first
+            box = img.bounding_box()
+            assert img.is_visible() and box["width"] > 200 and box["height"] > 150, box
+            page.screenshot(path=str(artifacts_dir / f"{app}-reopen-2-picture.png"))
     text = page.evaluate("() => document.body.textContent")
     assert "model not found" not in text and "Error displaying widget" not in text
-    assert "ReconRef" in out.inner_text()  # the picture's caption
-    assert out.locator(".vlmrun-splat").count() == 0  # no viewer without its model
+    # no viewer without its model
+    assert page.locator(".vlmrun-splat, .vlmrun-doc, .vlmrun-video").count() == 0
     assert p.external_requests() == []
-    print(app, "console errors:", p.console_errors)
     p.context.close()
 
 
@@ -180,7 +202,12 @@ def test_without_the_extension_the_reopened_notebook_shows_ipywidgets_error(
     p = Page(browser, jupyter.origin)
     p.page.route(f"**/extensions/{EXTENSION}/**", lambda route: route.abort())
     _open(p, jupyter, name, "lab")
-    p.page.get_by_text("Error displaying widget: model not found").wait_for(timeout=60_000)
+    p.page.wait_for_function(
+        """n => [...document.querySelectorAll('.jp-OutputArea-output')].filter(
+               e => e.textContent === 'Error displaying widget: model not found').length === n""",
+        arg=len(VIEWERS),
+        timeout=60_000,
+    )
     p.page.screenshot(path=str(artifacts_dir / "lab-reopen-without-extension.png"))
     assert p.page.locator(".vlmrun-live-or-static").count() == 0
     p.context.close()
