@@ -309,6 +309,22 @@ def test_previews_are_cached_beside_the_artifact(files, offline):
     assert previews[0].stat().st_mtime_ns == stamp  # read, not rewritten
 
 
+def test_a_stored_preview_holds_its_picture_once_and_a_damaged_one_is_redone(files, offline):
+    """The picture's base64 is both `image/jpeg` and the `src` in the HTML: stored once
+    (half the bytes to read after a restart); a file cut short is rendered again."""
+    ref = seed(offline, ImageRef, files["jpg"], "img_once01")
+    data, md = ref._repr_mimebundle_()
+    (stored,) = (offline.cache.root / SID).glob("img_once01.preview.*")
+    raw = stored.read_bytes()
+    assert data["image/jpeg"] in data["text/html"]
+    assert raw.count(data["image/jpeg"].encode()) == 1 and len(raw) < len(data["text/html"]) + 4096
+    again = ImageRef(id="img_once01").bind(session_id=SID, client=offline)
+    assert again._repr_mimebundle_() == (data, md)
+    stored.write_bytes(raw[: len(raw) // 2])
+    cut = ImageRef(id="img_once01").bind(session_id=SID, client=offline)
+    assert cut._repr_mimebundle_() == (data, md) and stored.read_bytes() == raw
+
+
 def _cache_file(client: Client, ref) -> Path:
     (found,) = (client.cache.root / SID).glob(f"{ref.id}.{ref.ext}")
     return found
