@@ -148,7 +148,7 @@ function render({ model, el }) {
   results.hidden = true;
   body.append(thumbs, view, results);
   const info = element("div", "info", "asking the kernel for the document…");
-  root.append(style, bar, body, info);
+  root.append(bar, body, info, style); // the style last: an output's text starts with its own
   el.appendChild(root);
 
   const state = {
@@ -227,7 +227,8 @@ function render({ model, el }) {
     img.dataset.page = String(index + 1);
     const text = element("div", "text");
     text.style.setProperty("--s", String(width / w));
-    sheet.append(img, text);
+    sheet.append(text); // the picture goes in once it has its bytes (no empty <img>)
+    sheet.pageImg = img;
     if (state.shown) state.shown.remove();
     if (still) {
       still.remove();
@@ -262,6 +263,7 @@ function render({ model, el }) {
       if (state.shown === sheet) root.dataset.shown = String(index + 1); // tests wait on this
     };
     img.src = url;
+    if (!img.isConnected) sheet.prepend(img);
   };
 
   const go = (index) => {
@@ -415,7 +417,7 @@ function render({ model, el }) {
       }
       const sheet = state.shown;
       if (sheet && sheet.dataset.page === String(msg.index + 1)) {
-        setPicture(sheet, sheet.querySelector("img"), url, msg.index);
+        setPicture(sheet, sheet.pageImg, url, msg.index);
       }
     } else if (msg.type === "thumb") {
       state.thumbsInFlight -= 1;
