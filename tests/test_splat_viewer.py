@@ -176,7 +176,10 @@ def test_redisplay_after_a_restart_decodes_nothing(tmp_path, monkeypatch):
     def no_decoding(*_a, **_k):
         raise AssertionError("decoded again")
 
+    from vlmrun_jupyter.splat import sample
+
     monkeypatch.setattr(spz, "decode", no_decoding)
+    monkeypatch.setattr(sample, "sample", no_decoding)
     again = ReconRef(id="recon_rst001").bind(session_id="sess_restart01", client=client)
     recon.live(again, {})
     assert made[1].count == made[0].count == 3000
@@ -233,3 +236,70 @@ def test_a_recon_inside_a_card_says_where_the_viewer_is(tmp_path):
     alone, _ = recon.render(ReconRef(id="recon_card01"), path, Budget(2 * 1024 * 1024))
     assert "display the ref alone in a live kernel" in inside["text/html"]
     assert "display the ref alone" not in alone["text/html"]
+
+
+def _restart_client(tmp_path, n: int, ident: str):
+    from vlmrun_jupyter import Client, ReconRef
+
+    client = Client(api_key="k", base_url="http://127.0.0.1:9/v1", cache_dir=tmp_path)
+    folder = client.cache.root / "sess_once0001"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{ident}.spz"
+    path.write_bytes(spz.encode(scene(n), version=3))
+    return client, ReconRef(id=ident).bind(session_id="sess_once0001", client=client), path
+
+
+def count_decodes(monkeypatch) -> list:
+    """Every full decode and every sample taken, in order."""
+    from vlmrun_jupyter.splat import sample
+
+    calls: list = []
+    decode, take = spz.decode, sample.sample
+    monkeypatch.setattr(spz, "decode", lambda *a, **k: calls.append("decode") or decode(*a, **k))
+    monkeypatch.setattr(sample, "sample", lambda *a, **k: calls.append("sample") or take(*a, **k))
+    return calls
+
+
+def test_a_cold_display_in_a_kernel_decodes_once(tmp_path, monkeypatch):
+    """Picture and viewer come from one decode; without a kernel the picture alone
+    takes a sample (no viewer follows)."""
+    from vlmrun_jupyter.display.budget import default_budget
+    from vlmrun_jupyter.display.kinds import recon
+
+    client, ref, path = _restart_client(tmp_path, 3000, "recon_once01")
+    calls = count_decodes(monkeypatch)
+    made = capture_viewers(monkeypatch)
+    monkeypatch.setattr(recon, "_kernel_shows_widgets", lambda: True)
+    data, _ = recon.render(ref, path, default_budget())
+    recon.live(ref, data)
+    assert calls == ["decode"] and made[0].count == 3000
+    assert "3,000 points" in data["text/plain"] and "image/png" in data
+    monkeypatch.setattr(recon, "_kernel_shows_widgets", lambda: False)
+    recon.render(ref, path, default_budget())
+    assert calls == ["decode", "sample"]
+    for w in made:
+        w.close()
+    client.close()
+
+
+def test_past_the_decode_budget_a_sample_is_shown_not_refused(tmp_path, monkeypatch):
+    """A splat file over VLMRUN_MAX_DECODE_BYTES gets its picture and a viewer of a
+    strided sample within the budget, and the caption says so."""
+    from vlmrun_jupyter.display.budget import default_budget
+    from vlmrun_jupyter.display.kinds import recon
+
+    client, ref, path = _restart_client(tmp_path, 20_000, "recon_big001")
+    monkeypatch.setenv("VLMRUN_MAX_DECODE_BYTES", str(5000 * spz.BYTES_PER_POINT))
+    made = capture_viewers(monkeypatch)
+    monkeypatch.setattr(recon, "_kernel_shows_widgets", lambda: True)
+    data, _ = recon.render(ref, path, default_budget())
+    recon.live(ref, data)
+    assert made[0].count == 5000 and made[0].total == 20_000
+    assert "20,000 points" in data["text/plain"]
+    assert "the viewer shows 5,000 of them" in data["text/html"]
+    full = spz.decode(path.read_bytes(), sh=False)
+    shown = unpack(made[0].data, 5000)["positions"]
+    assert np.array_equal(shown, full.positions[::4])  # every 4th splat, exactly
+    for w in made:
+        w.close()
+    client.close()

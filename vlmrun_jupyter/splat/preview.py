@@ -5,8 +5,9 @@ scale and rotation, pushed through the camera Jacobian), and splats are
 composited front to back in depth order, exactly: splats go in depth-sorted
 chunks (to bound memory), and inside a chunk every pixel's contributions are
 sorted by depth and each is dimmed by the ones in front of it. A splat whose
-footprint lies where less than 1/1000 of the light is left (tested at nine points) is
-dropped before any of its pixels are computed: in a dense scene most splats are hidden
+footprint lies where less than 1/255 of the light is left (tested at nine points) is
+dropped before any of its pixels are computed, and so is each pixel of a drawn splat
+that lies where that little light is left: in a dense scene most splats are hidden
 by nearer ones, and skipping them is most of the speed.
 """
 
@@ -26,10 +27,13 @@ UP_AXES = {
     "-z": (0.0, 0.0, -1.0),
 }
 MAX_SPLATS = 400_000
+FIELDS = ("positions", "opacities", "colors", "log_scales", "rotations", "sh")
 CHUNK_PIXELS = 500_000  # splat-pixel pairs per chunk: bounds memory (~40 MB of arrays)
-RADIUS_BUCKETS = (1, 2, 4, 8, 16, 32, 64)  # pixel radii; bigger splats are cut at 64
+# pixel radii; bigger splats are cut at 64. Steps of about sqrt(2): a splat's square is
+# at most about twice its footprint's, and the per-pixel work scales with the square.
+RADIUS_BUCKETS = (1, 2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64)
 BACKGROUND = (250, 250, 250)
-OPAQUE = 1e-3  # light left below which a pixel takes no more splats
+OPAQUE = 1 / 255  # light left below which a pixel takes no more splats (one 8-bit level)
 
 
 @dataclass(frozen=True)
@@ -42,12 +46,18 @@ class Camera:
 
     def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pixel coordinates (u, v) and depth of world points."""
-        cam = (points - self.eye) @ self.rotation.T
+        cam = _to_camera(points, self.eye, self.rotation)
         z = cam[:, 2]
         safe = np.where(z > 1e-6, z, 1e-6)
         u = self.width / 2 + self.focal * cam[:, 0] / safe
         v = self.height / 2 - self.focal * cam[:, 1] / safe
         return u, v, z
+
+
+def _to_camera(points: np.ndarray, eye: np.ndarray, rotation: np.ndarray) -> np.ndarray:
+    """(points - eye) R^T as float64; einsum, not `@`: a multi-threaded BLAS spends
+    more time starting and spinning on a (N, 3) x (3, 3) product than computing it."""
+    return np.einsum("nj,ij->ni", np.asarray(points, np.float64) - eye, rotation)
 
 
 def robust_bounds(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -118,22 +128,26 @@ def _conics(
 def _conic_slice(
     rotations: np.ndarray, log_scales: np.ndarray, cam: Camera, z: np.ndarray, pos_cam: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
+    """cov2 = B B^T with B = J W R S (J the projection's Jacobian, W the camera rotation,
+    R S the splat's axes), written out per element: numpy's stacked 3x3 matmuls cost
+    several times more than these few dozen whole-array operations."""
     r = _rotation_matrices(rotations.astype(np.float64))
     s = np.exp(log_scales.astype(np.float64))
-    m = r * s[:, None, :]  # R @ diag(s)
-    cov3 = m @ np.transpose(m, (0, 2, 1))
-    w = cam.rotation
-    cov_cam = w @ cov3 @ w.T
+    w, f = cam.rotation, cam.focal
     zz = np.maximum(z, 1e-6)
-    j = np.zeros((len(z), 2, 3))
-    j[:, 0, 0] = cam.focal / zz
-    j[:, 0, 2] = -cam.focal * pos_cam[:, 0] / zz**2
-    j[:, 1, 1] = -cam.focal / zz
-    j[:, 1, 2] = cam.focal * pos_cam[:, 1] / zz**2
-    cov2 = j @ cov_cam @ np.transpose(j, (0, 2, 1))
-    cov2[:, 0, 0] += 0.3  # at least about a pixel wide (anti-aliasing)
-    cov2[:, 1, 1] += 0.3
-    a, b, c = cov2[:, 0, 0], cov2[:, 0, 1], cov2[:, 1, 1]
+    j00, j11 = f / zz, -f / zz
+    j02, j12 = -f * pos_cam[:, 0] / zz**2, f * pos_cam[:, 1] / zz**2
+    a = np.full(len(z), 0.3)  # at least about a pixel wide (anti-aliasing)
+    c = np.full(len(z), 0.3)
+    b = np.zeros(len(z))
+    for k in range(3):  # column k of A = W R S, then of B = J A
+        col = [(w[i, 0] * r[:, 0, k] + w[i, 1] * r[:, 1, k] + w[i, 2] * r[:, 2, k]) * s[:, k]
+               for i in range(3)]  # fmt: skip
+        b0 = j00 * col[0] + j02 * col[2]
+        b1 = j11 * col[1] + j12 * col[2]
+        a += b0 * b0
+        b += b0 * b1
+        c += b1 * b1
     det = np.maximum(a * c - b * b, 1e-12)
     conic = np.stack([c / det, -b / det, a / det], axis=1)
     mid = (a + c) / 2
@@ -174,6 +188,57 @@ def _chunks(order, u, v, radius, trans, w, exact: bool):
         window = max(1024, 2 * take)
 
 
+def _footprints(
+    bucket: int, u: np.ndarray, v: np.ndarray, conic: np.ndarray, opac: np.ndarray, w: int, h: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pixel, splat row, alpha) of every pixel within `bucket` of each splat's centre
+    where it shows (alpha > 1/255) inside the picture (float32 math)."""
+    off = np.arange(-bucket, bucket + 1)
+    dyi, dxi = (a.ravel() for a in np.meshgrid(off, off, indexing="ij"))
+    fu, fv = np.floor(u), np.floor(v)
+    ddx = (fu + np.float32(0.5) - u)[:, None] + dxi.astype(np.float32)
+    ddy = (fv + np.float32(0.5) - v)[:, None] + dyi.astype(np.float32)
+    ca, cb, cc = (conic[:, i : i + 1] for i in range(3))
+    power = ca * ddx
+    power += np.float32(2) * cb * ddy
+    power *= ddx
+    ddy *= ddy
+    ddy *= cc
+    power += ddy
+    power *= np.float32(-0.5)
+    np.minimum(power, 0, out=power)
+    alpha = np.exp(power, out=power)
+    alpha *= opac[:, None]
+    np.minimum(alpha, np.float32(0.99), out=alpha)
+    rows, cols = np.nonzero(alpha > np.float32(1 / 255))
+    px = fu.astype(np.int64)[rows] + dxi[cols]
+    py = fv.astype(np.int64)[rows] + dyi[cols]
+    inside = (px >= 0) & (px < w) & (py >= 0) & (py < h)
+    rows = rows[inside]
+    return (py * w + px)[inside], rows, alpha[rows, cols[inside]]
+
+
+def _composite(count: int, *pieces, colors, accum: np.ndarray, trans: np.ndarray) -> None:
+    """Exact front-to-back compositing of one chunk: the contributions sorted by pixel,
+    then depth; each is dimmed by those in front of it on its pixel, and every pixel's
+    sums are taken over its run of the sorted arrays (no image-sized temporaries)."""
+    pix, rank, alpha, splat = (np.concatenate(p) for p in zip(*pieces, strict=True))
+    # The keys are unique (a splat covers a pixel once), so any sort gives one order.
+    by = np.argsort(pix * count + rank)
+    pix, alpha, splat = pix[by], alpha[by], splat[by]
+    log_keep = np.log1p(-alpha.astype(np.float64))
+    before = np.cumsum(log_keep)
+    before -= log_keep  # exclusive running sum
+    starts = np.flatnonzero(np.diff(pix, prepend=-1))
+    run = np.diff(starts, append=len(pix))
+    front = np.exp(before - np.repeat(before[starts], run))  # light left after nearer ones
+    upix = pix[starts]
+    weight = front * alpha
+    weight *= np.repeat(trans[upix], run)
+    accum[upix] += np.add.reduceat(colors[splat] * weight[:, None], starts, axis=0)
+    trans[upix] *= np.exp(np.add.reduceat(log_keep, starts))
+
+
 def render(
     splats: Splats,
     width: int = 640,
@@ -182,20 +247,21 @@ def render(
     camera: Camera | None = None,
     background: tuple[int, int, int] = BACKGROUND,
     exact: bool = False,
+    total: int | None = None,
 ) -> Image.Image:
     """The splats as an RGB image (deterministic). `exact` also draws the splats hidden
-    behind nearer ones (at most 1/1000 of a pixel's light: off by a level or two)."""
-    n = len(splats)
-    if n > MAX_SPLATS:  # deterministic subsample, fattened to keep coverage
-        idx = np.linspace(0, n - 1, MAX_SPLATS).astype(np.int64)
-        grow = np.log(np.sqrt(n / MAX_SPLATS))
-        splats = Splats(
-            splats.positions[idx], splats.opacities[idx], splats.colors[idx],
-            splats.log_scales[idx] + grow, splats.rotations[idx], splats.sh[idx], splats.sh_degree,
-        )  # fmt: skip
+    behind nearer ones (at most 1/255 of a pixel's light: off by a level or two).
+    `total`: how many splats `splats` samples (see `splat.sample`), if more."""
+    every = -(-len(splats) // MAX_SPLATS)
+    if every > 1:  # a deterministic sample: strided views, no copies
+        splats = Splats(*(getattr(splats, f)[::every] for f in FIELDS), splats.sh_degree)
+    # a sample stands for `total` splats: fattened to keep their coverage
+    grow = 0.5 * np.log(max(total or 0, len(splats) * every) / max(len(splats), 1))
+    if grow > 0:
+        splats = Splats(*(getattr(splats, f) for f in FIELDS[:3]),
+                        splats.log_scales + np.float32(grow), splats.rotations, splats.sh)  # fmt: skip
     cam = camera or frame_camera(splats.positions, up, width, height)
-    pos = splats.positions.astype(np.float64)
-    pos_cam = (pos - cam.eye) @ cam.rotation.T
+    pos_cam = _to_camera(splats.positions, cam.eye, cam.rotation)
     z = pos_cam[:, 2]
     u = cam.width / 2 + cam.focal * pos_cam[:, 0] / np.maximum(z, 1e-6)
     v = cam.height / 2 - cam.focal * pos_cam[:, 1] / np.maximum(z, 1e-6)
@@ -207,7 +273,7 @@ def render(
     )  # fmt: skip
     order = np.nonzero(visible)[0]
     order = order[np.argsort(z[order], kind="stable")]  # front to back
-    colors = np.clip(splats.colors.astype(np.float64), 0, 1)
+    colors = np.clip(splats.colors, 0, 1)
     opac = splats.opacities.astype(np.float64)
     radius = np.minimum(radius, RADIUS_BUCKETS[-1])
 
@@ -225,45 +291,17 @@ def render(
         for bucket in RADIUS_BUCKETS:
             rank = np.nonzero((radius[chunk] > lower) & (radius[chunk] <= bucket))[0]
             lower = bucket
-            if not len(rank):
-                continue
-            sel = chunk[rank]
-            off = np.arange(-bucket, bucket + 1)
-            dx, dy = np.meshgrid(off, off)
-            dx, dy = dx.ravel(), dy.ravel()
-            dx, dy = dx.astype(np.float32), dy.astype(np.float32)
-            px = np.floor(u32[sel])[:, None] + dx
-            py = np.floor(v32[sel])[:, None] + dy
-            ddx = px + np.float32(0.5) - u32[sel][:, None]
-            ddy = py + np.float32(0.5) - v32[sel][:, None]
-            c3 = conic32[sel]
-            ca, cb, cc = c3[:, 0:1], c3[:, 1:2], c3[:, 2:3]
-            power = np.float32(-0.5) * (ca * ddx * ddx + 2 * cb * ddx * ddy + cc * ddy * ddy)
-            alpha = np.minimum(
-                np.float32(0.99), opac32[sel][:, None] * np.exp(np.minimum(power, 0))
-            ).astype(np.float64)
-            ok = (alpha > 1 / 255) & (px >= 0) & (px < width) & (py >= 0) & (py < height)
-            rows = np.broadcast_to(np.arange(len(sel))[:, None], ok.shape)[ok]
-            pieces.append(
-                ((py * width + px)[ok].astype(np.int64), rank[rows], alpha[ok], sel[rows])
-            )
-        if not pieces:
-            continue
-        pix, rank, alpha, splat = (np.concatenate(p) for p in zip(*pieces, strict=True))
-        # Exact front-to-back compositing inside the chunk: sort the contributions by
-        # pixel, then depth; each one is dimmed by those in front of it on its pixel.
-        by = np.argsort(pix * len(chunk) + rank, kind="stable")
-        pix, alpha, splat = pix[by], alpha[by], splat[by]
-        log_keep = np.log1p(-alpha)
-        before = np.cumsum(log_keep) - log_keep  # exclusive running sum over everything
-        first = np.ones(len(pix), bool)
-        first[1:] = pix[1:] != pix[:-1]
-        group_start = np.maximum.accumulate(np.where(first, np.arange(len(pix)), 0))
-        front = np.exp(before - before[group_start])  # light left after nearer splats
-        weight = trans[pix] * front * alpha
-        for ch in range(3):
-            accum[:, ch] += np.bincount(pix, weight * colors[splat, ch], npx)
-        trans *= np.exp(np.bincount(pix, log_keep, npx))
+            if len(rank):
+                sel = chunk[rank]
+                pix, rows, alpha = _footprints(
+                    bucket, u32[sel], v32[sel], conic32[sel], opac32[sel], width, height
+                )
+                if not exact:  # pixels already opaque take nothing more
+                    lit = trans[pix] >= OPAQUE
+                    rows, pix, alpha = rows[lit], pix[lit], alpha[lit]
+                pieces.append((pix, rank[rows], alpha, sel[rows]))
+        if pieces:
+            _composite(len(chunk), *pieces, colors=colors, accum=accum, trans=trans)
         if trans.max() < OPAQUE:
             break
     bg = np.array(background, np.float64) / 255

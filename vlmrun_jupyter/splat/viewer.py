@@ -98,11 +98,12 @@ def _sample(splats: Splats, limit: int) -> Splats:
     )
 
 
-def prepare(splats: Splats) -> tuple[bytes, dict[str, Any]]:
+def prepare(splats: Splats, total: int | None = None) -> tuple[bytes, dict[str, Any]]:
     """The packed splats a view receives (a sample of the most opaque beyond
     `MAX_VIEWER_SPLATS`) and the traits that frame them (`count`, `total`, `center`,
-    `radius`, `cov_unit`): everything `from_packed` needs, so both can be stored."""
-    total = len(splats)
+    `radius`, `cov_unit`): everything `from_packed` needs, so both can be stored.
+    `total`: how many splats `splats` samples, if more (see `splat.sample`)."""
+    total = max(total or 0, len(splats))
     shown = _sample(splats, MAX_VIEWER_SPLATS) if total > MAX_VIEWER_SPLATS else splats
     data, cov_unit = pack(shown)
     center, radius = [0.0, 0.0, 0.0], 1.0

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...refs import BaseRef
 from ...session import cache_for
-from ..budget import Budget, Bundle, decode_budget, over_decode_budget
+from ..budget import Budget, Bundle, decode_budget
 from ..html import caption, frame, human_size, plain
 from ..kernel import in_kernel as _kernel_shows_widgets
 from ..pictures import encode_fit, picture_bundle
@@ -33,7 +33,7 @@ from ..registry import KindRenderer
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-VERSION = 3
+VERSION = 4  # 4: pictures from a strided sample, one decode for picture and viewer
 VIEWER_DATA = "viewer.v1"  # the packed splats' file names beside the artifact
 INSIDE_A_CARD = "display the ref alone in a live kernel for the interactive 3D viewer"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -50,18 +50,24 @@ def _bounds(positions: np.ndarray) -> str:
 
 
 def render(ref: BaseRef, path: Path, budget: Budget) -> Bundle:
-    from ...splat import preview, spz
+    from ...splat import preview
+    from ...splat.sample import sample
 
-    splats = spz.decode(_within_budget(path), sh=False)
-    facts = (
-        f"{len(splats):,} points",
-        f"SH degree {splats.sh_degree}",
-        human_size(path.stat().st_size),
-    )
+    live_next = not (budget.html_only or budget.thumbnail) and _viewer_follows()
+    with _mapped(path) as data:
+        if live_next:  # one decode serves the picture and the viewer that follows
+            splats, total = _viewer_splats(data)
+            _packed(ref, path, (splats, total))
+        else:
+            splats, total = sample(data, preview.MAX_SPLATS)
+    facts = (f"{total:,} points", f"SH degree {splats.sh_degree}", human_size(path.stat().st_size))
     size = (320, 240) if budget.thumbnail else (640, 480)
-    picture = preview.render(splats, *size) if len(splats) else None
+    picture = preview.render(splats, *size, total=total) if len(splats) else None
     text = plain(ref, *facts)
     detail = _bounds(splats.positions) if len(splats) else "empty scene"
+    if live_next and len(splats) < total:
+        detail = f"{detail}; the viewer shows {len(splats):,} of them (VLMRUN_MAX_DECODE_BYTES)"
+    del splats
     copies = 1 if budget.html_only else 2
     enc = encode_fit(picture, budget.media(copies), max(size), keep_png=True) if picture else None
     if enc is None:
@@ -71,6 +77,44 @@ def render(ref: BaseRef, path: Path, budget: Budget) -> Bundle:
         detail = f"{detail}; {INSIDE_A_CARD}"
     cap = caption(ref, *facts) if budget.thumbnail else caption(ref, *facts, note=detail)
     return picture_bundle(text, enc, cap, ref.id, budget)
+
+
+@contextlib.contextmanager
+def _mapped(path: Path):
+    """The file's bytes, mapped rather than read: decoding touches only the parts it
+    needs (a picture's sample reads the first 30% of a v3 file), and they stay in the
+    page cache instead of being copied to the heap."""
+    import mmap
+
+    with path.open("rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            yield b""
+            return
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            yield data
+
+
+def _viewer_follows() -> bool:
+    """Whether a live viewer will be asked for after this picture (so one decode can
+    serve both)."""
+    if not _kernel_shows_widgets():
+        return False
+    from ...splat import viewer
+
+    return viewer.available()
+
+
+def _viewer_splats(data: Any) -> tuple[Any, int]:
+    """(splats, the file's point count) for the viewer: all of them (no SH) when the
+    decode budget holds them, else every k-th point, as many as the budget holds."""
+    from ...splat import spz
+    from ...splat.sample import sample
+
+    limit = decode_budget()
+    if spz.decoded_bytes(data) > limit:
+        return sample(data, limit // spz.BYTES_PER_POINT)
+    splats = spz.decode(data, sh=False)
+    return splats, len(splats)
 
 
 def _write(target: Path, payload: bytes) -> None:
@@ -86,23 +130,13 @@ def _write(target: Path, payload: bytes) -> None:
         raise
 
 
-def _within_budget(path: Path) -> bytes:
-    """The file's bytes once its header shows decoding fits the decode budget."""
-    from ...splat import spz
-
-    data = path.read_bytes()
-    needs, limit = spz.decoded_bytes(data), decode_budget()
-    if needs > limit:
-        raise over_decode_budget(
-            f"this splat of {needs // spz.BYTES_PER_POINT:,} points", needs, limit
-        )
-    return data
-
-
-def _packed(ref: BaseRef, path: Path) -> tuple[bytes | Path, dict[str, Any]]:
+def _packed(
+    ref: BaseRef, path: Path, decoded: tuple[Any, int] | None = None
+) -> tuple[bytes | Path, dict[str, Any]]:
     """The viewer's packed splats and framing: from the files beside the artifact when
-    they belong to this download of it, else decoded (no SH), packed and stored there."""
-    from ...splat import spz, viewer
+    they belong to this download of it, else packed from `decoded` (or a decode, no SH,
+    sampled past the decode budget) and stored there."""
+    from ...splat import viewer
 
     st = path.stat()
     stamp = [st.st_size, st.st_ino]
@@ -118,7 +152,11 @@ def _packed(ref: BaseRef, path: Path) -> tuple[bytes | Path, dict[str, Any]]:
             size = traits["count"] * viewer.BYTES_PER_SPLAT
             if traits["stamp"] == stamp and data_file.stat().st_size == size:
                 return data_file, traits
-    data, traits = viewer.prepare(spz.decode(_within_budget(path), sh=False))
+    if decoded is None:
+        with _mapped(path) as mapped:
+            decoded = _viewer_splats(mapped)
+    data, traits = viewer.prepare(*decoded)
+    del decoded
     traits["stamp"] = stamp
     if data_file is None or traits_file is None:
         return data, traits
