@@ -23,7 +23,7 @@ RECTS = next(c for c in hostile.cases(full=False) if c.object_id == "doc_rects3"
 
 
 @pytest.fixture(scope="module")
-def server():
+def hostile_server():
     srv = hostile.HostileServer()
     yield srv
     srv.close()
@@ -33,8 +33,8 @@ def _text(card: str | None) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", card or "")).split())
 
 
-def test_three_million_rectangles_stop_at_the_memory_limit(server, tmp_path):
-    out = hostile.run_probe(REPO, server, RECTS, tmp_path / "cache")
+def test_three_million_rectangles_stop_at_the_memory_limit(hostile_server, tmp_path):
+    out = hostile.run_probe(REPO, hostile_server, RECTS, tmp_path / "cache")
     shown = _text(out["card"])
     assert out["peak"] is not None and out["peak"] < BAR, out
     assert out["seconds"] <= 10, out
@@ -49,10 +49,10 @@ def test_three_million_rectangles_stop_at_the_memory_limit(server, tmp_path):
     ]
 
 
-def test_with_memory_to_spare_the_time_limit_stops_it(server, tmp_path, monkeypatch):
+def test_with_memory_to_spare_the_time_limit_stops_it(hostile_server, tmp_path, monkeypatch):
     monkeypatch.setenv("VLMRUN_PDF_MEMORY", str(4 * 1024**3))
     monkeypatch.setenv("VLMRUN_PDF_SECONDS", "1.5")
-    out = hostile.run_probe(REPO, server, RECTS, tmp_path / "cache")
+    out = hostile.run_probe(REPO, hostile_server, RECTS, tmp_path / "cache")
     shown = _text(out["card"])
     assert "rendering page 1 took longer than the PDF render time limit of 1.5 s" in shown
     assert "(VLMRUN_PDF_SECONDS)" in shown and "VLMRUN_PDF_SECONDS=<seconds>" in shown
@@ -107,3 +107,21 @@ def test_a_huge_media_box_is_a_normal_preview_with_a_bounded_bitmap(tmp_path):
     start = time.monotonic()
     assert pages.image(0, 10**9).size == (pdf.MAX_EDGE, pdf.MAX_EDGE)
     assert time.monotonic() - start < 5
+
+
+def test_page_and_pages_of_a_bomb_show_the_limit_card_and_load_raises_it(
+    tmp_path, live_server, client
+):
+    from vlmrun_jupyter.errors import PreviewLimitError
+    from vlmrun_jupyter.refs import DocumentRef
+
+    bomb = tmp_path / "rects.pdf"
+    bomb.write_bytes(pdfs.rectangles())
+    sid, oid = live_server.add_artifact("doc", bomb)
+    ref = DocumentRef(id=oid).bind(session_id=sid, client=client)
+    page = ref.page(1)  # the count needs no page content
+    for shown in (page, ref.pages(1, 1)):
+        text = _text(shown._repr_mimebundle_()[0]["text/html"])
+        assert "Preview skipped: over a limit" in text and "VLMRUN_PDF_" in text
+    with pytest.raises(PreviewLimitError, match="rendering page 1"):
+        page.load()

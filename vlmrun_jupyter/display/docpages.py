@@ -126,10 +126,11 @@ class PageRange:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
         budget = default_budget()
-        shown = list(self)[:MAX_GRID]
-        room = budget.media() // max(1, len(shown))
         cells = []
-        try:
+        try:  # a repr never raises: a failure is a card
+            shown = list(self)[:MAX_GRID]
+            room = budget.media() // max(1, len(shown))
+            count = self._pages.info().count
             for page in shown:
                 enc = _fit(self._pages, page.index, room, 560)
                 if enc is not None:
@@ -140,7 +141,7 @@ class PageRange:
             return filter_bundle(
                 (error_bundle(exc, self.ref, self._pages.path), {}), include, exclude
             )
-        facts = [f"pages {self.first}-{self.last} of {self._pages.info().count}"]
+        facts = [f"pages {self.first}-{self.last} of {count}"]
         note = (
             f"first {len(shown)} of the {len(self)} pages shown" if len(self) > len(shown) else ""
         )

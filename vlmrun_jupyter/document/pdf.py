@@ -229,7 +229,7 @@ Saved = Callable[[Path], None]  # told about each file written there
 class Pages:
     """One PDF file: info, pictures, text and search, all through the worker."""
 
-    MEMORY_LRU = 24 * MIB
+    MEMORY_LRU = 6 * MIB  # per open file; pictures are also kept on disk
 
     def __init__(self, path: Path, store: Store | None = None, saved: Saved | None = None) -> None:
         self.path = Path(path)

@@ -39,7 +39,7 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 _open: OrderedDict[tuple[str, int, int], Pages] = OrderedDict()  # recent files' pages
 _lock = threading.Lock()
-KEEP_OPEN = 8
+KEEP_OPEN = 4  # files whose Pages (and in-memory pictures) stay open
 
 
 def pages_of(ref: BaseRef, path: Path) -> Pages:
