@@ -194,3 +194,22 @@ def test_the_in_process_fallback_answers_as_the_worker_does(sixty):
     assert here[1] == there[1] and here[0].items() <= there[0].items()  # + "nbytes" there
     with pytest.raises(pdf.DocumentError, match="reading: FileNotFoundError"):
         pdf.InProcess().request("reading", {**req, "path": str(sixty.with_name("x.pdf"))})
+
+
+def test_in_a_kernel_the_ref_is_the_viewer_over_the_static_grid(doc, monkeypatch):
+    """The live hook adds the widget view; the static grid stays in the same output for
+    exporters and untrusted views, and no page picture is widget state."""
+    from ipywidgets.widgets.widget import _instances  # model id -> live widget
+
+    from vlmrun_jupyter.display import pipeline
+    from vlmrun_jupyter.display.kinds import document
+
+    for module in (pipeline, document):  # as in a kernel (a fresh ref: nothing memoised)
+        monkeypatch.setattr(module, "in_kernel", lambda: True)
+    data, _ = doc._repr_mimebundle_()
+    view = data["application/vnd.jupyter.widget-view+json"]
+    assert 'alt="page 1"' in data["text/html"] and "ref.page(60)" in data["text/html"]
+    widget = _instances[view["model_id"]]
+    assert isinstance(widget, DocumentViewer) and widget.count == 60 and widget.page == 1
+    state = widget.get_state()
+    assert len(state["preview"]) < 60_000 and set(state) >= {"count", "page", "preview"}
