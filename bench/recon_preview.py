@@ -1,28 +1,31 @@
-"""3D display cost: today's code against the code of a baseline commit, same run.
+"""3D display cost: today's code against the code of earlier commits, same run.
 
 One deterministic 1M-splat, SH-degree-3 SPZ v3 scene (bench/spz_decode.py's `scene`) is
-written to a temporary artifact cache. The baseline is the package as it was at
-`--baseline` (default: the commit before issue 16's speed work), unpacked from git into
-a temporary folder; each measurement runs in a fresh process of its own, alternating
-the two sides over `--rounds` rounds (median reported):
+written to a temporary artifact cache. Each `--baseline` commit (default: the commit
+before issue 16's speed work, and the one before the strided sample / one-decode
+display) is unpacked from git into a temporary folder; each measurement runs in a fresh
+process of its own, the sides alternating over `--rounds` rounds:
 
-- cold preview: the recon renderer's static picture, file on disk -> bundle
-  (`display.kinds.recon.render` with the default budget);
-- re-display after a restart: a new ref object for the same, already displayed
-  artifact asks for its live viewer (`recon.live`; the picture itself comes from the
-  stored preview on both sides). The artifact was displayed once before, in another
-  process, exactly as a kernel before its restart did.
+- cold picture, no kernel: the recon renderer's static picture, file on disk -> bundle
+  (`display.kinds.recon.render`, default budget), as an export or a script gets it;
+- cold display in a kernel: the picture and then the live viewer (`recon.live`), with
+  nothing stored yet;
+- re-display after a restart: a new process asks for the live viewer of the artifact
+  displayed before (the picture itself comes from the stored preview on every side).
 
 Peak memory is the process's peak RSS during the step (reset through
-/proc/self/clear_refs just before it) minus its RSS then.
+/proc/self/clear_refs just before it) minus its RSS then. The machine may be shared:
+the load average at the start is printed.
 
     PYTHONPATH=. python bench/recon_preview.py [--points 1000000] [--rounds 3]
+        [--baseline COMMIT ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -33,8 +36,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _sdk import REPO  # noqa: E402
+from _timing import machine  # noqa: E402
 
 BASELINE = "2896498"  # main before issue 16's 3D speed work
+BEFORE = "66ce1b9"  # main before the strided sample and the one-decode cold display
 
 STEP = r"""
 import json, sys, time
@@ -56,19 +61,20 @@ path = client.cache.root / "sess_bench" / "recon_bench1.spz"
 if not path.exists():  # the artifact as a fetch would have stored it
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(Path(args["source"]).read_bytes())
-recon._kernel_shows_widgets = lambda: True
+kernel = args["step"] != "picture"
+recon._kernel_shows_widgets = lambda: kernel
 Path("/proc/self/clear_refs").write_text("5")  # peak RSS := RSS now
 before = status("VmRSS")
-t0 = time.perf_counter()
-if args["step"] == "cold":
+t0, c0 = time.perf_counter(), time.process_time()
+if args["step"] in ("picture", "cold"):
     data, _ = recon.render(ref, path, default_budget())
     assert "image/png" in data or "image/jpeg" in data
-else:
+if args["step"] in ("cold", "again"):
     parts = recon.live(ref, {})
     assert parts, "no viewer"
-elapsed = time.perf_counter() - t0
+elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
 peak = status("VmHWM")
-print(json.dumps({"seconds": elapsed, "mib": max(peak - before, 0) / 2**20}))
+print(json.dumps({"seconds": elapsed, "cpu": cpu, "mib": max(peak - before, 0) / 2**20}))
 """
 
 
@@ -88,6 +94,7 @@ def run(root: Path, step: str, cache: Path, source: Path) -> dict:
 
 def baseline_tree(commit: str, into: Path) -> Path:
     """The package at `commit`, unpacked from git (its built viewer.js copied in)."""
+    into.mkdir(parents=True, exist_ok=True)
     archive = into / "base.tar"
     with archive.open("wb") as f:
         subprocess.run(
@@ -102,11 +109,18 @@ def baseline_tree(commit: str, into: Path) -> Path:
     return into / "base"
 
 
+STEPS = {
+    "picture": "cold picture, no kernel",
+    "cold": "cold display in a kernel",
+    "again": "re-display after restart",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--baseline", default=BASELINE)
+    parser.add_argument("--baseline", nargs="+", default=[BASELINE, BEFORE])
     args = parser.parse_args()
 
     from spz_decode import scene
@@ -115,32 +129,39 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        sides = {"baseline": baseline_tree(args.baseline, tmp_path), "ours": REPO}
+        sides = {c: baseline_tree(c, tmp_path / c) for c in args.baseline}
+        sides["ours"] = REPO
         data = spz.encode(scene(args.points), version=3)
         source = tmp_path / "scene.spz"
         source.write_bytes(data)
+        print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f} at start")
         print(f"{args.points:,} splats, SH degree 3, SPZ v3 {len(data) / 2**20:.1f} MiB")
-        results: dict = {(side, step): [] for side in sides for step in ("cold", "again")}
-        for _ in range(args.rounds):
-            for side, root in sides.items():
+        print(
+            f"sides: {', '.join(sides)}; {args.rounds} rounds, sides alternating, each step "
+            "in a fresh process; wall seconds min/median/max, CPU seconds (all threads) and peak RSS growth medians"
+        )
+        results: dict = {(side, step): [] for side in sides for step in STEPS}
+        for r in range(args.rounds):
+            order = list(sides.items())
+            for side, root in order if r % 2 == 0 else order[::-1]:
                 cache = tmp_path / f"cache-{side}"
-                shutil.rmtree(cache, ignore_errors=True)  # cold: nothing stored yet
-                results[side, "cold"].append(run(root, "cold", cache, source))
-                run(root, "again", cache, source)  # the display before the restart
-                results[side, "again"].append(run(root, "again", cache, source))
-        for step, label in (("cold", "cold preview"), ("again", "re-display after restart")):
-            row = {}
+                for step in STEPS:
+                    if step != "again":
+                        shutil.rmtree(cache, ignore_errors=True)  # cold: nothing stored yet
+                    results[side, step].append(run(root, step, cache, source))
+        for step, label in STEPS.items():
+            print(label)
+            ours = statistics.median(r["seconds"] for r in results["ours", step])
             for side in sides:
-                row[side] = (
-                    statistics.median(r["seconds"] for r in results[side, step]),
-                    statistics.median(r["mib"] for r in results[side, step]),
+                secs = sorted(r["seconds"] for r in results[side, step])
+                mib = statistics.median(r["mib"] for r in results[side, step])
+                cpu = statistics.median(r["cpu"] for r in results[side, step])
+                med = statistics.median(secs)
+                print(
+                    f"  {side:10s} {secs[0]:6.2f} {med:6.2f} {secs[-1]:6.2f} s  cpu {cpu:5.2f} s  "
+                    f"+{mib:5.0f} MiB"
+                    + ("" if side == "ours" else f"   ours {med / max(ours, 1e-9):4.1f}x faster")
                 )
-            (bs, bm), (os_, om) = row["baseline"], row["ours"]
-            print(
-                f"{label:26s} baseline {bs:6.2f} s +{bm:5.0f} MiB | ours {os_:6.2f} s "
-                f"+{om:5.0f} MiB | {bs / max(os_, 1e-9):4.1f}x faster, "
-                f"{bm / max(om, 1e-9):4.1f}x less memory"
-            )
 
 
 if __name__ == "__main__":

@@ -56,7 +56,8 @@ def reference_covariance(s: Splats) -> np.ndarray:
 def test_pack_carries_every_splat_exactly():
     s = scene(5000)
     data, unit = viewer.pack(s)
-    assert isinstance(data, bytes) and len(data) == 5000 * viewer.BYTES_PER_SPLAT
+    # one binary buffer (a view of the packed words, not a copy)
+    assert memoryview(data).nbytes == 5000 * viewer.BYTES_PER_SPLAT
     got = unpack(data, 5000)
     assert np.array_equal(got["positions"], s.positions)
     assert np.array_equal(got["rgba"][:, :3], np.rint(s.colors * 255).astype(np.uint8))
@@ -234,8 +235,9 @@ def test_a_recon_inside_a_card_says_where_the_viewer_is(tmp_path):
     path.write_bytes(spz.encode(scene(500)))
     inside, _ = recon.render(ReconRef(id="recon_card01"), path, Budget(512 * 1024, html_only=True))
     alone, _ = recon.render(ReconRef(id="recon_card01"), path, Budget(2 * 1024 * 1024))
-    assert "display the ref alone in a live kernel" in inside["text/html"]
-    assert "display the ref alone" not in alone["text/html"]
+    assert recon.INSIDE_A_CARD in inside["text/html"]  # the card's offer, or the ref alone
+    assert "“open 3D viewer” under the card" in recon.INSIDE_A_CARD
+    assert "the ref displayed alone" not in alone["text/html"]
 
 
 def _restart_client(tmp_path, n: int, ident: str):

@@ -34,45 +34,52 @@ def available() -> bool:
     return STATIC.is_file()
 
 
+PACK_SLICE = 1 << 18  # splats packed per step: the covariance temporaries stay ~10 MB
+
+
 def _covariances(log_scales: np.ndarray, rotations: np.ndarray) -> np.ndarray:
-    """Upper triangles (xx, xy, xz, yy, yz, zz) of R S S^T R^T, float32 (N, 6)."""
+    """Upper triangles (xx, xy, xz, yy, yz, zz) of R S S^T R^T, float32 (N, 6), written
+    out per element (no (N, 3, 3) stacks)."""
     x, y, z, w = (rotations[:, i].astype(np.float32) for i in range(4))
     norm = np.sqrt(x * x + y * y + z * z + w * w)
     norm[norm == 0] = 1
     x, y, z, w = x / norm, y / norm, z / norm, w / norm
-    r = np.empty((len(x), 3, 3), np.float32)
-    r[:, 0, 0] = 1 - 2 * (y * y + z * z)
-    r[:, 0, 1] = 2 * (x * y - w * z)
-    r[:, 0, 2] = 2 * (x * z + w * y)
-    r[:, 1, 0] = 2 * (x * y + w * z)
-    r[:, 1, 1] = 1 - 2 * (x * x + z * z)
-    r[:, 1, 2] = 2 * (y * z - w * x)
-    r[:, 2, 0] = 2 * (x * z - w * y)
-    r[:, 2, 1] = 2 * (y * z + w * x)
-    r[:, 2, 2] = 1 - 2 * (x * x + y * y)
-    m = r * np.exp(log_scales.astype(np.float32))[:, None, :]  # scale the columns
-    cov = np.einsum("nij,nkj->nik", m, m)
-    return cov[:, [0, 0, 0, 1, 1, 2], [0, 1, 2, 1, 2, 2]]
+    r = (
+        (1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)),
+        (2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)),
+        (2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)),
+    )
+    s2 = np.exp(2 * log_scales.astype(np.float32))  # squared scales, per column
+    out = np.empty((len(x), 6), np.float32)
+    for col, (i, j) in enumerate(((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))):
+        out[:, col] = r[i][0] * r[j][0] * s2[:, 0] + r[i][1] * r[j][1] * s2[:, 1]
+        out[:, col] += r[i][2] * r[j][2] * s2[:, 2]
+    return out
 
 
-def pack(splats: Splats) -> tuple[bytes, float]:
+def pack(splats: Splats) -> tuple[memoryview, float]:
     """The GPU layout: per splat eight u32 words, position x/y/z as float32, RGBA8
     colour, covariance as three half-float pairs, one spare. Covariances are stored
-    divided by `cov_unit` (returned) so tiny and huge splats both fit float16."""
+    divided by `cov_unit` (returned) so tiny and huge splats both fit float16.
+    Built a slice at a time into one buffer, returned as a view of it (no copy)."""
     n = len(splats)
     words = np.zeros((n, 8), np.uint32)
-    words[:, 0:3] = np.ascontiguousarray(splats.positions, np.float32).view(np.uint32)
-    rgba = np.empty((n, 4), np.uint8)
-    rgba[:, :3] = np.clip(np.rint(splats.colors * 255), 0, 255)
-    rgba[:, 3] = np.clip(np.rint(splats.opacities * 255), 0, 255)
-    words[:, 3] = rgba.view("<u4")[:, 0]
-    cov = _covariances(splats.log_scales, splats.rotations)
-    diag = cov[:, [0, 3, 5]]
-    typical = float(np.median(diag)) if n else 1.0
+    cov = np.empty((n, 6), np.float32)
+    for lo in range(0, n, PACK_SLICE):
+        part = slice(lo, lo + PACK_SLICE)
+        words[part, 0:3] = np.ascontiguousarray(splats.positions[part], np.float32).view(np.uint32)
+        rgba = np.empty((len(words[part]), 4), np.uint8)
+        rgba[:, :3] = np.clip(np.rint(splats.colors[part] * 255), 0, 255)
+        rgba[:, 3] = np.clip(np.rint(splats.opacities[part] * 255), 0, 255)
+        words[part, 3] = rgba.view("<u4")[:, 0]
+        cov[part] = _covariances(splats.log_scales[part], splats.rotations[part])
+    typical = float(np.median(cov[:, [0, 3, 5]])) if n else 1.0
     cov_unit = typical if np.isfinite(typical) and typical > 0 else 1.0
-    halves = np.ascontiguousarray(np.clip(cov / cov_unit, -60000, 60000), "<f2")
-    words[:, 4:7] = halves.view("<u4")
-    return words.tobytes(), cov_unit
+    for lo in range(0, n, PACK_SLICE):
+        part = slice(lo, lo + PACK_SLICE)
+        halves = np.clip(cov[part] / np.float32(cov_unit), -60000, 60000).astype("<f2")
+        words[part, 4:7] = halves.view("<u4")
+    return memoryview(words.reshape(-1).view(np.uint8)), cov_unit
 
 
 def _png(splats: Splats, up: str) -> bytes:
@@ -98,7 +105,7 @@ def _sample(splats: Splats, limit: int) -> Splats:
     )
 
 
-def prepare(splats: Splats, total: int | None = None) -> tuple[bytes, dict[str, Any]]:
+def prepare(splats: Splats, total: int | None = None) -> tuple[memoryview, dict[str, Any]]:
     """The packed splats a view receives (a sample of the most opaque beyond
     `MAX_VIEWER_SPLATS`) and the traits that frame them (`count`, `total`, `center`,
     `radius`, `cov_unit`): everything `from_packed` needs, so both can be stored.
