@@ -73,6 +73,16 @@ clip = samples.sample_video(inputs / "clip.mp4", seconds=2.0)
 client.complete("Trim the video to its first 1 seconds", inputs=[clip], schema=Trimmed).result.video
 """,
 }
+# a result card holding a recon: in a live kernel it offers the 3D viewer (issue 16.3)
+CARD = """\
+class Reconstruction(BaseModel):
+    recon: ReconRef
+
+
+client.complete(
+    "3D reconstruction of this photo", inputs=[samples.sample_image()], schema=Reconstruction
+)
+"""
 # a widget with only a text repr beside its view: the extension leaves it to ipywidgets
 SLIDER = "import ipywidgets\n\nipywidgets.IntSlider(value=7, description='plain')\n"
 
@@ -99,6 +109,11 @@ def jupyter(tmp_path_factory):
             "language": "python",
         }
         nbformat.write(nb, notebooks / f"{app}.ipynb")
+    card = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(c) for c in (SETUP.format(cache=str(root / "c")), CARD)]
+    )
+    card.metadata["kernelspec"] = nb.metadata["kernelspec"]
+    nbformat.write(card, notebooks / "card.ipynb")
     jupyter = JupyterServer("lab", notebooks, root / "jupyter.log")
     yield jupyter
     jupyter.stop()
@@ -234,3 +249,57 @@ def test_the_extension_is_installed_and_enabled():
     out = listing.stdout + listing.stderr
     line = next((ln for ln in out.splitlines() if EXTENSION in ln), "")
     assert "enabled" in line and "OK" in line and "vlmrun-jupyter" in line, out
+
+
+def test_a_card_offers_the_3d_viewer_live_and_stays_a_card_reopened(
+    jupyter, browser, artifacts_dir
+):
+    """In JupyterLab a result card holding a recon shows the static card and an offer; a
+    click on the offer shows the 3D viewer under the card (a canvas that draws). Saved
+    without widget state and reopened after a restart, the output is the static card
+    (whose hint names the offer), with no error."""
+    p = Page(browser, jupyter.origin)
+    page = p.page
+    _open(p, jupyter, "card.ipynb", "lab")
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    offer = page.get_by_role("button", name="open 3D viewer · ReconRef recon_", exact=False)
+    offer.wait_for(timeout=120_000)
+    card = page.locator(".vlmrun-live-card")
+    assert card.count() == 1 and "Reconstruction" in card.inner_text()
+    assert page.locator(".vlmrun-splat").count() == 0  # no viewer up front
+    offer.click()
+    page.wait_for_function(
+        "() => Number(document.querySelector('.vlmrun-live-card .vlmrun-splat')"
+        "?.dataset.frames || 0) >= 1",
+        timeout=60_000,
+    )
+    canvas = card.locator(".vlmrun-splat canvas")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    assert canvas.is_visible() and box["width"] > 200 and box["height"] > 150, box
+    page.screenshot(path=str(artifacts_dir / "lab-card-3d-viewer-opened.png"))
+    page.get_by_role("button", name="close 3D viewer · ReconRef recon_", exact=False).wait_for()
+
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function(
+        "() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000
+    )
+    saved = json.loads((jupyter.root / "card.ipynb").read_text("utf-8"))
+    (out,) = [o for o in saved["cells"][1]["outputs"] if WIDGET_VIEW in o.get("data", {})]
+    assert "“open 3D viewer” under the card" in "".join(out["data"]["text/html"])
+    page.evaluate(
+        "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()"
+    )
+    page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+    p.context.close()
+
+    p = Page(browser, jupyter.origin)
+    _open(p, jupyter, "card.ipynb", "lab")
+    fallback = p.page.locator(".vlmrun-live-or-static .vlmrun-static-fallback")
+    fallback.wait_for(timeout=60_000)
+    assert "Reconstruction" in fallback.inner_text()
+    assert "“open 3D viewer” under the card" in fallback.inner_text()
+    assert "model not found" not in p.page.evaluate("() => document.body.textContent")
+    p.page.screenshot(path=str(artifacts_dir / "lab-card-reopened.png"))
+    assert p.external_requests() == []
+    p.context.close()

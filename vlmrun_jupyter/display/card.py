@@ -12,6 +12,10 @@ weighs four gallery thumbnails). Refs are fetched concurrently (each client's
 `fetch_all`) before rendering, which is sequential (pdfium and friends are not
 thread-safe). Any ref-like value counts as a ref (`refs.coerce_ref`: ours, or the
 official SDK's ref models by their id).
+
+In a live kernel a card whose refs have live viewers (3D, document, video) also gets a
+widget view (`livecard`): the same card plus an "open" offer per such ref, the viewer
+made only when asked; text/html stays the static card.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from ..session import client_for
 from . import html as h
 from .budget import Budget, Bundle, bundle_size, default_budget
 from .errors import error_bundle
+from .kernel import in_kernel
 from .pipeline import filter_bundle, is_rendered, ref_bundle
 
 log = logging.getLogger(__name__)
@@ -293,6 +298,10 @@ def _card(obj: Any, budget: Budget) -> Bundle:
     data = {"text/plain": plain, "text/html": _fill(html, layout, room)}
     if bundle_size(data) > budget.bytes:  # a renderer overshot: previews become chips
         data["text/html"] = _fill(html, layout, 0)
+    if layout.slots and in_kernel():  # the refs' live viewers, offered on request
+        from .livecard import with_viewers
+
+        data = with_viewers(data, [ref for ref, _ in layout.slots])
     return data, {}
 
 

@@ -8,6 +8,9 @@ not imported here: a process that has not imported it has no kernel.
 from __future__ import annotations
 
 import sys
+from typing import Any
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def in_kernel() -> bool:
@@ -22,4 +25,14 @@ def in_kernel() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-__all__ = ["in_kernel"]
+def widget_view(widget: Any) -> dict[str, Any]:
+    """The widget-view part of a widget's MIME bundle ({} for None): what a live hook adds
+    to a static bundle, so frontends without widgets keep showing the static part."""
+    if widget is None:
+        return {}
+    view = widget._repr_mimebundle_()
+    view = view[0] if isinstance(view, tuple) else view
+    return {WIDGET_VIEW: view[WIDGET_VIEW]} if view and WIDGET_VIEW in view else {}
+
+
+__all__ = ["in_kernel", "widget_view", "WIDGET_VIEW"]

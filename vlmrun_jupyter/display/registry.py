@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..kinds import KINDS
 from ..refs import BaseRef
@@ -36,6 +36,8 @@ class Renderer(Protocol):
     bundles may be stored beside the artifact. `live`, if set, adds parts that belong to
     the running kernel (recon's widget view): added to full-size displays only, kept on
     the ref, never stored on disk, so a saved notebook still carries the static bundle.
+    `viewer`, if set, makes that live viewer as a widget (None where none can show), and
+    `viewer_name` says what it is ("3D viewer"): a result card offers it per ref.
     """
 
     version: int
@@ -46,6 +48,12 @@ class Renderer(Protocol):
     @property
     def live(self) -> Callable[[BaseRef, MimeDict], MimeDict] | None: ...
 
+    @property
+    def viewer(self) -> Callable[[BaseRef, MimeDict], Any] | None: ...
+
+    @property
+    def viewer_name(self) -> str: ...
+
 
 @dataclass(frozen=True)
 class KindRenderer:
@@ -55,6 +63,8 @@ class KindRenderer:
     version: int = 1
     disk_cache: bool = True
     live: Callable[[BaseRef, MimeDict], MimeDict] | None = None
+    viewer: Callable[[BaseRef, MimeDict], Any] | None = None
+    viewer_name: str = "viewer"
 
 
 _lock = threading.Lock()
@@ -97,6 +107,13 @@ def live_hook(kind: str) -> Callable[[BaseRef, MimeDict], MimeDict] | None:
     return renderer.live if renderer is not None else None
 
 
+def viewer_hook(kind: str) -> tuple[Callable[[BaseRef, MimeDict], Any], str] | None:
+    """The kind's live viewer maker and its name ("3D viewer"), if it has one."""
+    renderer = renderer_for(kind)
+    make = getattr(renderer, "viewer", None)
+    return (make, getattr(renderer, "viewer_name", "viewer")) if make is not None else None
+
+
 def render_path(ref: BaseRef, path: Path, budget: Budget, kind: str | None = None) -> Bundle:
     """Render a local file as `kind` (default: the ref's kind) within `budget`.
     Raises what the renderer raises; falls back to the summary card if it has no
@@ -126,5 +143,6 @@ __all__ = [
     "renderer_id",
     "disk_cacheable",
     "live_hook",
+    "viewer_hook",
     "render_path",
 ]

@@ -23,18 +23,18 @@ from ...refs import BaseRef
 from ...session import cache_for
 from ..budget import Budget, Bundle
 from ..html import caption, frame, grid, heading, human_size, img_tag, page_cell, plain
-from ..kernel import in_kernel
+from ..kernel import in_kernel, widget_view
 from ..pictures import encode_fit
 from ..registry import KindRenderer
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...document.pdf import Pages
 
-VERSION = 2
+VERSION = 3  # 3: a card's hint names the viewer it offers
+VIEWER_NAME = "document viewer"
 MAX_PAGES = 6
 PER_PAGE_MIN = 40 * 1024  # raw bytes a page image needs to be legible
 PREVIEW_EDGE = 384  # the viewer's stand-in picture (kept in widget state: small)
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 _open: OrderedDict[tuple[str, int, int], Pages] = OrderedDict()  # recent files' pages
@@ -78,12 +78,18 @@ def _pages(ref: BaseRef, path: Path) -> Pages:
     return Pages(path, store=store, saved=cache.note)
 
 
-def more_hint(shown: int, count: int) -> str:
-    """What the static card says about the pages it leaves out."""
+def more_hint(shown: int, count: int, in_card: bool = False) -> str:
+    """What the static picture says about the pages it leaves out (inside a result card:
+    the card's offer of the viewer, too)."""
     if not 0 < shown < count:
         return ""
+    where = (
+        f"“open {VIEWER_NAME}” under the card (or the ref displayed alone)"
+        if in_card
+        else "display the ref"
+    )
     return (
-        f"first {shown} of {count} pages shown: display the ref in a live kernel for every "
+        f"first {shown} of {count} pages shown: {where} in a live kernel for every "
         f"page, or ref.page({count}) for one"
     )
 
@@ -121,7 +127,7 @@ def render(ref: BaseRef, path: Path, budget: Budget) -> Bundle:
         pic = img_tag(mime, data, pw, ph, alt=f"page {i + 1}", paper=True)
         cells.append(page_cell(pic, f"page {i + 1}"))
     facts = [f"{count} page{'s' if count != 1 else ''}", human_size(size)]
-    note = "; ".join(filter(None, [more_hint(len(cells), count), stopped]))
+    note = "; ".join(filter(None, [more_hint(len(cells), count, budget.html_only), stopped]))
     head = heading(info.title) if info.title else ""
     body = head + (grid(cells, 200 if shown > 1 else 320) if cells else "")
     return {
@@ -150,18 +156,22 @@ def viewer_of(ref: BaseRef, page: int = 1, preview: bytes = b"", height: int = 6
     return DocumentViewer.of(pages, page=index + 1, height=height, title=title, preview=preview)
 
 
-def live(ref: BaseRef, data: dict[str, Any]) -> dict[str, Any]:
-    """The widget view of the document viewer (empty without a kernel)."""
+def make_viewer(ref: BaseRef, data: dict[str, Any]) -> Any:
+    """The document viewer (None without a kernel or a widget library)."""
     if not in_kernel():  # asked first: no widget library imported for nobody
-        return {}
+        return None
     from ...document import viewer
 
     if not viewer.available():
-        return {}
-    widget = viewer_of(ref, preview=_first_picture(data))
-    view = widget._repr_mimebundle_()
-    view = view[0] if isinstance(view, tuple) else view
-    return {WIDGET_VIEW: view[WIDGET_VIEW]} if WIDGET_VIEW in view else {}
+        return None
+    return viewer_of(ref, preview=_first_picture(data))
 
 
-RENDERER = KindRenderer(render, version=VERSION, live=live)
+def live(ref: BaseRef, data: dict[str, Any]) -> dict[str, Any]:
+    """The widget view of the document viewer (empty without a kernel)."""
+    return widget_view(make_viewer(ref, data))
+
+
+RENDERER = KindRenderer(
+    render, version=VERSION, live=live, viewer=make_viewer, viewer_name=VIEWER_NAME
+)

@@ -26,17 +26,23 @@ from ...refs import BaseRef
 from ...session import cache_for
 from ..budget import Budget, Bundle, decode_budget
 from ..html import caption, frame, human_size, plain
+from ..kernel import WIDGET_VIEW as WIDGET_VIEW  # tests and callers read it here
 from ..kernel import in_kernel as _kernel_shows_widgets
+from ..kernel import widget_view
 from ..pictures import encode_fit, picture_bundle
 from ..registry import KindRenderer
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-VERSION = 4  # 4: pictures from a strided sample, one decode for picture and viewer
+# 4: pictures from a strided sample, one decode for picture and viewer; 5: the card's hint
+VERSION = 5
 VIEWER_DATA = "viewer.v1"  # the packed splats' file names beside the artifact
-INSIDE_A_CARD = "display the ref alone in a live kernel for the interactive 3D viewer"
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+VIEWER_NAME = "3D viewer"
+INSIDE_A_CARD = (
+    f"in a live kernel, “open {VIEWER_NAME}” under the card (or the ref displayed alone) "
+    "shows the interactive viewer"
+)
 
 
 def _bounds(positions: np.ndarray) -> str:
@@ -170,28 +176,33 @@ def _packed(
     return data_file, traits
 
 
-def live(ref: BaseRef, data: dict[str, Any]) -> dict[str, Any]:
-    """The widget view of an interactive viewer of the splats (empty without a kernel;
-    the kernel is asked first, so no widget library is imported where none can show)."""
+def make_viewer(ref: BaseRef, data: dict[str, Any]) -> Any:
+    """An interactive viewer of the splats (None without a kernel or for an empty scene;
+    the kernel is asked first, so no widget library is imported where none can show).
+    `data`: the static bundle, whose picture the viewer keeps for where it cannot run."""
     if not _kernel_shows_widgets():
-        return {}
+        return None
     from ...splat import viewer
 
     if not viewer.available():
-        return {}
+        return None
     packed, traits = _packed(ref, ref.fetch())
     if not traits["count"]:
-        return {}
+        return None
     png = data.get("image/png")
-    widget = viewer.SplatViewer.from_packed(
+    return viewer.SplatViewer.from_packed(
         packed,
         traits,
         preview_png=base64.b64decode(png) if isinstance(png, str) else b"",
         title=f"{type(ref).__name__} · {ref.id}",
     )
-    view = widget._repr_mimebundle_()
-    view = view[0] if isinstance(view, tuple) else view
-    return {WIDGET_VIEW: view[WIDGET_VIEW]} if WIDGET_VIEW in view else {}
 
 
-RENDERER = KindRenderer(render, version=VERSION, live=live)
+def live(ref: BaseRef, data: dict[str, Any]) -> dict[str, Any]:
+    """The widget view of `make_viewer` (empty without a kernel)."""
+    return widget_view(make_viewer(ref, data))
+
+
+RENDERER = KindRenderer(
+    render, version=VERSION, live=live, viewer=make_viewer, viewer_name=VIEWER_NAME
+)

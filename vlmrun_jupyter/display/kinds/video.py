@@ -26,7 +26,8 @@ from ...refs import BaseRef
 from ...session import cache_for
 from ..budget import CHROME, Budget, Bundle, decode_budget, over_decode_budget
 from ..html import b64_len, caption, frame, human_duration, human_size, note, plain, player
-from ..kernel import in_kernel
+from ..kernel import WIDGET_VIEW as WIDGET_VIEW  # tests read it here
+from ..kernel import in_kernel, widget_view
 from ..pictures import picture
 from ..registry import KindRenderer
 
@@ -39,7 +40,10 @@ PLAYABLE_AUDIO = {None, "aac", "mp3"}
 SHEET_FRAMES = 6
 FRAME_BYTES_PER_PIXEL = 8  # YUV + RGB + the PIL copy of one decoded frame, with slack
 SHEET_COLUMNS = 3
-INSIDE_A_CARD = "display the ref alone in a live kernel to play it"
+VIEWER_NAME = "video player"
+INSIDE_A_CARD = (
+    f"in a live kernel, “open {VIEWER_NAME}” under the card (or the ref displayed alone) plays it"
+)
 
 
 @dataclass
@@ -212,7 +216,6 @@ def render(ref: BaseRef, path: Path, budget: Budget) -> Bundle:
     return {"text/plain": text, "text/html": frame(body, caption(ref, *facts, note=why))}, {}
 
 
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 PROXY = "player.v1"  # the playable copy's file names beside the artifact
 DIRECT_BYTES = 512 * 1024 * 1024  # larger playable files stream as a copy (browser memory)
 
@@ -237,15 +240,15 @@ def _proxy_for(ref: BaseRef, path: Path) -> tuple[Path, Any]:
     return target, cache
 
 
-def live(ref: BaseRef, data: dict[str, Any]) -> dict[str, Any]:
-    """The widget view of a player of the video (empty outside a kernel). Its frames are
-    decoded in the kernel only for a copy, and only within the decode budget."""
+def make_viewer(ref: BaseRef, data: dict[str, Any]) -> Any:
+    """A player of the video (None outside a kernel). Its frames are decoded in the
+    kernel only for a copy, and only within the decode budget."""
     if not in_kernel():
-        return {}
+        return None
     from ...player import video as player_video
 
     if not player_video.available():
-        return {}
+        return None
     path = ref.fetch()
     info = probe(path)
     size = path.stat().st_size
@@ -257,7 +260,7 @@ def live(ref: BaseRef, data: dict[str, Any]) -> dict[str, Any]:
         proxy_to, cache = _proxy_for(ref, path)
         on_copy = cache.note
         why = "a playable copy" if info.playable else f"a playable copy ({info.codec})"
-    widget = player_video.VideoPlayer.for_file(
+    return player_video.VideoPlayer.for_file(
         path,
         fps=info.fps,
         duration=info.duration,
@@ -268,11 +271,13 @@ def live(ref: BaseRef, data: dict[str, Any]) -> dict[str, Any]:
         note=why,
         title=f"{type(ref).__name__} · {ref.id}",
     )
-    view = widget._repr_mimebundle_()
-    view = view[0] if isinstance(view, tuple) else view
-    return {WIDGET_VIEW: view[WIDGET_VIEW]} if WIDGET_VIEW in view else {}
+
+
+def live(ref: BaseRef, data: dict[str, Any]) -> dict[str, Any]:
+    """The widget view of `make_viewer` (empty outside a kernel)."""
+    return widget_view(make_viewer(ref, data))
 
 
 # 2: readable contact-sheet times; 3: lossless H.264 is not embedded as playable, and a
-# contact sheet inside a card says where the player is
-RENDERER = KindRenderer(render, version=3, live=live)
+# contact sheet inside a card says where the player is; 4: ... and that the card offers it
+RENDERER = KindRenderer(render, version=4, live=live, viewer=make_viewer, viewer_name=VIEWER_NAME)
