@@ -305,3 +305,20 @@ def test_past_the_decode_budget_a_sample_is_shown_not_refused(tmp_path, monkeypa
     for w in made:
         w.close()
     client.close()
+
+
+@pytest.mark.parametrize("version", [3, 4])
+@pytest.mark.parametrize("kernel", [False, True])
+def test_a_broken_file_reports_the_spz_error(tmp_path, monkeypatch, version, kernel):
+    """The mapped file is released even when decoding fails half way: the card gets the
+    codec's error, not one about the mapping."""
+    from vlmrun_jupyter import ReconRef
+    from vlmrun_jupyter.display.budget import default_budget
+    from vlmrun_jupyter.display.kinds import recon
+
+    data = spz.encode(scene(20_000), version=version)
+    path = tmp_path / "cut.spz"
+    path.write_bytes(data[: len(data) // 5])
+    monkeypatch.setattr(recon, "_kernel_shows_widgets", lambda: kernel)
+    with pytest.raises(spz.SpzError, match="truncated"):
+        recon.render(ReconRef(id="recon_cut001"), path, default_budget())

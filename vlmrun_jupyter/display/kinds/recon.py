@@ -96,8 +96,12 @@ def _mapped(path: Path):
         if os.fstat(f.fileno()).st_size == 0:
             yield b""
             return
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
             yield data
+        finally:  # an error's traceback may still hold views of it: then it closes when
+            with contextlib.suppress(BufferError):  # they go, and the error shows
+                data.close()
 
 
 def _viewer_follows() -> bool:
