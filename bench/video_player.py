@@ -1,0 +1,184 @@
+"""The video player's time to first frame and kernel memory, in JupyterLab, same run.
+
+A ~68 MB H.264 video (noise at a tiny quantiser, as tests/test_video_player_browser.py
+makes it) is served by a LocalServer and displayed as a ref in JupyterLab (headless
+Chromium, a real kernel). Each round re-runs the display cell: a new player view asks
+the kernel for the video and streams it over the widget's comm in chunks; the page's
+numbers are read from the player (`data-open-ms`: the kernel's "ready", `data-loaded-ms`:
+the last chunk, `data-first-frame-ms`: the first frame shown). The peer is the least
+work that gets the same bytes into the same page: the browser fetches the same file
+from the Jupyter server's own `/files/` HTTP handler into a Blob and plays it. Sides
+alternate each round. The kernel's RSS is sampled every 50 ms while it streams.
+
+    PYTHONPATH=. python bench/video_player.py [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
+from _timing import alternate, machine, ratio, summary  # noqa: E402
+
+SETUP = """\
+import os
+open({pid!r}, "w").write(str(os.getpid()))
+from vlmrun_jupyter import Client, VideoRef
+client = Client(api_key={key!r}, base_url={base!r}, cache_dir={cache!r})
+big = VideoRef(id={oid!r}).bind(session_id={sid!r}, client=client)
+big.fetch(); None
+"""
+
+PEER = """async (url) => {
+    const t0 = performance.now();
+    const blob = await (await fetch(url)).blob();
+    const loaded = performance.now() - t0;
+    const v = document.createElement('video');
+    v.muted = true; v.preload = 'auto';
+    const ready = new Promise(r => v.addEventListener('loadeddata', r, {once: true}));
+    v.src = URL.createObjectURL(blob);
+    document.body.appendChild(v);
+    await ready;
+    const first = performance.now() - t0;
+    v.remove(); URL.revokeObjectURL(v.src);
+    return {loaded, first, size: blob.size};
+}"""
+
+
+def _rss_mib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    import nbformat
+    from browser import CHROMIUM, CHROMIUM_ARGS
+    from playwright.sync_api import sync_playwright
+    from test_notebooks_lab_browser import JupyterServer, Page
+    from test_video_player import write_video
+
+    from vlmrun_jupyter import LocalServer
+
+    tmp = Path(tempfile.mkdtemp(prefix="vlmrun-bench-video-"))
+    try:
+        root = tmp / "root"
+        root.mkdir()
+        video = write_video(root / "big.mp4", seconds=21, fps=24, qp=1)
+        size = video.stat().st_size
+        with LocalServer() as srv:
+            sid, oid = srv.add_artifact("vid", video)
+            pid_file = tmp / "kernel.pid"
+            setup = SETUP.format(
+                pid=str(pid_file),
+                key=srv.api_key,
+                base=srv.base_url,
+                cache=str(tmp / "cache"),
+                oid=oid,
+                sid=sid,
+            )
+            cells = [nbformat.v4.new_code_cell(setup), nbformat.v4.new_code_cell("big")]
+            nb = nbformat.v4.new_notebook(cells=cells)
+            nb.metadata["kernelspec"] = {"name": "python3", "language": "python"}
+            nbformat.write(nb, root / "bench.ipynb")
+            server = JupyterServer("lab", root, tmp / "jupyter.log")
+            try:
+                with sync_playwright() as pw:
+                    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                    page = Page(browser, server.origin).page
+                    page.goto(server.url("bench.ipynb"))
+                    page.wait_for_function(
+                        """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+                           const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+                           return k && k.status === 'idle'; }""",
+                        timeout=60_000,
+                    )
+                    page.evaluate(
+                        "() => window.jupyterapp.commands.execute('notebook:run-all-cells')"
+                    )
+                    while not pid_file.exists():
+                        time.sleep(0.1)
+                    kernel = int(pid_file.read_text())
+                    page.wait_for_selector(".vlmrun-video", timeout=120_000)
+                    page.wait_for_function(
+                        "() => document.querySelector('.vlmrun-video').dataset.state === 'ready'",
+                        timeout=120_000,
+                    )  # the first display also fetched and drew the contact sheet: not timed
+                    stream: dict[str, list[float]] = {"opened": [], "loaded": []}
+                    growth: list[int] = []
+
+                    def player() -> float:
+                        page.evaluate(
+                            "() => window.jupyterapp.commands.execute('notebook:run-cell')"
+                        )  # the active cell is the display cell: a new view, a new stream
+                        base, peak, done = _rss_mib(kernel), [0], threading.Event()
+
+                        def sample() -> None:
+                            while not done.is_set():
+                                peak[0] = max(peak[0], _rss_mib(kernel))
+                                time.sleep(0.05)
+
+                        sampler = threading.Thread(target=sample)
+                        sampler.start()
+                        page.wait_for_function(
+                            "() => { const v = document.querySelectorAll('.vlmrun-video');"
+                            " return v.length === 1 && v[0].dataset.state === 'ready'"
+                            " && !v[0].dataset.bench; }",
+                            timeout=120_000,
+                        )
+                        done.set()
+                        sampler.join()
+                        growth.append(peak[0] - base)
+                        d = page.evaluate(
+                            "() => { const r = document.querySelector('.vlmrun-video');"
+                            " r.dataset.bench = '1'; return {...r.dataset}; }"
+                        )
+                        stream["opened"].append(float(d["openMs"]) / 1000)
+                        stream["loaded"].append(float(d["loadedMs"]) / 1000)
+                        return float(d["firstFrameMs"]) / 1000
+
+                    def http() -> float:
+                        url = f"{server.origin}/files/big.mp4?token={server.token}"
+                        got = page.evaluate(PEER, url)
+                        assert got["size"] == size
+                        return got["first"] / 1000
+
+                    times = alternate(
+                        {"player (comm chunks)": player, "peer (HTTP /files/ blob)": http},
+                        args.rounds,
+                    )
+                    browser.close()
+            finally:
+                server.stop()
+        print(machine())
+        print(f"a {size / 1e6:.1f} MB H.264 video, JupyterLab, loopback, {args.rounds} rounds")
+        print("time to first frame:")
+        print(summary(times))
+        r = ratio(times, "player (comm chunks)", "peer (HTTP /files/ blob)")
+        print(f"player / peer: {r:.2f}x")
+        med = sorted(stream["loaded"])[len(stream["loaded"]) // 2]
+        print(
+            f"player: kernel 'ready' after {min(stream['opened']):.2f}-"
+            f"{max(stream['opened']):.2f} s, all chunks after {med:.2f} s (median), "
+            f"{size / 1e6 / med:.0f} MB/s"
+        )
+        print(f"kernel RSS growth while streaming: {min(growth)}-{max(growth)} MiB")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
