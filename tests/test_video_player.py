@@ -351,3 +351,26 @@ def test_a_contact_sheet_inside_a_card_says_where_the_player_is(tmp_path):
     alone = render_path(ref, src, Budget(512 * 1024))[0]["text/html"]
     assert video_kind.INSIDE_A_CARD in inside and video_kind.INSIDE_A_CARD not in alone
     assert "not browser-playable" in inside
+
+
+def test_the_static_output_stays_under_the_player(client, live_server, tmp_path, monkeypatch):
+    """In a kernel a video over the inline budget displays as the player's widget view
+    plus the contact sheet (what exporters, GitHub and a reopened notebook show), and the
+    whole output stays within the budget."""
+    import json
+
+    from vlmrun_jupyter.display import kernel, pipeline
+    from vlmrun_jupyter.display.budget import bundle_size
+
+    monkeypatch.setenv("VLMRUN_INLINE_BUDGET", str(256 * 1024))
+    src = write_video(tmp_path / "clip.mp4", seconds=2, qp=10)  # ~3 MB: over the budget
+    ref = _ref(client, live_server, src)
+    for module in (kernel, pipeline, video_kind):
+        if hasattr(module, "in_kernel"):
+            monkeypatch.setattr(module, "in_kernel", lambda: True)
+    data, md = ref._repr_mimebundle_()
+    assert set(data) >= {"text/plain", "text/html", video_kind.WIDGET_VIEW}
+    assert "too large to embed" in data["text/html"] and "<img" in data["text/html"]
+    assert "<video" not in data["text/html"]
+    assert bundle_size(data, md) <= 256 * 1024
+    assert len(json.dumps(data[video_kind.WIDGET_VIEW])) < 200  # a model id, no video
