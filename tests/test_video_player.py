@@ -374,3 +374,28 @@ def test_the_static_output_stays_under_the_player(client, live_server, tmp_path,
     assert "<video" not in data["text/html"]
     assert bundle_size(data, md) <= 256 * 1024
     assert len(json.dumps(data[video_kind.WIDGET_VIEW])) < 200  # a model id, no video
+
+
+def test_a_view_gets_the_first_frame_as_a_poster_at_once(
+    client, live_server, tmp_path, monkeypatch
+):
+    """Shown while the video loads (or its copy is made): a JPEG of the first frame,
+    within the decode budget (over it: an empty poster, the video still plays)."""
+    import io
+
+    from PIL import Image
+
+    src = write_video(tmp_path / "old.mp4", seconds=1, codec="mpeg4", size=(640, 480))
+    widget = _player(_ref(client, live_server, src), monkeypatch)
+    view = View(widget)
+    view.ask(type="poster?")
+    (content, buffers), *_ = view.inbox
+    assert content == {"type": "poster", "view": "view1"}
+    picture = Image.open(io.BytesIO(bytes(buffers[0])))
+    assert (picture.format, picture.size) == ("JPEG", (640, 480))
+    assert widget._making is None  # asked before "open?": no copy started for it
+    monkeypatch.setenv("VLMRUN_MAX_DECODE_BYTES", str(640 * 480))
+    view.inbox.clear()
+    view.ask(type="poster?")
+    assert view.inbox[0][0]["type"] == "poster" and bytes(view.inbox[0][1][0]) == b""
+    widget.close()

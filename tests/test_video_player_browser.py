@@ -89,7 +89,8 @@ def _video_state(page, index: int = 0) -> dict:
                     duration: v.duration, time: root.querySelector('.time').textContent,
                     frame: root.querySelector('.frame').textContent,
                     state: root.dataset.state, status: root.querySelector('.status').textContent,
-                    firstFrameMs: Number(root.dataset.firstFrameMs || -1)}; }""",
+                    firstFrameMs: Number(root.dataset.firstFrameMs || -1),
+                    posterMs: Number(root.dataset.posterMs || -1), poster: v.poster}; }""",
         index,
     )
 
@@ -155,7 +156,13 @@ def test_a_68_mb_video_plays_seeks_and_steps_frames(
             )
             state = _video_state(page)
             assert state["state"] == "ready", state
-            print(f"{app}: {size / 1e6:.1f} MB video, first frame after {state['firstFrameMs']} ms")
+            print(
+                f"{app}: {size / 1e6:.1f} MB video, poster after {state['posterMs']} ms, "
+                f"playable first frame after {state['firstFrameMs']} ms"
+            )
+            # the first frame was shown as a poster long before the video could play
+            assert state["poster"].startswith("blob:")
+            assert 0 < state["posterMs"] < state["firstFrameMs"]
             assert state["ready"] >= 2 and state["duration"] == pytest.approx(SECONDS, abs=0.05)
             assert state["time"] == "00:00.000 / 00:21.000"
 

@@ -6,7 +6,8 @@
 // ("chunk?" offset/length, a few in flight), each one binary buffer, and plays the
 // assembled Blob in its own <video>, so seeking and frame stepping are exact. The kernel
 // may first make a playable copy ("progress" messages until "ready"). Replies carry this
-// view's id, so several views of one widget each get their own stream.
+// view's id, so several views of one widget each get their own stream. A "poster?"
+// first brings the first frame as a JPEG, shown while the video loads.
 //
 // Controls: play/pause, previous/next frame (using the stream's frame rate from PyAV),
 // a seek bar, the current time as mm:ss.mmm and the frame number. Once the player has
@@ -14,9 +15,10 @@
 // frame, shift+arrows jump 5 s, Home/End go to the ends; notebook shortcuts stay away
 // (data-lm-suppress-shortcuts). Every colour is a JupyterLab theme variable (with light
 // fallbacks elsewhere); the caption is selectable text. `data-state` on the root says
-// where it is (waiting, loading, ready, error); `data-open-ms`, `data-loaded-ms` and
-// `data-first-frame-ms` how long the kernel's "ready", the last chunk and the first
-// frame took from the first request: the browser tests read them.
+// where it is (waiting, loading, ready, error); `data-poster-ms`, `data-open-ms`,
+// `data-loaded-ms` and `data-first-frame-ms` how long the poster, the kernel's "ready",
+// the last chunk and the first playable frame took from the first request: the browser
+// tests read them.
 
 const PATIENCE_MS = 10_000; // then say the kernel has not answered (but keep listening)
 const IN_FLIGHT = 3; // chunk requests outstanding at once (hides the round trip)
@@ -31,10 +33,11 @@ const STYLE = `
 .vlmrun-video .stage { position: relative; background: #000; display: flex;
   align-items: center; justify-content: center; min-height: 120px; }
 .vlmrun-video video { display: block; width: 100%; max-height: 540px; background: #000; }
-.vlmrun-video .status { position: absolute; left: 0; right: 0; top: 50%; transform: translateY(-50%);
-  text-align: center; padding: 8px 16px; color: #f2f2f2; }
+.vlmrun-video .status { position: absolute; left: 50%; top: 50%; transform: translate(-50%, -50%);
+  max-width: 90%; box-sizing: border-box; text-align: center; padding: 8px 16px; color: #f2f2f2;
+  background: rgba(0, 0, 0, 0.72); border-radius: 6px; }
 .vlmrun-video .status:empty { display: none; }
-.vlmrun-video .status .meter { display: block; margin: 8px auto 0; width: 60%; height: 4px;
+.vlmrun-video .status .meter { display: block; margin: 8px auto 0; width: 220px; max-width: 100%; height: 4px;
   background: #555; border-radius: 2px; overflow: hidden; }
 .vlmrun-video .status .meter > span { display: block; height: 100%; width: 0;
   background: var(--jp-brand-color1, #1976d2); }
@@ -135,7 +138,10 @@ function createStream(model, viewId, handlers, whenSeen) {
   const onMessage = (msg, buffers) => {
     if (!msg || msg.view !== viewId || done) return;
     heard = true;
-    if (msg.type === "progress") {
+    if (msg.type === "poster") {
+      const data = buffers && buffers[0];
+      if (data && data.byteLength) handlers.poster(data);
+    } else if (msg.type === "progress") {
       handlers.progress(msg.message || "preparing", Number(msg.fraction) || 0);
     } else if (msg.type === "error") {
       done = true;
@@ -185,6 +191,7 @@ function createStream(model, viewId, handlers, whenSeen) {
   };
   model.on("msg:custom", onMessage);
   try {
+    model.send({ type: "poster?", view: viewId });
     model.send({ type: "open?", view: viewId });
   } catch (err) {
     handlers.error("no kernel is connected: run the cell again to play the video");
@@ -304,6 +311,7 @@ function render({ model, el }) {
   info.textContent = facts.join(" \u00B7 ");
 
   let url = "";
+  let posterUrl = "";
   let stop = null;
   let started = 0;
   const start = (whenSeen) => {
@@ -317,6 +325,12 @@ function render({ model, el }) {
         setStatus(`loading ${copy ? "the playable copy " : ""}${megabytes(got)} of ${megabytes(size)}`, got / size);
       },
       error: fail,
+      poster: (data) => {
+        if (url || root.dataset.state === "error") return;
+        posterUrl = URL.createObjectURL(new Blob([data], { type: "image/jpeg" }));
+        video.poster = posterUrl;
+        root.dataset.posterMs = String(Math.round(performance.now() - started));
+      },
       opened: () => {
         root.dataset.openMs = String(Math.round(performance.now() - started));
       },
@@ -439,6 +453,7 @@ function render({ model, el }) {
     video.removeAttribute("src");
     video.load();
     if (url) URL.revokeObjectURL(url);
+    if (posterUrl) URL.revokeObjectURL(posterUrl);
   };
 }
 

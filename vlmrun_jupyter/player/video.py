@@ -76,9 +76,11 @@ class VideoPlayer(anywidget.AnyWidget):
         *,
         proxy_to: Path | None = None,
         on_copy: Callable[[Path], None] | None = None,
+        poster: Callable[[], bytes] | None = None,
         **traits: Any,
     ) -> None:
         super().__init__(**traits)
+        self._poster = poster
         self._source = Path(source)
         self._proxy_to = Path(proxy_to) if proxy_to is not None else None
         self._on_copy = on_copy
@@ -99,11 +101,13 @@ class VideoPlayer(anywidget.AnyWidget):
         height: int,
         proxy_to: Path | None = None,
         on_copy: Callable[[Path], None] | None = None,
+        poster: Callable[[], bytes] | None = None,
         note: str = "",
         title: str = "",
     ) -> VideoPlayer:
         """A player of `path` (played as is), or of a playable copy made at `proxy_to`
-        (kept there; reused if it is already there; `on_copy(path)` once made)."""
+        (kept there; reused if it is already there; `on_copy(path)` once made). `poster()`
+        gives a picture (JPEG bytes, or b"") views show while the video loads."""
         if not available():
             raise RuntimeError(
                 "the video player's JavaScript is missing from this installation "
@@ -113,6 +117,7 @@ class VideoPlayer(anywidget.AnyWidget):
             path,
             proxy_to=proxy_to,
             on_copy=on_copy,
+            poster=poster,
             fps=float(fps or 0.0),
             duration=float(duration or 0.0),
             width=int(width),
@@ -137,6 +142,8 @@ class VideoPlayer(anywidget.AnyWidget):
                 self._open(view)
             elif kind == "chunk?":
                 self._chunk(view, content.get("offset"), content.get("length"))
+            elif kind == "poster?":
+                self._send_poster(view)
         except Exception as exc:  # a view gets the reason, the kernel carries on
             log.debug("video player: %s", exc, exc_info=True)
             self._reply(view, "error", message=str(exc) or type(exc).__name__)
@@ -199,6 +206,15 @@ class VideoPlayer(anywidget.AnyWidget):
                     self._ready(v)
                 except RuntimeError as exc:
                     self._reply(v, "error", message=str(exc))
+
+    def _send_poster(self, view: str) -> None:
+        """The picture shown while the video loads (an empty buffer: none)."""
+        try:
+            data = self._poster() if self._poster is not None else b""
+        except Exception as exc:  # no picture is no reason to stop the video
+            log.debug("video player poster: %s", exc)
+            data = b""
+        self._reply(view, "poster", [data])
 
     def _chunk(self, view: str, offset: Any, length: Any) -> None:
         if not isinstance(offset, int) or not isinstance(length, int):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -240,6 +241,28 @@ def _proxy_for(ref: BaseRef, path: Path) -> tuple[Path, Any]:
     return target, cache
 
 
+POSTER_EDGE = 960
+
+
+def _poster(path: Path, info: VideoInfo) -> Callable[[], bytes]:
+    """The first frame as a JPEG, made when a view asks (shown while the video loads);
+    b"" where the frame would not fit the decode budget or does not decode."""
+
+    def poster() -> bytes:
+        import io
+
+        if info.width * info.height * FRAME_BYTES_PER_PIXEL > decode_budget():
+            return b""
+        shots = frames_at(path, [0.0], POSTER_EDGE)
+        if not shots:
+            return b""
+        out = io.BytesIO()
+        shots[0][1].convert("RGB").save(out, format="JPEG", quality=85)
+        return out.getvalue()
+
+    return poster
+
+
 def make_viewer(ref: BaseRef, data: dict[str, Any]) -> Any:
     """A player of the video (None outside a kernel). Its frames are decoded in the
     kernel only for a copy, and only within the decode budget."""
@@ -268,6 +291,7 @@ def make_viewer(ref: BaseRef, data: dict[str, Any]) -> Any:
         height=info.height,
         proxy_to=proxy_to,
         on_copy=on_copy,
+        poster=_poster(path, info),
         note=why,
         title=f"{type(ref).__name__} · {ref.id}",
     )
