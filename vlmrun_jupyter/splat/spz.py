@@ -188,8 +188,10 @@ def decode(data: bytes | mmap.mmap, sh: bool = True) -> Splats:
 def _decode_gzip(data: bytes, want_sh: bool = True) -> Splats:
     """Inflate piece by piece (each piece a few hundred KB, still in the CPU's cache): the
     header and the first five sections (30% of the stream) are copied into one buffer
-    and each decodes as soon as it is complete; SH, the rest, decodes straight from each
-    piece into its float32 array, so the inflated SH bytes are never gathered. Without
+    and each decodes (on a worker when there are CPUs for one) as soon as it is
+    complete; SH, the rest, decodes here straight from each piece into its float32
+    array while the piece is in the cache, so the inflated SH bytes are never gathered
+    nor handed between threads (which cost more CPU than it saved). Without
     `want_sh` the SH bytes are inflated (the stream is still checked to its end, CRC
     included) but neither kept nor decoded."""
     version, n, deg, fbits, flags = _peek_gzip_header(data)
@@ -218,11 +220,9 @@ def _decode_gzip(data: bytes, want_sh: bool = True) -> Splats:
             if want_sh and filled + size > ends[5]:
                 lo = max(filled, ends[5])
                 out = sh[lo - ends[5] : filled + size - ends[5]]
-                futures.append(tasks.submit(_sections.sh_values, piece[lo - filled :], out))
+                _sections.sh_values(piece[lo - filled :], out)  # here, while in the cache
             filled += size
-        arrays = [f.result() for f in futures[:5]]
-        for f in futures[5:]:
-            f.result()
+        arrays = [f.result() for f in futures]
     k = SH_DIM[deg] if want_sh else 0
     return Splats(*arrays, sh.reshape(n, k, 3), deg, bool(flags & FLAG_ANTIALIASED))
 
@@ -351,16 +351,6 @@ def _decode_v4(data: bytes, want_sh: bool = True) -> Splats:
             raise SpzError(f"corrupt SPZ compression in stream {index}: {exc}") from None
         return into
 
-    def _read(index: int, stream: Any, size: int) -> bytes:
-        """`size` bytes (a fresh object a worker may keep), all of them or an error."""
-        try:
-            raw = stream.read(size)
-        except zstandard.ZstdError as exc:
-            raise SpzError(f"corrupt SPZ compression in stream {index}: {exc}") from None
-        if len(raw) < size:
-            raw += inflate(index, stream, memoryview(bytearray(size - len(raw)))).tobytes()
-        return raw
-
     def finish(index: int, stream: Any) -> None:
         try:
             extra = stream.read(1)
@@ -379,22 +369,17 @@ def _decode_v4(data: bytes, want_sh: bool = True) -> Splats:
         return section(index, raw)
 
     with _sections.Tasks(_sections.workers()) as tasks:
-        # SH, the largest stream, decompresses here a slice at a time, each slice decoded
-        # (on a worker when there are CPUs for one) while the next one decompresses; the
-        # other streams decompress and decode meanwhile.
+        # The other streams decompress and decode on workers (when there are CPUs for
+        # them) while SH, the largest, decompresses here a slice at a time into one
+        # buffer, each slice decoded while it is still in the cache.
         futures = [tasks.submit(whole, i) for i in range(5)]
         if 5 in jobs and want_sh:
             r, done, size = reader(5), 0, jobs[5][2]
-            inline = memoryview(bytearray(min(SH_SLICE, size))) if tasks.pool is None else None
+            buffer = memoryview(bytearray(min(SH_SLICE, size)))
             while done < size:
                 step = min(SH_SLICE, size - done)
-                raw = inline[:step] if inline is not None else _read(5, r, step)
-                if inline is not None:  # one buffer, reused while still in the cache
-                    inflate(5, r, raw)
-                futures.append(tasks.submit(_sections.sh_values, raw, sh[done : done + step]))
+                _sections.sh_values(inflate(5, r, buffer[:step]), sh[done : done + step])
                 done += step
             finish(5, r)
-        arrays = [f.result() for f in futures[:5]]
-        for f in futures[5:]:
-            f.result()
+        arrays = [f.result() for f in futures]
     return Splats(*arrays, sh.reshape(n, k, 3), deg, bool(flags & FLAG_ANTIALIASED))
