@@ -320,7 +320,8 @@ function render({ model, el }) {
     root.dataset.state = "loading";
     setStatus("asking the kernel for the video", 0);
     stop = createStream(model, viewId, {
-      progress: (message, fraction) => setStatus(`${message} ${Math.round(fraction * 100)}%`, fraction),
+      progress: (message, fraction) =>
+        setStatus(fraction > 0 ? `${message} ${Math.round(fraction * 100)}%` : message, fraction),
       loading: (got, size, copy) => {
         setStatus(`loading ${copy ? "the playable copy " : ""}${megabytes(got)} of ${megabytes(size)}`, got / size);
       },
