@@ -235,7 +235,9 @@ def test_renderer_versions_are_read_without_importing_codecs():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     ids, loaded = out.stdout.splitlines()
-    assert "'recon:4'" in ids and "summary" not in ids and "broken" not in ids
+    from vlmrun_jupyter.display.kinds import recon
+
+    assert f"'recon:{recon.VERSION}'" in ids and "summary" not in ids and "broken" not in ids
     assert loaded == "[]"
 
 
