@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import pickle
+import threading
 import time
+import tracemalloc
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
@@ -259,6 +261,61 @@ def test_table_of_10000_rows_stays_within_the_inline_budget(live_server, client)
     assert "<b>bad</b>" not in html and "&lt;b&gt;bad&lt;/b&gt;" in html
     last = big.page(500)._repr_mimebundle_()["text/html"]
     assert "rows 9981\u201310000 of 10,000" in last
+
+
+class CountingPool(ThreadPoolExecutor):
+    """A thread pool that notes the most tasks it ever had outstanding."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__(width)
+        self.outstanding = 0
+        self.most = 0
+        self._count_lock = threading.Lock()
+
+    def submit(self, fn, /, *args, **kwargs):
+        with self._count_lock:
+            self.outstanding += 1
+            self.most = max(self.most, self.outstanding)
+        fut = super().submit(fn, *args, **kwargs)
+
+        def done(_f):
+            with self._count_lock:
+                self.outstanding -= 1
+
+        fut.add_done_callback(done)
+        return fut
+
+
+def _held_by_batch(client, items, width: int) -> tuple[int, int]:
+    """Bytes allocated in vlmrun_jupyter/batch/ and still alive when a run ends (before
+    its BatchResult is made), and the most tasks it had in flight."""
+    held: list[int] = []
+
+    def at_close(state: BatchState) -> None:
+        if state.finished:
+            snap = tracemalloc.take_snapshot().filter_traces(
+                [tracemalloc.Filter(True, "*/vlmrun_jupyter/batch/*")]
+            )
+            held.append(sum(s.size for s in snap.statistics("filename")))
+
+    with CountingPool(width) as pool:
+        tracemalloc.start(1)
+        try:
+            batch = _run(client, items, max_concurrency=width, executor=pool, progress=at_close)
+        finally:
+            tracemalloc.stop()
+    assert batch.counts["done"] == len(items)
+    return held[-1], pool.most
+
+
+def test_working_memory_does_not_grow_with_the_number_of_items(live_server, client):
+    """Answers go to the journal on disk and items are taken as slots free up: what a
+    run still holds when it ends is its per-item keys (16 + 16 + 1 bytes), not rows,
+    tasks or records (those cost ~1 KB an item before)."""
+    small, most_small = _held_by_batch(client, _images(60, size=4), width=4)
+    large, most_large = _held_by_batch(client, _images(360, size=5), width=4)
+    assert most_small <= 4 and most_large <= 4  # never more than the window in flight
+    assert large - small < 300 * 100, (small, large)  # < 100 bytes per extra item
 
 
 def test_dask_local_cluster_matches_the_local_run(live_server, client, tmp_path):

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
@@ -78,10 +79,25 @@ class _Registry:
         self._lock = threading.Lock()
         self._seen: dict[str, Namespace] = {}
         self._finders: list[Callable[[str], Namespace | None]] = []
+        self._local = threading.local()
 
     def remember(self, object_id: str, ns: Namespace) -> None:
+        if getattr(self._local, "quiet", False):
+            return
         with self._lock:
             self._seen[object_id] = ns
+
+    @contextmanager
+    def quiet(self) -> Iterator[None]:
+        """Refs parsed in this thread inside the block are bound but not remembered: a
+        batch worker's answers are journaled as text and typed again where someone looks,
+        so 10,000 of them must not leave 10,000 entries here."""
+        before = getattr(self._local, "quiet", False)
+        self._local.quiet = True
+        try:
+            yield
+        finally:
+            self._local.quiet = before
 
     def lookup(self, object_id: str) -> Namespace | None:
         with self._lock:

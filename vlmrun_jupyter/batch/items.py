@@ -1,7 +1,7 @@
 """What a batch runs over: items with labels and content keys.
 
 `items_of` accepts a list (or any iterable), a pandas Series (a DataFrame column), or a
-folder path, and yields `(label, item)` pairs in input order: the Series index or the
+folder path, and gives a `Source` of `(label, item)` pairs in input order: the Series index or the
 file name is the label a table shows. `content_key` names an item by what it holds
 (the bytes of a file, the pixels of an image, the id of a ref), so the journal finds a
 result again after a kernel restart even when the list was rebuilt from scratch.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,49 +34,85 @@ def _is_frame(value: Any) -> bool:
 
 
 def folder_items(folder: Path) -> list[Path]:
-    """The media files directly inside `folder` (by extension, else by their first
-    bytes), sorted by name; hidden files are skipped."""
-    out: list[Path] = []
-    for path in sorted(folder.iterdir(), key=lambda p: p.name):
-        if path.name.startswith(".") or not path.is_file():
-            continue
-        kind = kinds.kind_of_name(path.name)
+    """The media files directly inside `folder` (see `folder_names`)."""
+    return [folder / name for name in folder_names(folder)]
+
+
+def folder_names(folder: Path) -> list[str]:
+    """The names of the media files directly inside `folder` (by extension, else by
+    their first bytes), sorted; hidden files are skipped."""
+    with os.scandir(folder) as entries:
+        names = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_file())
+    out: list[str] = []
+    for name in names:
+        kind = kinds.kind_of_name(name)
         if kind is None:
             try:
-                with open(path, "rb") as f:
-                    kind = kinds.sniff_kind(f.read(kinds.HEAD_BYTES), path.name)
+                with open(folder / name, "rb") as f:
+                    kind = kinds.sniff_kind(f.read(kinds.HEAD_BYTES), name)
             except OSError:
                 kind = None
         if kind is not None:
-            out.append(path)
+            out.append(name)
     return out
 
 
-class Labelled(list):
-    """`(label, item)` pairs already made (a re-run keeps the first run's labels)."""
+class Source:
+    """The items of a batch in input order, without copying them: `len`, `(label, item)`
+    pairs by position or in order. A list or tuple is kept as it is (the caller holds
+    it anyway), a Series too; a folder is kept as its sorted file names (a Path is made
+    when one is asked for); any other iterable is read once into a list."""
+
+    def __init__(self, items: Any) -> None:
+        self.folder: Path | None = None
+        self.series: Any = None
+        self.values: Any = None
+        if _is_series(items):
+            self.series = items
+        elif isinstance(items, (str, os.PathLike)) and _is_dir(items):
+            self.folder = Path(items).expanduser()
+            self.values = folder_names(self.folder)
+            if not self.values:
+                raise RequestError(f"no media files in {self.folder}.")
+        elif isinstance(items, (str, bytes, dict)) or not isinstance(items, Iterable):
+            raise RequestError(
+                f"items must be a list, a pandas Series or a folder path, not {type(items).__name__}."
+            )
+        else:
+            self.values = items if isinstance(items, Sequence) else list(items)
+
+    def __len__(self) -> int:
+        return len(self.series if self.series is not None else self.values)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        if self.series is not None:
+            return self.series.index[index], self.series.iloc[index]
+        value = self.values[index]
+        if self.folder is not None:
+            return value, self.folder / value
+        return _label(index % len(self), value), value
+
+    def item(self, index: int) -> Any:
+        return self[index][1]
+
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        if self.series is not None:
+            return iter(self.series.items())
+        if self.folder is not None:
+            folder = self.folder
+            return ((name, folder / name) for name in self.values)
+        return ((_label(i, value), value) for i, value in enumerate(self.values))
 
 
-def items_of(items: Any) -> list[tuple[Any, Any]]:
+def items_of(items: Any) -> Source:
     """`(label, item)` pairs in input order from a list, a Series, or a folder path."""
-    if isinstance(items, Labelled):
-        return list(items)
+    if isinstance(items, Source):
+        return items
     if _is_frame(items):
         raise RequestError(
             "a DataFrame holds several columns: pass the one to run over, e.g. df['image']."
         )
-    if _is_series(items):
-        return [(label, value) for label, value in items.items()]
-    if isinstance(items, (str, os.PathLike)) and _is_dir(items):
-        folder = Path(items).expanduser()
-        found = folder_items(folder)
-        if not found:
-            raise RequestError(f"no media files in {folder}.")
-        return [(p.name, p) for p in found]
-    if isinstance(items, (str, bytes, dict)) or not isinstance(items, Iterable):
-        raise RequestError(
-            f"items must be a list, a pandas Series or a folder path, not {type(items).__name__}."
-        )
-    return [(_label(i, value), value) for i, value in enumerate(items)]
+    return Source(items)
 
 
 def _is_dir(value: str | os.PathLike) -> bool:
@@ -151,4 +187,12 @@ def item_key(spec: str, content: str) -> str:
     return hashlib.sha256(f"{spec}\0{content}".encode()).hexdigest()[:32]
 
 
-__all__ = ["Labelled", "items_of", "folder_items", "content_key", "spec_key", "item_key"]
+__all__ = [
+    "Source",
+    "items_of",
+    "folder_items",
+    "folder_names",
+    "content_key",
+    "spec_key",
+    "item_key",
+]

@@ -1,72 +1,210 @@
-"""The on-disk journal that lets a batch resume.
+"""The on-disk journal that lets a batch resume, and holds its results.
 
 One JSON-lines file per batch (prompt, schema, model and agent hashed into its name)
 under `<cache dir>/batches/`. Each finished item appends one line, flushed as it is
 written, so a Ctrl-C or a kernel restart keeps everything that finished; running the
 same batch again reads the file and sends only what is missing. A later line for the
 same key wins (a retried error that then succeeded). A torn last line from a killed
-process is skipped.
+process is skipped (and the next line starts on a line of its own).
+
+Records stay on disk: memory holds an index of 16 bytes per key (where its latest line
+starts) and the last few records read, so a run of 10,000 items or 1,000,000 keeps no
+answer in memory; a `BatchResult` reads the records of the rows it shows. Without a
+journal (`journal=False`) the records go to an anonymous temporary file instead, gone
+when the journal is.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
+from array import array
+from bisect import bisect_left
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 VERSION = 1
+_RECENT = 256  # records kept decoded (a page of the table reads each of its rows a few times)
+
+
+class KeyIndex:
+    """64-bit key -> file offset in 16 bytes an entry, not a dict's ~120: two sorted arrays
+    plus a small dict of recent entries, merged in once it passes 1/16 of the arrays
+    (so merging costs O(1) amortized copies per entry)."""
+
+    def __init__(self) -> None:
+        self._k = array("Q")
+        self._v = array("Q")
+        self._new: dict[int, int] = {}
+        self._count = 0
+
+    def _find(self, key: int) -> int:
+        i = bisect_left(self._k, key)
+        return i if i < len(self._k) and self._k[i] == key else -1
+
+    def get(self, key: int) -> int | None:
+        off = self._new.get(key)
+        if off is not None:
+            return off
+        i = self._find(key)
+        return self._v[i] if i >= 0 else None
+
+    def put(self, key: int, offset: int) -> None:
+        if key not in self._new and self._find(key) < 0:
+            self._count += 1
+        self._new[key] = offset
+        if len(self._new) > max(256, len(self._k) >> 4):
+            self._merge()
+
+    def _merge(self) -> None:
+        old_k, old_v = self._k, self._v
+        k, v = array("Q"), array("Q")
+        i = 0
+        for key, off in sorted(self._new.items()):
+            j = bisect_left(old_k, key, i)
+            k.extend(old_k[i:j])
+            v.extend(old_v[i:j])
+            k.append(key)
+            v.append(off)
+            i = j + 1 if j < len(old_k) and old_k[j] == key else j
+        k.extend(old_k[i:])
+        v.extend(old_v[i:])
+        self._k, self._v, self._new = k, v, {}
+
+    def __len__(self) -> int:
+        return self._count
+
+
+def _key_int(key: str) -> int | None:
+    try:
+        return int(key[:16], 16)
+    except (TypeError, ValueError):
+        return None
 
 
 class Journal:
-    """Append-only record of finished items, keyed by item key."""
+    """Append-only record of finished items, keyed by item key (thread-safe).
+
+    `get(key)` reads the key's latest record from disk; `offset(key)` says where it starts
+    without reading it (a run compares it with `size` at its start to tell what it
+    wrote itself); `version` counts appends, for caches of what was read.
+    """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._index = KeyIndex()
+        self._recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._file: Any = None
-        self.records: dict[str, dict[str, Any]] = {}
-        if path is not None and path.exists():
+        self._size = 0
+        self._torn = False
+        self.version = 0
+        if path is None:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as we do
+        elif path.exists():
             self._load(path)
 
     @classmethod
     def memory(cls) -> Journal:
-        """A journal that keeps nothing on disk (journal=False)."""
+        """A journal nobody resumes from (journal=False): an anonymous temporary file."""
         return cls(None)
 
     def _load(self, path: Path) -> None:
-        with open(path, encoding="utf-8") as f:
+        off = 0
+        with open(path, "rb") as f:
             for line in f:
                 try:
-                    record = json.loads(line)
+                    record = json.loads(line) if line.endswith(b"\n") else None
                 except ValueError:
-                    continue  # torn line from an interrupted write
-                if isinstance(record, dict) and isinstance(record.get("k"), str):
-                    self.records[record["k"]] = record
+                    record = None  # torn line from an interrupted write
+                key = record.get("k") if isinstance(record, dict) else None
+                k = _key_int(key) if isinstance(key, str) else None
+                if k is not None:
+                    self._index.put(k, off)
+                off += len(line)
+                self._torn = not line.endswith(b"\n")
+        self._size = off
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far: records at or past this mark are written after now."""
+        return self._size
+
+    def offset(self, key: str) -> int | None:
+        k = _key_int(key)
+        with self._lock:
+            return None if k is None else self._index.get(k)
 
     def get(self, key: str) -> dict[str, Any] | None:
-        return self.records.get(key)
+        """The latest record of `key`, or None."""
+        with self._lock:
+            record = self._recent.get(key)
+            if record is not None:
+                self._recent.move_to_end(key)
+                return record
+            off = self.offset(key)
+            if off is None or self._reader() is None:
+                return None
+            self._file.seek(off)
+            try:
+                record = json.loads(self._file.readline())
+            except ValueError:
+                return None
+            if not isinstance(record, dict) or record.get("k") != key:
+                return None  # another key with the same 64-bit prefix wrote over it
+            self._remember(key, record)
+            return record
+
+    def _remember(self, key: str, record: dict[str, Any]) -> None:
+        self._recent[key] = record
+        self._recent.move_to_end(key)
+        if len(self._recent) > _RECENT:
+            self._recent.popitem(last=False)
+
+    def _reader(self) -> Any:
+        if self._file is None and self.path is not None and self.path.exists():
+            self._file = open(self.path, "a+b")  # noqa: SIM115 - closed by close()
+        return self._file
 
     def add(self, record: dict[str, Any]) -> None:
-        """Record one finished item (thread-safe; written and flushed at once)."""
+        """Record one finished item (written and flushed at once)."""
+        key = record["k"]
+        line = json.dumps(record, separators=(",", ":"), default=str).encode() + b"\n"
         with self._lock:
-            self.records[record["k"]] = record
-            if self.path is None:
-                return
             if self._file is None:
+                assert self.path is not None
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
-            self._file.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+                self._file = open(self.path, "a+b")  # noqa: SIM115 - closed by close()
+            if self._torn:
+                line, self._torn = b"\n" + line, False
+            self._file.seek(0, 2)
+            start = self._file.tell() + (len(line) - len(line.lstrip(b"\n")))
+            self._file.write(line)
             self._file.flush()
+            self._size = start + len(line.lstrip(b"\n"))
+            k = _key_int(key)
+            if k is not None:
+                self._index.put(k, start)
+            self._recent.pop(key, None)  # read back when asked for: a run keeps none
+            self.version += 1
 
     def close(self) -> None:
         with self._lock:
-            if self._file is not None:
+            if self._file is not None and self.path is not None:
                 self._file.close()
                 self._file = None
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self._index)
+
+    def __del__(self) -> None:
+        try:
+            if self._file is not None:
+                self._file.close()
+        except Exception:
+            pass
 
 
 def journal_path(root: Path, spec: str) -> Path:
@@ -74,4 +212,4 @@ def journal_path(root: Path, spec: str) -> Path:
     return root / f"v{VERSION}-{spec[:24]}.jsonl"
 
 
-__all__ = ["Journal", "journal_path"]
+__all__ = ["Journal", "KeyIndex", "journal_path"]

@@ -1,15 +1,17 @@
 """`BatchResult`: what `client.map` returns.
 
-Rows in input order, each holding its input, its label and its journal record. Typed
-results are built on first access (refs bound to the caller's client), so a batch of
-10,000 answers costs their JSON text until someone looks. It renders as a bounded,
+Rows in input order, each holding its input, its label and its journal key. The records
+stay in the journal (on disk) and typed results are built when a row is looked at (refs
+bound to the caller's client; the last few hundred kept), so a batch of 10,000 answers
+holds none of them in memory until someone iterates over all of it. It renders as a bounded,
 paged table through the display layer (a late import, like `Completion`), whatever its
 length; `to_pandas()` gives a DataFrame whose refs stay objects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,7 @@ from ..refs import BaseRef, Namespace, iter_refs
 from ..results import parse_result
 
 PAGE_SIZE = 20
+TYPED_KEPT = 512  # typed results kept built (a page needs 20; iterating needs one at a time)
 
 
 def _bundle(name: str, obj: Any, include: Any, exclude: Any) -> dict[str, Any]:
@@ -36,6 +39,33 @@ class Row:
     label: Any
     item: Any
     key: str
+
+
+class RowView(Sequence):
+    """The rows of a run, made when asked for: its items (`Source`) and 16 bytes of
+    journal key per item are all it holds."""
+
+    def __init__(self, source: Any, keys: bytes | bytearray) -> None:
+        self.source = source
+        self.keys = keys
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        n = len(self)
+        i = index + n if index < 0 else index
+        if not 0 <= i < n:
+            raise IndexError(index)
+        label, item = self.source[i]
+        return Row(i, label, item, self.keys[16 * i : 16 * i + 16].hex())
+
+    def __iter__(self) -> Iterator[Row]:
+        keys = self.keys
+        for i, (label, item) in enumerate(self.source):
+            yield Row(i, label, item, keys[16 * i : 16 * i + 16].hex())
 
 
 @dataclass(frozen=True)
@@ -125,8 +155,8 @@ class BatchResult:
 
     def __init__(
         self,
-        rows: list[Row],
-        records: dict[str, dict[str, Any]],
+        rows: Sequence[Row],
+        records: Any,
         *,
         schema: Any = None,
         client: Any = None,
@@ -137,12 +167,14 @@ class BatchResult:
         self.schema = schema
         self._client = client
         self._rerun = rerun
-        self._cache: dict[str, Any] = {}
+        self._cache: OrderedDict[str, Any] = OrderedDict()
+        self._tally: tuple[Any, dict[str, int], list[int]] | None = None
 
     # -- typed results ---------------------------------------------------------------------
     def _typed(self, key: str) -> Any:
         """The typed result of a done record (cached), or an ItemError if it does not parse."""
         if key in self._cache:
+            self._cache.move_to_end(key)
             return self._cache[key]
         record = self._records.get(key)
         if record is None or not record.get("ok"):
@@ -153,6 +185,8 @@ class BatchResult:
         except (ResponseSchemaError, VlmRunError) as exc:
             value = ItemError(type(exc).__name__, str(exc))
         self._cache[key] = value
+        if len(self._cache) > TYPED_KEPT:
+            self._cache.popitem(last=False)
         return value
 
     # -- sequence --------------------------------------------------------------------------
@@ -162,14 +196,29 @@ class BatchResult:
     def __iter__(self) -> Iterator[ItemResult]:
         return (ItemResult(self, row) for row in self._rows)
 
+    def _counted(self) -> tuple[dict[str, int], list[int]]:
+        """Counts by status and the failed rows' positions: one pass, kept until the
+        journal changes (the table shows both on every page)."""
+        version = getattr(self._records, "version", None)
+        if self._tally is not None and version is not None and self._tally[0] == version:
+            return self._tally[1], self._tally[2]
+        counts = {"done": 0, "failed": 0, "pending": 0}
+        failed: list[int] = []
+        for i, r in enumerate(self):
+            status = r.status
+            counts[status] += 1
+            if status == "failed":
+                failed.append(i)
+        self._tally = (version, counts, failed)
+        return counts, failed
+
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
             return self._subset(self._rows[index])
         return ItemResult(self, self._rows[index])
 
-    def _subset(self, rows: list[Row]) -> BatchResult:
+    def _subset(self, rows: Sequence[Row]) -> BatchResult:
         out = BatchResult(rows, self._records, schema=self.schema, client=self._client)
-        out._cache = self._cache
         return out
 
     @property
@@ -183,14 +232,11 @@ class BatchResult:
     @property
     def errors(self) -> list[ItemResult]:
         """The rows that failed, in input order."""
-        return [r for r in self if r.status == "failed"]
+        return [self[i] for i in self._counted()[1]]
 
     @property
     def counts(self) -> dict[str, int]:
-        out = {"done": 0, "failed": 0, "pending": 0}
-        for r in self:
-            out[r.status] += 1
-        return out
+        return dict(self._counted()[0])
 
     def summary(self) -> str:
         c = self.counts
@@ -241,8 +287,12 @@ class BatchResult:
         return self._repr_mimebundle_().get("text/html")
 
     def __getstate__(self) -> dict[str, Any]:
+        """Rows and their records by value (the journal's file does not travel)."""
+        rows = list(self._rows)
+        records = {row.key: rec for row in rows if (rec := self._records.get(row.key))}
         state = dict(self.__dict__)
-        state.update(_client=None, _rerun=None, _cache={})
+        state.update(_rows=rows, _records=records, _client=None, _rerun=None)
+        state.update(_cache=OrderedDict(), _tally=None)
         return state
 
 
@@ -278,4 +328,4 @@ def _try_fetch(ref: BaseRef) -> Any:
         return exc
 
 
-__all__ = ["BatchResult", "BatchPage", "ItemResult", "ItemError", "Row"]
+__all__ = ["BatchResult", "BatchPage", "ItemResult", "ItemError", "Row", "RowView"]

@@ -12,6 +12,10 @@ report what happened, so the same loop drives a local thread pool and a Dask clu
 - every finished item is journaled at once (see journal.py), so an interrupted run
   keeps what finished and the next run sends only what is missing.
 
+Working memory is bounded by the window, not the batch: items are taken from the input
+as slots free up (the input is not copied), answers go straight to the journal on disk,
+and per item only its 16-byte journal key and one byte (send it or not) are kept.
+
 What a worker does with one item, and what travels to it, is worker.py.
 """
 
@@ -24,6 +28,7 @@ import os
 import random
 import time
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +36,10 @@ from typing import Any
 
 from ..errors import ResponseSchemaError
 from ..results import parse_result, schema_json
-from .items import Labelled, content_key, item_key, items_of, spec_key
+from .items import content_key, item_key, items_of, spec_key
 from .journal import Journal, journal_path
 from .progress import BatchState, Progress, as_progress
-from .result import BatchResult, Row
+from .result import BatchResult, RowView
 from .worker import ClientFactory, WorkSpec, attempt, portable, remote_attempt
 
 DEFAULT_CONCURRENCY = 32  # see bench/batch.py (width sweep); the client pools 32 connections
@@ -51,16 +56,29 @@ class _Task:
     item: Any
     attempts: int = 0
     throttles: int = 0
+    copies: int = 1  # rows of the batch with this content (all credited when it ends)
 
 
 @dataclass
 class _Schedule:
-    """Which task goes next, and when: fresh tasks in input order, retries when due."""
+    """Which task goes next, and when: retries when due, then fresh tasks in input order
+    (taken from `fresh` one at a time, only when a slot is free)."""
 
+    fresh: Iterator[_Task] | None = None
     ready: deque[_Task] = field(default_factory=deque)
     later: list[tuple[float, int, _Task]] = field(default_factory=list)
     gate: float = 0.0  # no submission before this (a 429's Retry-After, for everyone)
     _seq: itertools.count = field(default_factory=itertools.count)
+
+    def take(self) -> _Task | None:
+        if self.ready:
+            return self.ready.popleft()
+        if self.fresh is not None:
+            task = next(self.fresh, None)
+            if task is not None:
+                return task
+            self.fresh = None
+        return None
 
     def due(self, now: float) -> None:
         while self.later and self.later[0][0] <= now:
@@ -76,7 +94,7 @@ class _Schedule:
         return max(0.0, min(times) - now) if times else 0.25
 
     def __bool__(self) -> bool:
-        return bool(self.ready or self.later)
+        return bool(self.ready or self.later) or self.fresh is not None
 
 
 def _backoff(attempt: int, base: float = 0.2, cap: float = 8.0) -> float:
@@ -131,10 +149,11 @@ class Runner:
             server=client.settings.base_url,  # artifacts live on the server that made them,
             account=_account(client.settings.api_key),  # readable by the key that made them
         )
-        self.rows = [
-            Row(i, label, item, item_key(batch, content_key(item)))
-            for i, (label, item) in enumerate(items_of(items))
-        ]
+        self.source = items_of(items)
+        keys = bytearray()  # 16 bytes per item: its journal key
+        for _, item in self.source:
+            keys += bytes.fromhex(item_key(batch, content_key(item)))
+        self.keys = keys
         self.journal = (
             journal if isinstance(journal, Journal) else _open_journal(journal, client, batch)
         )
@@ -145,12 +164,16 @@ class Runner:
         )  # fmt: skip
 
     # -- bookkeeping ------------------------------------------------------------------------
-    def _todo(self) -> tuple[list[_Task], BatchState, dict[str, int]]:
-        per_key: dict[str, int] = {}
-        tasks: list[_Task] = []
-        state = BatchState(total=len(self.rows))
-        for row in self.rows:
-            record = self.journal.get(row.key)
+    def _key(self, index: int) -> str:
+        return self.keys[16 * index : 16 * index + 16].hex()
+
+    def _survey(self) -> tuple[bytearray, BatchState]:
+        """What the journal already holds: the counts a re-run starts from ("812 done,
+        188 to go") and one byte per item, 1 where it must be sent."""
+        state = BatchState(total=len(self.source))
+        send = bytearray(len(self.source))
+        for i in range(len(self.source)):
+            record = self.journal.get(self._key(i))
             if record is not None and self.max_age is not None:
                 if time.time() - float(record.get("t") or 0) > self.max_age:
                     record = None  # its artifacts have expired on the server: send again
@@ -159,11 +182,9 @@ class Runner:
                     state.cached += 1
                 else:
                     state.failed += 1
-                continue
-            if row.key not in per_key:
-                tasks.append(_Task(row.key, row.item))
-            per_key[row.key] = per_key.get(row.key, 0) + 1
-        return tasks, state, per_key
+            else:
+                send[i] = 1
+        return send, state
 
     def _record(self, task: _Task, outcome: dict[str, Any]) -> bool:
         """Journal a final outcome; True when the item succeeded (and its answer fits)."""
@@ -189,9 +210,10 @@ class Runner:
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> BatchResult:
-        tasks, state, per_key = self._todo()
-        schedule = _Schedule(ready=deque(tasks))
-        own = self.executor is None and bool(tasks)
+        send, state = self._survey()
+        pending: dict[str, _Task] = {}  # tasks not yet final: at most the window + retries
+        schedule = _Schedule(fresh=_fresh(self, send, state, pending))
+        own = self.executor is None and send.count(1) > 0
         pool = (
             ThreadPoolExecutor(self.width, thread_name_prefix="vlmrun-batch")
             if own
@@ -206,9 +228,13 @@ class Runner:
             while schedule or in_flight:
                 now = time.monotonic()
                 schedule.due(now)
-                while schedule.ready and len(in_flight) < window and now >= schedule.gate:
-                    task = schedule.ready.popleft()
+                while len(in_flight) < window and now >= schedule.gate:
+                    task = schedule.take()
+                    if task is None:
+                        break
                     in_flight[self._submit(pool, worker, task)] = task
+                if not in_flight and not schedule:
+                    break
                 state.in_flight = len(in_flight)
                 pause = schedule.next_wake(now) if schedule and len(in_flight) < window else 0.25
                 pause = max(0.001, min(pause, 0.25))
@@ -233,21 +259,21 @@ class Runner:
                         schedule.defer(task, _backoff(task.attempts))
                     else:
                         ok = self._record(task, outcome)
-                        n = per_key.get(task.key, 1)
+                        del pending[task.key]
                         if ok:
-                            state.done += n
+                            state.done += task.copies
                             grown += 1
                             if window < self.width and grown >= window:
                                 window, grown = window + 1, 0
                         else:
-                            state.failed += n
+                            state.failed += task.copies
                 state.in_flight = len(in_flight)
                 if time.monotonic() - last >= self.update_every:
                     last = time.monotonic()
                     self.progress.update(state)
         except BaseException:
             state.interrupted = True
-            self._settle(in_flight, state, per_key)
+            self._settle(in_flight, state)
             raise
         finally:
             state.finished = True
@@ -259,7 +285,7 @@ class Runner:
             self.progress.close(state)
         return self.result()
 
-    def _settle(self, in_flight: dict[Future, _Task], state: BatchState, per_key: dict) -> None:
+    def _settle(self, in_flight: dict[Future, _Task], state: BatchState) -> None:
         """After Ctrl-C: nothing new is sent; requests already on the wire get `grace`
         seconds to land and be journaled (a re-run would otherwise pay for them twice);
         a second Ctrl-C stops waiting. Whatever lands later is still journaled."""
@@ -275,7 +301,7 @@ class Runner:
             outcome = _outcome(fut)
             if outcome.get("ok"):
                 self._record(task, outcome)
-                state.done += per_key.get(task.key, 1)
+                state.done += task.copies
         for fut, task in in_flight.items():
 
             def keep(f: Future, task: _Task = task) -> None:
@@ -290,8 +316,8 @@ class Runner:
 
     def result(self) -> BatchResult:
         return BatchResult(
-            self.rows,
-            self.journal.records,
+            RowView(self.source, self.keys),
+            self.journal,
             schema=self.schema,
             client=self.client,
             rerun=self._rerun,
@@ -300,15 +326,41 @@ class Runner:
     def _rerun(self, **overrides: Any) -> BatchResult:
         """The same batch again (the journal skips what is done); `retry_failed()` uses it."""
         options = {**self.options, **overrides}
-        items = [(row.label, row.item) for row in self.rows]
         runner = Runner(
             self.client,
             options.pop("prompt"),
-            Labelled(items),
+            self.source,
             journal=self.journal,
             **options,
         )
         return runner.run()
+
+
+def _fresh(
+    runner: Runner, send: bytearray, state: BatchState, pending: dict[str, _Task]
+) -> Iterator[_Task]:
+    """The tasks to send, in input order, made one at a time. An item whose content is
+    already on its way is credited when that task ends; one that ended earlier in this
+    run (its journal line is past `mark`) is credited now."""
+    journal = runner.journal
+    mark = journal.size
+    for i in range(len(send)):
+        if not send[i]:
+            continue
+        key = runner._key(i)
+        task = pending.get(key)
+        if task is not None:
+            task.copies += 1
+            continue
+        offset = journal.offset(key)
+        if offset is not None and offset >= mark:
+            if (journal.get(key) or {}).get("ok"):
+                state.done += 1
+            else:
+                state.failed += 1
+            continue
+        task = pending[key] = _Task(key, runner.source.item(i))
+        yield task
 
 
 def _account(key: str | None) -> str:

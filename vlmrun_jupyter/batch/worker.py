@@ -25,7 +25,7 @@ from ..errors import (
     VlmRunTimeoutError,
     redact,
 )
-from ..refs import BaseRef, make_ref
+from ..refs import BaseRef, make_ref, registry
 from .items import is_file
 
 PLACEHOLDER = re.compile(r"\{\{\s*item\s*\}\}")
@@ -104,21 +104,8 @@ def attempt(client: Any, spec: WorkSpec, item: Any) -> dict[str, Any]:
     t0 = time.monotonic()
     text = prompt_for(spec.prompt, item)
     try:
-        if spec.agent:
-            ex = client.execute(
-                spec.agent,
-                prompt=text,
-                inputs={spec.input_name: item},
-                schema=spec.schema,
-                model=spec.model,
-                **({"timeout": spec.timeout} if spec.timeout else {}),
-            )
-            answer, ns = ex.raw.get("response"), ["execution", ex.id]
-        else:
-            done = client.complete(
-                text, inputs=[item], schema=spec.schema, model=spec.model, timeout=spec.timeout
-            )
-            answer, ns = done.text, ["session", done.session_id] if done.session_id else None
+        with registry.quiet():  # the answer travels as text; typed where it is looked at
+            answer, ns = _ask(client, spec, text, item)
     except RateLimitError as exc:
         return _failure(exc, "throttle", retry_after=exc.retry_after)
     except _RETRYABLE as exc:
@@ -133,6 +120,24 @@ def attempt(client: Any, spec: WorkSpec, item: Any) -> dict[str, Any]:
             "message": redact(str(exc)),
         }
     return {"ok": True, "answer": answer, "ns": ns, "latency": round(time.monotonic() - t0, 4)}
+
+
+def _ask(client: Any, spec: WorkSpec, text: str, item: Any) -> tuple[Any, list[str] | None]:
+    """The answer (JSON text, or the execution's response) and its namespace."""
+    if spec.agent:
+        ex = client.execute(
+            spec.agent,
+            prompt=text,
+            inputs={spec.input_name: item},
+            schema=spec.schema,
+            model=spec.model,
+            **({"timeout": spec.timeout} if spec.timeout else {}),
+        )
+        return ex.raw.get("response"), ["execution", ex.id]
+    done = client.complete(
+        text, inputs=[item], schema=spec.schema, model=spec.model, timeout=spec.timeout
+    )
+    return done.text, ["session", done.session_id] if done.session_id else None
 
 
 def _failure(exc: VlmRunError, retry: str | None, **extra: Any) -> dict[str, Any]:
