@@ -2,8 +2,11 @@
 
 A ~68 MB H.264 video (noise at a tiny quantiser, as tests/test_video_player_browser.py
 makes it) is served by a LocalServer and displayed as a ref in JupyterLab (headless
-Chromium, a real kernel). Each round re-runs the display cell: a new player view asks
-the kernel for the video and streams it over the widget's comm in chunks; the page's
+Chromium, a real kernel). Each of the player's rounds re-runs the display cell: a new
+player view asks the kernel for the video and plays it either from the Jupyter server's
+extension (`serverext.py`, HTTP Range requests; the server looks at the kernel's cache
+directory) or, with that URL blocked in the page (as without the extension), streams it
+over the widget's comm in chunks; the page's
 numbers are read from the player (`data-poster-ms`: the first frame shown as a poster,
 `data-open-ms`: the kernel's "ready", `data-loaded-ms`: the last chunk,
 `data-first-frame-ms`: the first playable frame). The peer is the least
@@ -17,6 +20,7 @@ alternate each round. The kernel's RSS is sampled every 50 ms while it streams.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -96,6 +100,7 @@ def main() -> None:
             nb = nbformat.v4.new_notebook(cells=cells)
             nb.metadata["kernelspec"] = {"name": "python3", "language": "python"}
             nbformat.write(nb, root / "bench.ipynb")
+            os.environ["VLMRUN_CACHE_DIR"] = str(tmp / "cache")  # the extension's cache
             server = JupyterServer("lab", root, tmp / "jupyter.log")
             try:
                 with sync_playwright() as pw:
@@ -122,7 +127,37 @@ def main() -> None:
                     stream: dict[str, list[float]] = {"poster": [], "opened": [], "loaded": []}
                     growth: list[int] = []
 
+                    def view(via: str) -> dict[str, str]:
+                        """Re-run the display cell; the new view's numbers once it plays."""
+                        page.evaluate(
+                            "() => window.jupyterapp.commands.execute('notebook:run-cell')"
+                        )
+                        page.wait_for_function(
+                            "() => { const v = document.querySelectorAll('.vlmrun-video');"
+                            " return v.length === 1 && v[0].dataset.state === 'ready'"
+                            " && !v[0].dataset.bench; }",
+                            timeout=120_000,
+                        )
+                        d = page.evaluate(
+                            "() => { const r = document.querySelector('.vlmrun-video');"
+                            " r.dataset.bench = '1'; return {...r.dataset}; }"
+                        )
+                        assert d.get("via") == via, d
+                        return d
+
+                    def extension() -> float:
+                        return float(view("http")["firstFrameMs"]) / 1000
+
+                    blocked = "**/vlmrun/cache/**"
+
                     def player() -> float:
+                        page.route(blocked, lambda route: route.abort())  # no extension
+                        try:
+                            return comm()
+                        finally:
+                            page.unroute(blocked)
+
+                    def comm() -> float:
                         page.evaluate(
                             "() => window.jupyterapp.commands.execute('notebook:run-cell')"
                         )  # the active cell is the display cell: a new view, a new stream
@@ -148,6 +183,7 @@ def main() -> None:
                             "() => { const r = document.querySelector('.vlmrun-video');"
                             " r.dataset.bench = '1'; return {...r.dataset}; }"
                         )
+                        assert d.get("via") == "comm", d
                         stream["poster"].append(float(d.get("posterMs", "nan")) / 1000)
                         stream["opened"].append(float(d["openMs"]) / 1000)
                         stream["loaded"].append(float(d["loadedMs"]) / 1000)
@@ -160,7 +196,11 @@ def main() -> None:
                         return got["first"] / 1000
 
                     times = alternate(
-                        {"player (comm chunks)": player, "peer (HTTP /files/ blob)": http},
+                        {
+                            "player (comm chunks)": player,
+                            "player (extension, HTTP Range)": extension,
+                            "peer (HTTP /files/ blob)": http,
+                        },
                         args.rounds,
                     )
                     browser.close()
@@ -172,6 +212,10 @@ def main() -> None:
         print(summary(times))
         r = ratio(times, "player (comm chunks)", "peer (HTTP /files/ blob)")
         print(f"player / peer: {r:.2f}x")
+        r = ratio(times, "player (extension, HTTP Range)", "peer (HTTP /files/ blob)")
+        print(f"player via the extension / peer: {r:.2f}x")
+        r = ratio(times, "player (comm chunks)", "player (extension, HTTP Range)")
+        print(f"player via the comm / via the extension: {r:.2f}x")
         med = statistics.median(stream["loaded"])
         print(f"player: first frame as a poster after {statistics.median(stream['poster']):.2f} s")
         print(

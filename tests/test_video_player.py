@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vlmrun_jupyter import VideoRef
+from vlmrun_jupyter import VideoRef, _served
 from vlmrun_jupyter.display.kinds import video as video_kind
 from vlmrun_jupyter.player import proxy
 from vlmrun_jupyter.player import video as player
@@ -165,8 +165,11 @@ def test_a_playable_video_streams_in_chunks_that_are_the_file(
     view = View(widget)
     ready = view.open()
     size = src.stat().st_size
+    # "ready" also names the cached file and its tag, for the Jupyter server extension
+    path = ref.fetch()
     assert ready == {
-        "type": "ready", "view": "view1", "size": size, "mime": "video/mp4", "copy": False
+        "type": "ready", "view": "view1", "size": size, "mime": "video/mp4", "copy": False,
+        "url": f"artifacts/{path.parent.name}/{path.name}", "tag": _served.tag(path.stat()),
     }  # fmt: skip
     got = bytearray(size)
     tracemalloc.start()

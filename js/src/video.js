@@ -9,6 +9,15 @@
 // view's id, so several views of one widget each get their own stream. A "poster?"
 // first brings the first frame as a JPEG, shown while the video loads.
 //
+// The faster path: "ready" may also name the file relative to the kernel's cache
+// directory, with a tag. In a Jupyter page (Lab, Notebook 7: `#jupyter-config-data`
+// gives the server's base URL) whose server runs vlmrun_jupyter's extension, the view
+// HEADs `<base>vlmrun/cache/<name>`; when the size and the ETag (the tag) match, the
+// <video> plays that URL (the browser streams it with Range requests: playable after
+// the first bytes, seeks fetch what they need). Anything else (no extension, another
+// cache directory, a refusal, or the <video> failing on it before its first frame)
+// falls back to the chunks. `data-via` says which: "http" or "comm".
+//
 // Controls: play/pause, previous/next frame (using the stream's frame rate from PyAV),
 // a seek bar, the current time as mm:ss.mmm and the frame number. Once the player has
 // focus (click it): space or k plays/pauses, , and . (or the left/right arrows) step one
@@ -117,6 +126,36 @@ const MEDIA_ERRORS = {
 // Fetch the file in chunks over the widget's comm and hand back a Blob URL. `whenSeen`
 // resolves once the player is on screen: a large file waits for it, so a notebook of
 // many large videos loads the ones looked at.
+// The server's base URL ("/" or "/user/x/"), or "" outside a Jupyter page.
+function jupyterBase() {
+  try {
+    const node = document.getElementById("jupyter-config-data");
+    const base = node ? String(JSON.parse(node.textContent || "{}").baseUrl || "") : "";
+    return base.startsWith("/") ? (base.endsWith("/") ? base : `${base}/`) : "";
+  } catch (err) {
+    return "";
+  }
+}
+
+// The URL the Jupyter server serves this file at, or "" when it does not (or not this very
+// file: the ETag is the kernel's tag for it, the length its size).
+async function servedUrl(name, tag, size) {
+  const base = jupyterBase();
+  if (!base || !name || !tag || typeof fetch !== "function") return "";
+  const path = String(name).split("/").map(encodeURIComponent).join("/");
+  const url = new URL(`${base}vlmrun/cache/${path}`, window.location.origin).href;
+  try {
+    const res = await fetch(url, { method: "HEAD", credentials: "same-origin", cache: "no-store" });
+    const same =
+      res.status === 200 &&
+      res.headers.get("ETag") === `"${tag}"` &&
+      Number(res.headers.get("Content-Length")) === size;
+    return same ? url : "";
+  } catch (err) {
+    return "";
+  }
+}
+
 function createStream(model, viewId, handlers, whenSeen) {
   let size = 0;
   let mime = "video/mp4";
@@ -157,15 +196,21 @@ function createStream(model, viewId, handlers, whenSeen) {
       }
       parts = new Array(Math.ceil(size / chunk));
       const copy = Boolean(msg.copy);
-      if (size <= EAGER_BYTES) {
+      const viaComm = () => {
+        if (done) return;
+        handlers.via("comm");
         handlers.loading(0, size, copy);
         ask();
-      } else {
-        whenSeen.then(() => {
-          handlers.loading(0, size, copy);
-          ask();
+      };
+      const seen = size <= EAGER_BYTES ? Promise.resolve() : whenSeen;
+      servedUrl(msg.url, msg.tag, size).then((url) => {
+        if (done) return;
+        if (!url) return seen.then(viaComm);
+        handlers.via("http");
+        return seen.then(() => {
+          if (!done) handlers.direct(url, viaComm);
         });
-      }
+      });
     } else if (msg.type === "chunk") {
       inFlight -= 1;
       const data = buffers && buffers[0];
@@ -313,6 +358,7 @@ function render({ model, el }) {
   let url = "";
   let posterUrl = "";
   let stop = null;
+  let fallback = null; // from the server's URL back to the chunks, until the first frame
   let started = 0;
   const start = (whenSeen) => {
     if (stop) return;
@@ -335,6 +381,15 @@ function render({ model, el }) {
       opened: () => {
         root.dataset.openMs = String(Math.round(performance.now() - started));
       },
+      via: (how) => {
+        root.dataset.via = how;
+      },
+      direct: (serverUrl, back) => {
+        url = serverUrl;
+        fallback = back;
+        setStatus("opening");
+        video.src = url;
+      },
       complete: (blobUrl) => {
         root.dataset.loadedMs = String(Math.round(performance.now() - started));
         url = blobUrl;
@@ -346,6 +401,7 @@ function render({ model, el }) {
 
   video.addEventListener("loadeddata", () => {
     if (root.dataset.state === "error") return;
+    fallback = null;
     root.dataset.state = "ready";
     root.dataset.firstFrameMs = String(Math.round(performance.now() - started));
     setStatus("");
@@ -357,6 +413,14 @@ function render({ model, el }) {
   video.addEventListener("error", () => {
     const e = video.error;
     if (!url) return;
+    if (fallback) {
+      const back = fallback;
+      fallback = null;
+      url = "";
+      video.removeAttribute("src");
+      back();
+      return;
+    }
     fail(`The browser could not play this video: ${MEDIA_ERRORS[e && e.code] || "unknown error"}${e && e.message ? ` (${e.message})` : ""}.`);
   });
   video.addEventListener("durationchange", () => {
@@ -453,7 +517,7 @@ function render({ model, el }) {
     document.removeEventListener("pointerdown", onOutside, true);
     video.removeAttribute("src");
     video.load();
-    if (url) URL.revokeObjectURL(url);
+    if (url.startsWith("blob:")) URL.revokeObjectURL(url);
     if (posterUrl) URL.revokeObjectURL(posterUrl);
   };
 }

@@ -8,6 +8,11 @@ streaming a 2 GB file holds a few MB in the kernel; the browser assembles the ch
 a Blob and plays it with its own `<video>`, which gives exact seeking and frame stepping
 on every frame (the stream's frame rate comes from PyAV).
 
+A faster path where it exists: "ready" also names the file relative to its cache
+directory, with its tag (`_served.py`); a page whose Jupyter server runs our extension
+(`serverext.py`) on the same cache plays it from there over HTTP (Range requests: playable
+at once, seeks fetch what they need), and falls back to the chunks when it does not.
+
 What is streamed: the file itself when a browser can play it, else a playable copy
 (`proxy.transcode`) made the first time a view asks, in a background thread (the kernel
 stays free; the view shows its progress), and kept where the caller said (beside the
@@ -27,6 +32,7 @@ from typing import Any
 import anywidget
 import traitlets
 
+from .. import _served
 from . import proxy
 
 log = logging.getLogger(__name__)
@@ -77,9 +83,11 @@ class VideoPlayer(anywidget.AnyWidget):
         proxy_to: Path | None = None,
         on_copy: Callable[[Path], None] | None = None,
         poster: Callable[[], bytes] | None = None,
+        cache_dir: Path | None = None,
         **traits: Any,
     ) -> None:
         super().__init__(**traits)
+        self._cache_dir = cache_dir
         self._poster = poster
         self._source = Path(source)
         self._proxy_to = Path(proxy_to) if proxy_to is not None else None
@@ -104,10 +112,12 @@ class VideoPlayer(anywidget.AnyWidget):
         poster: Callable[[], bytes] | None = None,
         note: str = "",
         title: str = "",
+        cache_dir: Path | None = None,
     ) -> VideoPlayer:
         """A player of `path` (played as is), or of a playable copy made at `proxy_to`
         (kept there; reused if it is already there; `on_copy(path)` once made). `poster()`
-        gives a picture (JPEG bytes, or b"") views show while the video loads."""
+        gives a picture (JPEG bytes, or b"") views show while the video loads. Files under
+        `cache_dir` may be played from the Jupyter server (`serverext.py`)."""
         if not available():
             raise RuntimeError(
                 "the video player's JavaScript is missing from this installation "
@@ -124,6 +134,7 @@ class VideoPlayer(anywidget.AnyWidget):
             height=int(height),
             note=note,
             title=title,
+            cache_dir=cache_dir,
         )
 
     @property
@@ -169,12 +180,15 @@ class VideoPlayer(anywidget.AnyWidget):
 
     def _ready(self, view: str) -> None:
         try:
-            size = self.streamed.stat().st_size
+            st = self.streamed.stat()
         except OSError:
             raise RuntimeError(
                 "the video is no longer in the cache (evicted?): display the ref again"
             ) from None
-        self._reply(view, "ready", size=size, mime=MIME, copy=self._proxy_to is not None)
+        name = _served.name_in_cache(self.streamed, self._cache_dir) if self._cache_dir else ""
+        served = {"url": name, "tag": _served.tag(st)} if name else {}
+        copy = self._proxy_to is not None
+        self._reply(view, "ready", size=st.st_size, mime=MIME, copy=copy, **served)
 
     def _make_copy(self) -> None:
         assert self._proxy_to is not None

@@ -294,6 +294,7 @@ def make_viewer(ref: BaseRef, data: dict[str, Any]) -> Any:
         poster=_poster(path, info),
         note=why,
         title=f"{type(ref).__name__} · {ref.id}",
+        cache_dir=cache_for(ref).cache_dir,
     )
 
 
