@@ -7,8 +7,11 @@ concurrency. Baselines, in the same run: the official SDK
 the SDK in a `ThreadPoolExecutor` of the same width as ours. Rounds alternate
 (ours, SDK pooled, SDK loop, ours, ...); each side runs in its own subprocess, so none
 shares a GIL with the server. Then a width sweep for ours (how the default was chosen)
-and peak memory of ours (traced during the run, and peak RSS) for 1,000 vs 10,000 items.
-Every round gets a fresh server (its store grows with every artifact it makes).
+and the peak memory of ours for 1,000 vs 10,000 items, each after a warm-up batch (so
+imports and pools are not counted) in its own process: once traced (tracemalloc's peak
+during map_items) and once untraced (peak RSS growth: /proc/self/status VmHWM after
+writing 5 to /proc/self/clear_refs, minus VmRSS then; ru_maxrss would be inherited
+across exec). Every round gets a fresh server (its store grows with every artifact).
 
 Bar (issue 18): ours >= 10x the SDK loop and no slower than the pooled SDK; memory
 flat in the number of items.
@@ -63,6 +66,7 @@ def one(path):
     return Gray.model_validate_json(r.choices[0].message.content)
 
 paths = sorted(str(p) for p in Path(args["folder"]).iterdir())[: args["count"]]
+c0 = time.process_time()
 t0 = time.perf_counter()
 if args["width"] <= 1:
     out = [one(p) for p in paths]
@@ -70,12 +74,13 @@ else:
     with ThreadPoolExecutor(args["width"]) as pool:
         out = list(pool.map(one, paths))
 seconds = time.perf_counter() - t0
+cpu = time.process_time() - c0
 assert len(out) == len(paths) and all(o.image.id for o in out)
-print(json.dumps({"seconds": seconds, "n": len(out)}))
+print(json.dumps({"seconds": seconds, "cpu": cpu, "n": len(out)}))
 """
 
 OURS_SCRIPT = r"""
-import json, resource, sys, time
+import json, sys, time
 from pydantic import BaseModel
 from vlmrun_jupyter import Client
 from vlmrun_jupyter.batch import map_items
@@ -84,28 +89,53 @@ from vlmrun_jupyter.refs import ImageRef
 class Gray(BaseModel):
     image: ImageRef
 
+def status(field):  # kB -> bytes, from /proc/self/status
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
 args = json.loads(sys.stdin.read())
 client = Client()
-if args.get("trace"):  # memory runs only: tracing slows allocation down
-    import tracemalloc
-    tracemalloc.start()
+run = lambda folder, **kw: map_items(client, args["prompt"], folder, schema=Gray,
+    model="vlmrun-orion-1:auto", max_concurrency=args["width"], progress=False, **kw)
+out = {}
+if args.get("memory"):
+    # warm up first (imports, pools, the first requests), so what is measured is the
+    # run's own working memory; then reset the high-water mark (ru_maxrss would be
+    # inherited across exec) and trace either allocations or RSS, not both at once
+    run(args["warm"], journal=False)
+    import gc; gc.collect()
+    if args["memory"] == "traced":
+        import tracemalloc
+        tracemalloc.start()
+    else:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        base = status("VmRSS")
+c0 = time.process_time()
 t0 = time.perf_counter()
-batch = map_items(client, args["prompt"], args["folder"], schema=Gray,
-                  model="vlmrun-orion-1:auto", max_concurrency=args["width"], progress=False)
-seconds = time.perf_counter() - t0
-traced = tracemalloc.get_traced_memory()[1] if args.get("trace") else 0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+batch = run(args["folder"])
+out["seconds"] = time.perf_counter() - t0
+out["cpu"] = time.process_time() - c0
+if args.get("memory") == "traced":
+    out["traced_peak"] = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+elif args.get("memory"):
+    out["rss_growth"] = status("VmHWM") - base
 counts = batch.counts
 assert counts["done"] == len(batch), counts
-print(json.dumps({"seconds": seconds, "n": len(batch), "rss_kb": peak, "traced_peak": traced}))
+out["n"] = len(batch)
+print(json.dumps(out))
 """
 
 
-def make_folder(folder: Path, n: int) -> Path:
+def make_folder(folder: Path, n: int, seed: int = 0) -> Path:
     """n distinct small PNGs (every item its own content key)."""
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        Image.new("RGB", (16, 16), (i % 256, i // 256 % 256, i // 65536)).save(
+        Image.new("RGB", (16, 16), (i % 256, i // 256 % 256, i // 65536 + seed)).save(
             folder / f"img{i:05d}.png"
         )
     return folder
@@ -149,6 +179,7 @@ def main() -> None:
     loop_n = opts.loop_count or opts.count
     sides = [("ours", width, opts.count), ("pooled", width, opts.count), ("loop", 1, loop_n)]
     times: dict[str, list[float]] = {"ours": [], "pooled": [], "loop": []}
+    cpu: dict[str, list[float]] = {"ours": [], "pooled": [], "loop": []}
     sweep: list[tuple[int, float]] = []
     memory: list[tuple[int, float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -164,6 +195,7 @@ def main() -> None:
                     res = _side(name, server, root, {**args, "width": w, "count": n})
                     # the loop may run on fewer items: scaled to --count so ratios compare
                     times[name].append(res["seconds"] * opts.count / res["n"])
+                    cpu[name].append(res["cpu"] * opts.count / res["n"])
                     print(f"round {r + 1} {name:6s} {res['seconds']:7.2f} s ({res['n']} items)",
                           file=sys.stderr)  # fmt: skip
             finally:
@@ -177,30 +209,41 @@ def main() -> None:
             finally:
                 server.stop()
 
+        warm = make_folder(root / "warm", 64, seed=200)
         for n in [int(x) for x in opts.memory.split(",") if x]:
             mfolder = folder if n == opts.count else make_folder(root / f"items-{n}", n)
-            server = _serve(opts.latency)
-            try:
-                res = _side("ours", server, root,
-                            {**args, "folder": str(mfolder), "width": width, "trace": True})  # fmt: skip
-            finally:
-                server.stop()
-            memory.append((n, res["traced_peak"] / 2**20, res["rss_kb"] / 1024))
+            res = {}
+            for how in ("traced", "rss"):
+                server = _serve(opts.latency)
+                try:
+                    margs = {**args, "folder": str(mfolder), "width": width, "warm": str(warm)}
+                    res.update(_side("ours", server, root, {**margs, "memory": how}))
+                finally:
+                    server.stop()
+            memory.append((n, res["traced_peak"] / 2**20, res["rss_growth"] / 2**20))
+            print(f"memory {n}: {memory[-1]}", file=sys.stderr)
 
-    med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"{opts.count} images (16x16 PNG), grayscale with an ImageRef schema, "
-          f"{opts.latency * 1000:.0f} ms latency/completion, {opts.rounds} alternating rounds")  # fmt: skip
-    suffix = f" (timed on {loop_n} items, scaled)" if loop_n != opts.count else ""
-    print(f"ours map_items, width {width:2d}   : {stats(times['ours'])}")
-    print(f"SDK ThreadPool, width {width:2d}   : {stats(times['pooled'])}")
-    print(f"SDK sequential loop       : {stats(times['loop'])}{suffix}")
-    print(f"ours vs SDK loop   : {med['loop'] / med['ours']:5.1f}x faster  (bar >= 10x)")
-    print(f"ours vs SDK pooled : {med['pooled'] / med['ours']:5.2f}x  (bar >= 1.0)")
+    if opts.rounds:
+        med = {k: statistics.median(v) for k, v in times.items()}
+        print(f"{opts.count} images (16x16 PNG), grayscale with an ImageRef schema, "
+              f"{opts.latency * 1000:.0f} ms latency/completion, {opts.rounds} alternating rounds")  # fmt: skip
+        suffix = f" (timed on {loop_n} items, scaled)" if loop_n != opts.count else ""
+        print(f"ours map_items, width {width:2d}   : {stats(times['ours'])}")
+        print(f"SDK ThreadPool, width {width:2d}   : {stats(times['pooled'])}")
+        print(f"SDK sequential loop       : {stats(times['loop'])}{suffix}")
+        for name in ("ours", "pooled", "loop"):
+            print(f"client CPU (user+sys) {name:6s}: {stats(cpu[name])}")
+        print(f"ours vs SDK loop   : {med['loop'] / med['ours']:5.1f}x faster  (bar >= 10x)")
+        print(f"ours vs SDK pooled : {med['pooled'] / med['ours']:5.2f}x  (bar >= 1.0)")
     for w, s in sweep:
         print(f"width sweep: ours width {w:2d}: {s:6.2f} s ({opts.count / s:5.0f} items/s)")
     for n, traced, rss in memory:
-        print(f"memory: {n:6d} items: peak traced {traced:6.1f} MiB during map_items, "
-              f"peak RSS {rss:6.1f} MiB")  # fmt: skip
+        print(f"memory: {n:6d} items: peak traced {traced:6.2f} MiB during map_items, "
+              f"peak RSS growth {rss:6.2f} MiB")  # fmt: skip
+    if len(memory) >= 2:
+        (n0, t0, r0), (n1, t1, r1) = memory[0], memory[-1]
+        print(f"memory {n1} / {n0} items: traced {t1 / t0:4.2f}x, RSS growth {r1 / r0:4.2f}x "
+              "(bar: flat, <= ~1.2x)")  # fmt: skip
 
 
 if __name__ == "__main__":
