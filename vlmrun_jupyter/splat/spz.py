@@ -4,7 +4,7 @@ Layout (design section 5). Every version stores the same six attribute sections,
 each for all points: positions, alphas, colors, log-scales, rotations, spherical
 harmonics. Versions 1-3 gzip a 16-byte header plus the sections as one stream;
 version 4 keeps a 32-byte header uncompressed, then a table of contents, then one
-zstd stream per non-empty section (so sections decompress in parallel).
+zstd stream per non-empty section (a reader may decompress them in parallel).
 
 Everything is vectorised numpy. Headers are validated before anything is
 allocated, and decompression is bounded by the sizes the header declares, so a
@@ -368,10 +368,12 @@ def _decode_v4(data: bytes, want_sh: bool = True) -> Splats:
         finish(index, r)
         return section(index, raw)
 
-    with _sections.Tasks(_sections.workers()) as tasks:
-        # The other streams decompress and decode on workers (when there are CPUs for
-        # them) while SH, the largest, decompresses here a slice at a time into one
-        # buffer, each slice decoded while it is still in the cache.
+    # One thread: on two CPUs, workers for the five small streams cost more CPU (page
+    # faults and unmaps in a threaded process) than they saved in wall time
+    # (bench/spz_decode.py, 1M points: 0.15 s threaded vs 0.12 s inline).
+    with _sections.Tasks(1) as tasks:
+        # SH, the largest stream, decompresses a slice at a time into one buffer, each
+        # slice decoded while it is still in the cache.
         futures = [tasks.submit(whole, i) for i in range(5)]
         if 5 in jobs and want_sh:
             r, done, size = reader(5), 0, jobs[5][2]
