@@ -2,9 +2,20 @@
 cannot download its own browser here), headless, with WebGL2 through SwiftShader and
 no background traffic."""
 
+import importlib.util
+import os
+import shutil
 from pathlib import Path
 
-CHROMIUM = "/usr/bin/chromium"
+import pytest
+
+# Debian's chromium, found on PATH (.ci/run installs it); $CHROMIUM names another build.
+CHROMIUM = (
+    os.environ.get("CHROMIUM")
+    or shutil.which("chromium")
+    or shutil.which("chromium-browser")
+    or "/usr/bin/chromium"
+)
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -16,3 +27,16 @@ CHROMIUM_ARGS = [
     "--enable-unsafe-swiftshader",
 ]
 HAVE_CHROMIUM = Path(CHROMIUM).exists()
+
+# The marks of every test that drives JupyterLab or Notebook 7 in Chromium.
+LAB_MARKS = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not HAVE_CHROMIUM, reason=f"Chromium is not installed ({CHROMIUM})"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("jupyterlab") is None,
+        reason="jupyterlab is not installed (the lab extra)",
+    ),
+    pytest.mark.skipif(
+        importlib.util.find_spec("playwright") is None, reason="playwright is not installed"
+    ),
+]

@@ -7,25 +7,17 @@ notebook shortcut does not fire inside the viewer. Screenshots go to test-artifa
 
 from __future__ import annotations
 
-import importlib.util
 import io
 from pathlib import Path
 
 import pdfs
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS
+from browser import CHROMIUM, CHROMIUM_ARGS, LAB_MARKS
 from PIL import Image, ImageStat
 from test_notebooks_lab_browser import JupyterServer, Page
 from test_viewer_lab_browser import contrast
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
-    pytest.mark.skipif(
-        importlib.util.find_spec("jupyterlab") is None,
-        reason="jupyterlab is not installed (the lab extra)",
-    ),
-]
+pytestmark = LAB_MARKS
 
 CELL = """\
 from vlmrun_jupyter import Client, LocalServer

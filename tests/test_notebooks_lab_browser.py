@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import importlib.util
 import io
 import json
 import secrets
@@ -28,7 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS
+from browser import CHROMIUM, CHROMIUM_ARGS, LAB_MARKS
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,17 +43,7 @@ KINDS = (
     "KeyFrames",
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
-    pytest.mark.skipif(
-        importlib.util.find_spec("jupyterlab") is None,
-        reason="jupyterlab is not installed (the lab extra)",
-    ),
-    pytest.mark.skipif(
-        importlib.util.find_spec("playwright") is None, reason="playwright is not installed"
-    ),
-]
+pytestmark = LAB_MARKS
 
 
 def _free_port() -> int:

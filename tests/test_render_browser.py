@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import render_media as media
-from browser import CHROMIUM, CHROMIUM_ARGS
+from browser import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM
 from pydantic import BaseModel
 
 from vlmrun_jupyter import (
@@ -123,8 +123,8 @@ def _page(outputs: dict[str, str]) -> str:
 def page(outputs, artifacts_dir):
     from playwright.sync_api import sync_playwright
 
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("Chromium is not installed at /usr/bin/chromium")
+    if not HAVE_CHROMIUM:
+        pytest.skip(f"Chromium is not installed ({CHROMIUM})")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         pg = browser.new_page(viewport={"width": 1100, "height": 900})

@@ -20,7 +20,7 @@ from vlmrun_jupyter.splat.spz import Splats
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not HAVE_CHROMIUM, reason="needs /usr/bin/chromium"),
+    pytest.mark.skipif(not HAVE_CHROMIUM, reason=f"Chromium is not installed ({CHROMIUM})"),
 ]
 
 

@@ -11,13 +11,12 @@ test-artifacts/.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
 from pathlib import Path
 
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS
+from browser import CHROMIUM, CHROMIUM_ARGS, LAB_MARKS
 from test_notebooks_lab_browser import JupyterServer, Page
 from test_video_player import write_video
 from test_viewer_lab_browser import contrast
@@ -26,12 +25,7 @@ from vlmrun_jupyter.display.budget import inline_budget
 from vlmrun_jupyter.player import video as player
 
 pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
-    pytest.mark.skipif(
-        importlib.util.find_spec("jupyterlab") is None,
-        reason="jupyterlab is not installed (the lab extra)",
-    ),
+    *LAB_MARKS,
     pytest.mark.skipif(not player.available(), reason="the player's JS is not built"),
 ]
 

@@ -8,24 +8,16 @@ test-artifacts/.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS
+from browser import CHROMIUM, CHROMIUM_ARGS, LAB_MARKS
 from PIL import Image
 from test_notebooks_lab_browser import JupyterServer, Page
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
-    pytest.mark.skipif(
-        importlib.util.find_spec("jupyterlab") is None,
-        reason="jupyterlab is not installed (the lab extra)",
-    ),
-]
+pytestmark = LAB_MARKS
 
 SCENE = """\
 import numpy as np
