@@ -14,7 +14,7 @@ import pdfs
 import pytest
 from browser import CHROMIUM, CHROMIUM_ARGS, LAB_MARKS
 from PIL import Image, ImageStat
-from test_notebooks_lab_browser import JupyterServer, Page
+from test_notebooks_lab_browser import JupyterServer, Page, dark_theme, open_notebook
 from test_viewer_lab_browser import contrast
 
 pytestmark = LAB_MARKS
@@ -79,13 +79,7 @@ def test_page_40_of_60_after_a_jump_and_the_keyboard(app, tmp_path, artifacts_di
             p = Page(browser, server.origin)
             page = p.page
             page.set_viewport_size({"width": 1200, "height": 900})
-            page.goto(server.url("doc.ipynb"))
-            page.wait_for_function(
-                """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-                   const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-                   return k && k.status === 'idle'; }""",
-                timeout=60_000,
-            )
+            open_notebook(page, server.url("doc.ipynb"))
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
             _shows(page, 1)
             viewer = page.locator(ROOT).first
@@ -157,13 +151,7 @@ def test_page_40_of_60_after_a_jump_and_the_keyboard(app, tmp_path, artifacts_di
             page.screenshot(path=str(artifacts_dir / f"{app}-document-zoomed.png"))
 
             # the dark theme: the viewer's chrome follows it and stays readable
-            page.evaluate(
-                "() => window.jupyterapp.commands.execute('apputils:change-theme', "
-                "{theme: 'JupyterLab Dark'})"
-            )
-            page.wait_for_function(
-                "() => document.body.dataset.jpThemeLight === 'false'", timeout=30_000
-            )
+            dark_theme(page)
             page.wait_for_timeout(500)
             page.screenshot(path=str(artifacts_dir / f"{app}-document-dark.png"))
             bar = Image.open(io.BytesIO(viewer.locator(".bar").screenshot())).convert("L")

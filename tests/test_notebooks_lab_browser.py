@@ -229,18 +229,33 @@ def _screenshot_kinds(page, folder: Path, prefix: str) -> list[Path]:
     return shots
 
 
+KERNEL_IDLE = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+    return k && k.status === 'idle'; }"""
+
+
+def open_notebook(page, url: str) -> None:
+    """Go to a notebook in Lab or Notebook 7 and wait until its kernel is idle."""
+    page.goto(url)
+    page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+
+
+def dark_theme(page) -> None:
+    """Switch the app to JupyterLab Dark and wait until the page says so."""
+    page.evaluate(
+        "() => window.jupyterapp.commands.execute('apputils:change-theme', "
+        "{theme: 'JupyterLab Dark'})"
+    )
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
+
+
 def _open_and_run(p: Page, server: JupyterServer, name: str) -> None:
     page = p.page
     page.goto(server.url(name))
     page.wait_for_function(
         "() => window.jupyterapp && document.querySelector('.jp-Notebook .jp-Cell')", timeout=60_000
     )
-    page.wait_for_function(
-        """() => { const w = window.jupyterapp.shell.currentWidget;
-                   const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-                   return k && k.status === 'idle'; }""",
-        timeout=60_000,
-    )
+    page.wait_for_function(KERNEL_IDLE, timeout=60_000)
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     _wait_all_ran(page)
     page.wait_for_timeout(1000)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import test_notebooks_lab_browser as lab_browser
-from test_notebooks_lab_browser import JupyterServer, Page
+from test_notebooks_lab_browser import KERNEL_IDLE, JupyterServer, Page
 
 pytestmark = lab_browser.pytestmark
 browser = lab_browser.browser  # the module-scoped Chromium fixture
@@ -85,10 +85,6 @@ client.complete(
 """
 # a widget with only a text repr beside its view: the extension leaves it to ipywidgets
 SLIDER = "import ipywidgets\n\nipywidgets.IntSlider(value=7, description='plain')\n"
-
-KERNEL_IDLE = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-    const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-    return k && k.status === 'idle'; }"""
 
 
 @pytest.fixture(scope="module")

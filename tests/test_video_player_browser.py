@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from browser import CHROMIUM, CHROMIUM_ARGS, LAB_MARKS
-from test_notebooks_lab_browser import JupyterServer, Page
+from test_notebooks_lab_browser import JupyterServer, Page, dark_theme, open_notebook
 from test_video_player import write_video
 from test_viewer_lab_browser import contrast
 
@@ -133,22 +133,10 @@ def test_a_68_mb_video_plays_seeks_and_steps_frames(
             p = Page(browser, server.origin)
             page = p.page
             page.set_viewport_size({"width": 1100, "height": 900})
-            page.goto(server.url("video.ipynb"))
-            page.wait_for_function(
-                """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-                   const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-                   return k && k.status === 'idle'; }""",
-                timeout=60_000,
-            )
+            open_notebook(page, server.url("video.ipynb"))
             dark = app == "notebook"  # Lab keeps the light theme: both are checked
             if dark:
-                page.evaluate(
-                    "() => window.jupyterapp.commands.execute('apputils:change-theme', "
-                    "{theme: 'JupyterLab Dark'})"
-                )
-                page.wait_for_function(
-                    "() => document.body.dataset.jpThemeLight === 'false'", timeout=30_000
-                )
+                dark_theme(page)
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
             page.wait_for_selector(".vlmrun-video", timeout=120_000)
             player_el = page.locator(".vlmrun-video").first

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from browser import CHROMIUM, CHROMIUM_ARGS, LAB_MARKS
 from PIL import Image
-from test_notebooks_lab_browser import JupyterServer, Page
+from test_notebooks_lab_browser import JupyterServer, Page, dark_theme, open_notebook
 
 pytestmark = LAB_MARKS
 
@@ -126,20 +126,8 @@ def test_viewer_fits_the_app_dark_theme_pointer_wheel_keys(app, tmp_path, artifa
             p = Page(browser, server.origin)
             page = p.page
             page.set_viewport_size({"width": 1100, "height": 700})
-            page.goto(server.url("scene.ipynb"))
-            page.wait_for_function(
-                """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-                   const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-                   return k && k.status === 'idle'; }""",
-                timeout=60_000,
-            )
-            page.evaluate(
-                "() => window.jupyterapp.commands.execute('apputils:change-theme', "
-                "{theme: 'JupyterLab Dark'})"
-            )
-            page.wait_for_function(
-                "() => document.body.dataset.jpThemeLight === 'false'", timeout=30_000
-            )
+            open_notebook(page, server.url("scene.ipynb"))
+            dark_theme(page)
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
             _wait_frame_after(page, 0)
             viewer = page.locator(".jp-OutputArea-output .vlmrun-splat").first
