@@ -276,14 +276,18 @@ class CountingPool(ThreadPoolExecutor):
         with self._count_lock:
             self.outstanding += 1
             self.most = max(self.most, self.outstanding)
-        fut = super().submit(fn, *args, **kwargs)
 
-        def done(_f):
-            with self._count_lock:
-                self.outstanding -= 1
+        def counted():
+            # Count the task as finished inside it, before its future is resolved: a
+            # done-callback runs after wait() has already woken the runner, which may
+            # then submit the next task while this one still counts as outstanding.
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self._count_lock:
+                    self.outstanding -= 1
 
-        fut.add_done_callback(done)
-        return fut
+        return super().submit(counted)
 
 
 def _held_by_batch(client, items, width: int) -> tuple[int, int]:
