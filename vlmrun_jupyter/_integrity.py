@@ -86,18 +86,21 @@ class Hasher:
         return self._h.hexdigest()
 
 
-def write_record(path: Path, size: int, digest: str, hashed: Path | None = None) -> Path:
-    """Record a file's size and hash (atomically, before the file itself is moved in), and
-    the stamp of `hashed`, the written file about to become `path` (a rename keeps both)."""
-    rec = record_path(path)
-    tmp = rec.with_name(f"{tmp_prefix()}{rec.name}")
-    stamp = ""
-    if hashed is not None:
-        st = hashed.stat()
-        stamp = f" {st.st_mtime_ns} {st.st_ino}"
-    tmp.write_text(f"{size} {digest}{stamp}\n", "ascii")
-    os.replace(tmp, rec)
-    return rec
+def write_record(path: Path, size: int, digest: str, stamp: os.stat_result | None = None) -> int:
+    """Record a file's size and hash, and `stamp`, the stat of the written file about to
+    become `path` (a rename keeps its mtime and inode). Written in place with one short
+    write: the caller writes it before the file itself is moved in, so no reader serves
+    the file while its record is incomplete. Returns the record's size in bytes."""
+    line = f"{size} {digest}"
+    if stamp is not None:
+        line += f" {stamp.st_mtime_ns} {stamp.st_ino}"
+    data = (line + "\n").encode("ascii")
+    fd = os.open(record_path(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    return len(data)
 
 
 def _read_record(path: Path) -> tuple[int, str, tuple[int, int] | None] | None:
@@ -121,10 +124,11 @@ def _key(path: Path, st: os.stat_result) -> tuple[str, int, int, int]:
     return (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def mark_verified(path: Path) -> None:
-    """A file this process just wrote (and hashed) needs no second hashing."""
+def mark_verified(path: Path, st: os.stat_result | None = None) -> None:
+    """A file this process just wrote (and hashed) needs no second hashing (`st`: its
+    stat, when the caller has it)."""
     with contextlib.suppress(OSError):
-        key = _key(path, path.stat())
+        key = _key(path, st if st is not None else path.stat())
         with _lock:
             if len(_verified) >= _VERIFIED_MAX:
                 _verified.clear()

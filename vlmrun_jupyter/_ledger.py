@@ -42,15 +42,14 @@ class Ledger:
         self._tail = b""  # a partial last line (another process mid-write)
 
     # -- public ---------------------------------------------------------------------------
-    def record(self, rel: str, size: int) -> None:
-        """Note that the file `rel` (`<ns>/<name>`) now holds `size` bytes (0: removed)."""
-        line = f"{int(size)} {rel}\n".encode()
+    def record(self, *files: tuple[str, int]) -> None:
+        """Note that each file `rel` (`<ns>/<name>`) now holds `size` bytes (0: removed).
+        One append; this process reads it back with everyone else's at the next `total`."""
+        lines = "".join(f"{int(size)} {rel}\n" for rel, size in files).encode()
         with self._lock:
-            if self._open():
+            if self._open(recheck=False):
                 with contextlib.suppress(OSError):
-                    os.write(self._fd, line)  # O_APPEND: whole short lines, never interleaved
-            if self._sizes is not None:
-                self._sync()
+                    os.write(self._fd, lines)  # O_APPEND: whole short writes, never interleaved
 
     def total(self) -> int:
         """The bytes the cache holds as far as the journal knows (scans once per process)."""
@@ -73,8 +72,12 @@ class Ledger:
             return self._size() if self._open() else 0
 
     # -- internals (called with the lock held) -----------------------------------------------
-    def _open(self) -> bool:
-        """Keep an fd on the current journal; a replaced journal means a rescan."""
+    def _open(self, recheck: bool = True) -> bool:
+        """Keep an fd on the current journal; a replaced journal means a rescan. Appends
+        skip the check (`recheck` False): a line written to a journal just replaced is
+        lost to the others, as a file written by another tool would be, until a rescan."""
+        if not recheck and self._fd is not None:
+            return True
         try:
             ino = os.stat(self.journal).st_ino
         except FileNotFoundError:

@@ -333,6 +333,8 @@ class ArtifactCache:
         try:
             with os.fdopen(fd, "wb") as f:
                 hasher = _integrity.Hasher().write(f, chunks, limit, what)
+                f.flush()
+                stamp = os.fstat(fd)  # mtime and inode survive the rename
             written, head = hasher.size, hasher.head
             if not length_known and written and looks_complete(head, hasher.tail) is False:
                 raise TruncatedDownload(
@@ -350,15 +352,15 @@ class ArtifactCache:
                 raise IntegrityError(
                     f"{what}: the bytes are not a valid {kind} file; nothing was cached."
                 )
-            _integrity.write_record(dest, written, hasher.digest, tmp)
+            record = _integrity.write_record(dest, written, hasher.digest, stamp)
             os.replace(tmp, dest)
-            _integrity.mark_verified(dest)
+            _integrity.mark_verified(dest, stamp)
         except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise
-        self.note(dest, written)
-        self.note(_integrity.record_path(dest))
+        rel = f"{dest.parent.name}/{dest.name}"
+        self._ledger.record((rel, written), (rel + _integrity.RECORD_SUFFIX, record))
         return dest
 
     def note(self, path: Path, size: int | None = None) -> None:
@@ -370,7 +372,7 @@ class ArtifactCache:
             except OSError:
                 size = 0
         with contextlib.suppress(ValueError):
-            self._ledger.record(path.relative_to(self.root).as_posix(), size)
+            self._ledger.record((path.relative_to(self.root).as_posix(), size))
 
     def write_url_sidecar(self, ref: BaseRef, ns: Namespace, url: str) -> None:
         """Remember a url_ artifact's target so later lookups need no request."""
