@@ -26,7 +26,6 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from .errors import LimitError
 from .kinds import TAIL_BYTES, looks_complete, looks_like
@@ -68,8 +67,9 @@ class Hasher:
             self.head += bytes(chunk[: _HEAD - len(self.head)])
         self.tail = (self.tail + bytes(chunk[-TAIL_BYTES:]))[-TAIL_BYTES:]
 
-    def write(self, f: BinaryIO, chunks: Iterable[bytes], limit: int, what: str) -> Hasher:
-        """Write every chunk to `f`, refusing more than `limit` bytes in all."""
+    def write(self, fd: int, chunks: Iterable[bytes], limit: int, what: str) -> Hasher:
+        """Write every chunk to the file descriptor `fd` (unbuffered: chunks come off the
+        socket already large), refusing more than `limit` bytes in all."""
         for chunk in chunks:
             if self.size + len(chunk) > limit:
                 raise LimitError(
@@ -77,7 +77,9 @@ class Hasher:
                     f"{limit / 2**20:.1f} MiB; nothing was cached.",
                     hint="Raise it with VLMRUN_MAX_ARTIFACT_BYTES=<bytes>.",
                 )
-            f.write(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
             self.update(chunk)
         return self
 
@@ -95,7 +97,7 @@ def write_record(path: Path, size: int, digest: str, stamp: os.stat_result | Non
     if stamp is not None:
         line += f" {stamp.st_mtime_ns} {stamp.st_ino}"
     data = (line + "\n").encode("ascii")
-    fd = os.open(record_path(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(os.fspath(path) + RECORD_SUFFIX, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         os.write(fd, data)
     finally:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 RESCAN_EVERY_S = 300.0  # files other tools wrote are counted at least this often
+SYNC_EVERY_S = 1.0  # `within` reads other processes' lines at least this often
 JOURNAL_MAX = 1 << 20  # bytes of journal before a rescan replaces it with an empty one
 
 
@@ -40,6 +41,8 @@ class Ledger:
         self._offset = 0
         self._scanned_at = 0.0
         self._tail = b""  # a partial last line (another process mid-write)
+        self._synced_at = 0.0
+        self._unsynced = 0  # bytes this process recorded since it last read the journal
 
     # -- public ---------------------------------------------------------------------------
     def record(self, *files: tuple[str, int]) -> None:
@@ -47,6 +50,7 @@ class Ledger:
         One append; this process reads it back with everyone else's at the next `total`."""
         lines = "".join(f"{int(size)} {rel}\n" for rel, size in files).encode()
         with self._lock:
+            self._unsynced += sum(max(0, int(size)) for _, size in files)
             if self._open(recheck=False):
                 with contextlib.suppress(OSError):
                     os.write(self._fd, lines)  # O_APPEND: whole short writes, never interleaved
@@ -59,6 +63,16 @@ class Ledger:
             else:
                 self._sync()
             return self._total
+
+    def within(self, cap: int) -> bool:
+        """Whether the cache surely holds at most `cap` bytes, without a system call when
+        the last reading (at most `SYNC_EVERY_S` old) plus what this process added since
+        is still under it: a download's check after storing costs nothing then."""
+        with self._lock:
+            fresh = time.monotonic() - self._synced_at < SYNC_EVERY_S
+            if self._sizes is not None and fresh and self._total + self._unsynced <= cap:
+                return True
+        return self.total() <= cap
 
     def reset(self, sizes: dict[str, int], offset: int | None = None) -> None:
         """Adopt a full listing taken by the caller (e.g. before evicting); lines appended
@@ -109,6 +123,7 @@ class Ledger:
                 self._rescan()
             return
         end = self._size()
+        self._synced_at, self._unsynced = time.monotonic(), 0
         if end <= self._offset:
             return
         data = self._tail + os.pread(self._fd, end - self._offset, self._offset)

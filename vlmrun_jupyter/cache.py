@@ -218,13 +218,19 @@ class ArtifactCache:
             else Settings.from_env().max_artifact_bytes
         )
         self._ledger = ledger_for(self.cache_dir, self._listing)
+        self._ns_dirs: dict[str, Path] = {}
 
     def __repr__(self) -> str:
         return f"ArtifactCache({str(self.cache_dir)!r})"
 
     # -- paths --------------------------------------------------------------------------
     def ns_dir(self, ns: Namespace) -> Path:
-        return self.root / ns.id  # Namespace validated the id
+        d = self._ns_dirs.get(ns.id)
+        if d is None:
+            if len(self._ns_dirs) > 4096:
+                self._ns_dirs.clear()
+            d = self._ns_dirs[ns.id] = self.root / ns.id  # Namespace validated the id
+        return d
 
     def candidates(self, ref: BaseRef, ns: Namespace) -> list[Path]:
         """Where a finished artifact may be (images: .jpg or .png)."""
@@ -262,10 +268,13 @@ class ArtifactCache:
         ns = ns or ref.namespace
         if ns is None:
             return None
-        for path in self.candidates(ref, ns):
+        return self._first_intact(self.candidates(ref, ns), ref.kind)
+
+    def _first_intact(self, paths: list[Path], kind: str) -> Path | None:
+        for path in paths:
             if not path.exists():
                 continue
-            if _integrity.intact(path, ref.kind):  # size and hash as recorded
+            if _integrity.intact(path, kind):  # size and hash as recorded
                 _integrity.touch(path)  # for the LRU; keeps the recorded stamp
                 return _integrity.hold(path)
             # Present but broken (truncated, swapped): remove so it is fetched again.
@@ -297,11 +306,15 @@ class ArtifactCache:
     def get_or_fetch(self, ref: BaseRef, ns: Namespace, download: Callable[[], Path]) -> Path:
         """Return the cached file, calling `download()` (which uses `store`) at most once
         across all threads and processes that ask concurrently."""
-        hit = self.lookup(ref, ns)
+        paths = self.candidates(ref, ns)
+        hit = self._first_intact(paths, ref.kind)
         if hit is not None:
             return hit
         with self.locked(ref, ns):
-            hit = self.lookup(ref, ns)
+            # Look again: another thread or process may have finished it while we waited
+            # (a url_ artifact's name is only known once its sidecar is written).
+            again = self.candidates(ref, ns) if isinstance(ref, UrlRef) else paths
+            hit = self._first_intact(again, ref.kind)
             if hit is not None:
                 return hit
             path = _integrity.hold(download())
@@ -326,15 +339,16 @@ class ArtifactCache:
         of unannounced length (`length_known` False), its format's trailer is there. More
         than `limit` bytes (the per-artifact cap) is refused. The size and hash are
         recorded beside the file for the check before it is served."""
-        _mkdir(dest.parent)
-        fd, tmp_name = tempfile.mkstemp(prefix=_integrity.tmp_prefix(), dir=dest.parent)
-        tmp = Path(tmp_name)
+        folder = dest.parent
+        _mkdir(folder)
+        fd, tmp = tempfile.mkstemp(prefix=_integrity.tmp_prefix(), dir=folder)
         limit = self.max_artifact_bytes if limit is None else limit
         try:
-            with os.fdopen(fd, "wb") as f:
-                hasher = _integrity.Hasher().write(f, chunks, limit, what)
-                f.flush()
+            try:
+                hasher = _integrity.Hasher().write(fd, chunks, limit, what)
                 stamp = os.fstat(fd)  # mtime and inode survive the rename
+            finally:
+                os.close(fd)
             written, head = hasher.size, hasher.head
             if not length_known and written and looks_complete(head, hasher.tail) is False:
                 raise TruncatedDownload(
@@ -357,9 +371,9 @@ class ArtifactCache:
             _integrity.mark_verified(dest, stamp)
         except BaseException:
             with contextlib.suppress(OSError):
-                tmp.unlink()
+                os.unlink(tmp)
             raise
-        rel = f"{dest.parent.name}/{dest.name}"
+        rel = f"{folder.name}/{dest.name}"
         self._ledger.record((rel, written), (rel + _integrity.RECORD_SUFFIX, record))
         return dest
 
@@ -405,7 +419,7 @@ class ArtifactCache:
     def fit(self, keep: Path | None = None) -> list[Path]:
         """After a download: evict only if the ledger says the cap is exceeded (no listing
         otherwise), then down to `LOW_WATER` of the cap so the next listing is far off."""
-        if self._ledger.total() <= self.max_bytes:
+        if self._ledger.within(self.max_bytes):
             return []
         return self.evict(keep=keep, target=int(self.max_bytes * LOW_WATER))
 
