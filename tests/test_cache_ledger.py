@@ -78,6 +78,32 @@ def test_another_process_writing_the_same_cache_is_counted_and_the_cap_holds(tmp
     assert (cache.ns_dir(NS) / "doc_l00006.pdf").exists()
 
 
+def test_the_check_after_a_download_sees_other_processes_within_a_second(tmp_path, monkeypatch):
+    """After a download the cap is checked from memory while this process's own additions
+    keep it under; what other processes added is read at least every SYNC_EVERY_S."""
+    monkeypatch.setattr(_ledger, "SYNC_EVERY_S", 0.2)
+    cache = ArtifactCache(tmp_path, max_bytes=10**9)
+    _doc(cache, 1)
+    cache._ledger.total()
+    child = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(REPO / "tests")!r})
+        from vlmrun_jupyter.cache import ArtifactCache
+        from test_cache_ledger import _doc
+        cache = ArtifactCache({str(tmp_path)!r}, max_bytes=10**9)
+        for i in range(200, 206):
+            _doc(cache, i)
+        """
+    )
+    subprocess.run([sys.executable, "-c", child], check=True, cwd=REPO)
+    cache.max_bytes = 5_500  # 1 file here + 6 from the child + the next one: over
+    time.sleep(0.25)
+    _doc(cache, 2)
+    assert cache.size() <= 5_500
+    assert (cache.ns_dir(NS) / "doc_l00002.pdf").exists()  # the new one is kept
+
+
 def test_files_deleted_by_hand_are_not_counted_forever(tmp_path):
     cache = ArtifactCache(tmp_path, max_bytes=10**9)
     paths = [_doc(cache, i) for i in range(5)]

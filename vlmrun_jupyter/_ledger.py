@@ -4,7 +4,8 @@ Checking the size cap by listing and stat-ing every cached file after each downl
 costs more the bigger the cache is (quadratic over a large fetch). Instead each
 process keeps `file -> bytes` in memory, filled by one scan, and kept current by an
 append-only journal (`<cache_dir>/.ledger`): every process appends a line when it adds
-or removes a file and reads the lines it has not seen before answering. Lines are
+or removes a file and reads the lines it has not seen before answering (after a download,
+at most once a second while its own additions keep it under the cap). Lines are
 absolute facts (`<bytes> <namespace>/<file name>`, 0 for removed), so reading one twice
 is harmless. What the journal cannot see (files written or deleted by other tools,
 such as the official SDK sharing the directory, or by hand) is reconciled by a rescan:
