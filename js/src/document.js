@@ -14,18 +14,16 @@
 // itself stays white paper. Model traits: `count`, `page` (1-based, two-way), `height`,
 // `title` (plain text), `preview` (JPEG shown until the kernel answers, or instead).
 
+import { blobUrl, bytesOf, CONTROL_CSS, element, FRAME_CSS, pixelRatio, plainKey } from "./dom.js";
+
 const PATIENCE_MS = 10_000;
-const MAX_RATIO = 2;
 const THUMB_CSS = 96; // thumbnail width in CSS pixels
 const THUMBS_IN_FLIGHT = 3;
 const KEEP_PAGES = 24; // page pictures kept as blob URLs
 const ZOOM_STEP = 1.25;
 
 const STYLE = `
-.vlmrun-doc { font: 12px/1.4 var(--jp-ui-font-family, system-ui, sans-serif);
-  color: var(--jp-ui-font-color1, #333); border: 1px solid var(--jp-border-color2, #ddd);
-  border-radius: 6px; overflow: hidden; background: var(--jp-layout-color1, #fafafa);
-  max-width: 100%; outline: none; }
+.vlmrun-doc { ${FRAME_CSS} outline: none; }
 .vlmrun-doc:focus-visible, .vlmrun-doc.engaged { border-color: var(--jp-brand-color1, #1976d2); }
 .vlmrun-doc .bar { display: flex; flex-wrap: wrap; gap: 4px 6px; align-items: center;
   padding: 4px 8px; border-bottom: 1px solid var(--jp-border-color2, #e5e5e5);
@@ -33,9 +31,7 @@ const STYLE = `
 .vlmrun-doc .bar .title { font-weight: 600; margin-left: auto; user-select: text; }
 .vlmrun-doc .bar .title:empty { display: none; }
 .vlmrun-doc .sep { width: 1px; align-self: stretch; background: var(--jp-border-color2, #ddd); }
-.vlmrun-doc button, .vlmrun-doc input { font: inherit; color: var(--jp-ui-font-color1, #333);
-  border: 1px solid var(--jp-border-color1, #bbb); border-radius: 4px;
-  background: var(--jp-layout-color2, #eee); padding: 1px 8px; }
+.vlmrun-doc button, .vlmrun-doc input { ${CONTROL_CSS} padding: 1px 8px; }
 .vlmrun-doc input { background: var(--jp-input-background, var(--jp-layout-color0, #fff)); padding: 1px 4px; }
 .vlmrun-doc input.pageno { width: 4.5em; text-align: right; }
 .vlmrun-doc input.query { width: 11em; }
@@ -78,20 +74,6 @@ const STYLE = `
 .vlmrun-doc img.still { display: block; max-width: 100%; margin: 8px auto; }
 `;
 
-function bytesOf(value) {
-  if (!value) return new Uint8Array(0);
-  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  if (value instanceof ArrayBuffer) return new Uint8Array(value);
-  return new Uint8Array(0);
-}
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 function button(label, title) {
   const node = element("button", "", label);
   node.type = "button";
@@ -100,22 +82,13 @@ function button(label, title) {
   return node;
 }
 
-function blobUrl(buffer, mime) {
-  return URL.createObjectURL(new Blob([bytesOf(buffer)], { type: mime || "image/jpeg" }));
-}
-
-function ratio() {
-  return Math.min(window.devicePixelRatio || 1, MAX_RATIO);
-}
-
 function render({ model, el }) {
   const root = element("div", "vlmrun-doc");
   root.tabIndex = 0;
   root.setAttribute("role", "region");
   root.setAttribute("aria-label", "PDF viewer: arrows or PageUp/PageDown change page, Home/End, +/- zoom");
   root.setAttribute("data-lm-suppress-shortcuts", "true"); // notebook shortcuts stay away
-  const style = element("style");
-  style.textContent = STYLE;
+  const style = element("style", "", STYLE);
 
   // toolbar
   const bar = element("div", "bar");
@@ -236,7 +209,7 @@ function render({ model, el }) {
     }
     view.appendChild(sheet);
     state.shown = sheet;
-    const edge = Math.round(Math.max(width, height) * ratio());
+    const edge = Math.round(Math.max(width, height) * pixelRatio());
     const key = `${index}:${edge}`;
     const cached = state.pictures.get(key);
     if (cached) setPicture(sheet, img, cached, index);
@@ -318,7 +291,7 @@ function render({ model, el }) {
       const index = state.thumbQueue.shift();
       if (state.thumbUrls[index]) continue;
       state.thumbsInFlight += 1;
-      send({ type: "thumb?", index, edge: Math.round(THUMB_CSS * 1.3 * ratio()) });
+      send({ type: "thumb?", index, edge: Math.round(THUMB_CSS * 1.3 * pixelRatio()) });
     }
   };
   const watcher =
@@ -408,7 +381,7 @@ function render({ model, el }) {
       buildThumbs();
       showPage();
     } else if (msg.type === "page") {
-      const url = blobUrl(buffers && buffers[0], msg.mime);
+      const url = blobUrl(buffers && buffers[0], msg.mime || "image/jpeg");
       state.pictures.set(`${msg.index}:${asked.edge}`, url);
       if (state.pictures.size > KEEP_PAGES) {
         const [oldest, old] = state.pictures.entries().next().value;
@@ -421,7 +394,7 @@ function render({ model, el }) {
       }
     } else if (msg.type === "thumb") {
       state.thumbsInFlight -= 1;
-      const url = blobUrl(buffers && buffers[0], msg.mime);
+      const url = blobUrl(buffers && buffers[0], msg.mime || "image/jpeg");
       state.thumbUrls[msg.index] = url;
       const cell = thumbs.children[msg.index];
       if (cell) {
@@ -497,7 +470,7 @@ function render({ model, el }) {
   root.addEventListener("keydown", (event) => {
     if (event.target instanceof HTMLInputElement) return;
     const action = keys[event.key];
-    if (!action || event.ctrlKey || event.metaKey || event.altKey || !state.alive) return;
+    if (!action || !plainKey(event) || !state.alive) return;
     event.preventDefault();
     event.stopPropagation();
     action();

@@ -20,30 +20,13 @@
 import { OrbitCamera, UP_AXES } from "./camera.js";
 import { createRenderer } from "./renderer.js";
 import { createSorter } from "./sort-worker.js";
+import { blobUrl, bytesOf, CONTROL_CSS, element, FRAME_CSS, pixelRatio, plainKey } from "./dom.js";
 
 const FALLBACK_BACKGROUND = [0.98, 0.98, 0.98];
 const AXES = Object.keys(UP_AXES);
 
-function bytesOf(value) {
-  if (!value) return new Uint8Array(0);
-  if (value instanceof DataView) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  if (value instanceof ArrayBuffer) return new Uint8Array(value);
-  return new Uint8Array(0);
-}
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 const STYLE = `
-.vlmrun-splat { position: relative; font: 12px/1.4 var(--jp-ui-font-family, system-ui, sans-serif);
-  color: var(--jp-ui-font-color1, #333); border: 1px solid var(--jp-border-color2, #ddd);
-  border-radius: 6px; overflow: hidden; background: var(--jp-layout-color1, #fafafa);
-  max-width: 100%; }
+.vlmrun-splat { position: relative; ${FRAME_CSS} }
 .vlmrun-splat canvas { display: block; width: 100%; cursor: grab; touch-action: none;
   user-select: none; outline: none; }
 .vlmrun-splat canvas:active { cursor: grabbing; }
@@ -54,9 +37,7 @@ const STYLE = `
 .vlmrun-splat .bar .title { font-weight: 600; color: var(--jp-ui-font-color1, #333); }
 .vlmrun-splat .bar .title:empty { display: none; }
 .vlmrun-splat .bar .info { flex: 1; color: var(--jp-ui-font-color2, #555); }
-.vlmrun-splat button { font: inherit; padding: 1px 8px; color: var(--jp-ui-font-color1, #333);
-  border: 1px solid var(--jp-border-color1, #bbb); border-radius: 4px;
-  background: var(--jp-layout-color2, #eee); cursor: pointer; user-select: none; }
+.vlmrun-splat button { ${CONTROL_CSS} padding: 1px 8px; cursor: pointer; user-select: none; }
 .vlmrun-splat button:hover { background: var(--jp-layout-color3, #ddd); }
 .vlmrun-splat button:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); }
 .vlmrun-splat img.picture { display: block; max-width: 100%; margin: 0 auto; }
@@ -111,7 +92,7 @@ function picture(model) {
   if (!png.byteLength) return null;
   const img = element("img", "picture");
   img.alt = "static preview of the splats";
-  img.src = URL.createObjectURL(new Blob([png], { type: "image/png" }));
+  img.src = blobUrl(png, "image/png");
   return img;
 }
 
@@ -120,9 +101,7 @@ function render({ model, el }) {
   // JupyterLab's own context menu and notebook shortcuts stay off the viewer.
   root.setAttribute("data-jp-suppress-context-menu", "true");
   root.setAttribute("data-lm-suppress-shortcuts", "true");
-  const style = element("style");
-  style.textContent = STYLE;
-  root.appendChild(style);
+  root.appendChild(element("style", "", STYLE));
   el.appendChild(root);
   const still = picture(model);
   if (still) root.appendChild(still);
@@ -181,7 +160,7 @@ function render({ model, el }) {
 function start({ model, el, root, canvas, info, upButton, resetButton }, raw) {
   const { words, positions, count } = unpackSplats(raw, model.get("count"));
   const resize = () => {
-    const ratio = Math.min(window.devicePixelRatio || 1, 2);
+    const ratio = pixelRatio();
     const width = Math.max(1, Math.round((el.clientWidth || 640) * ratio));
     const height = Math.max(1, Math.round((model.get("height") || 420) * ratio));
     canvas.style.height = `${model.get("height") || 420}px`;
@@ -304,7 +283,7 @@ function start({ model, el, root, canvas, info, upButton, resetButton }, raw) {
     if (event.key === "Escape") {
       engage(false);
       canvas.blur();
-    } else if (keys[event.key] && !event.ctrlKey && !event.metaKey && !event.altKey) {
+    } else if (keys[event.key] && plainKey(event)) {
       keys[event.key](event.shiftKey);
       resort();
     } else {

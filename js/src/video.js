@@ -29,15 +29,14 @@
 // the last chunk and the first playable frame took from the first request: the browser
 // tests read them.
 
+import { blobUrl, CONTROL_CSS, element, FRAME_CSS, plainKey } from "./dom.js";
+
 const PATIENCE_MS = 10_000; // then say the kernel has not answered (but keep listening)
 const IN_FLIGHT = 3; // chunk requests outstanding at once (hides the round trip)
 const EAGER_BYTES = 32 * 1024 * 1024; // smaller videos load at once, larger once seen
 
 const STYLE = `
-.vlmrun-video { font: 12px/1.4 var(--jp-ui-font-family, system-ui, sans-serif);
-  color: var(--jp-ui-font-color1, #333); border: 1px solid var(--jp-border-color2, #ddd);
-  border-radius: 6px; overflow: hidden; background: var(--jp-layout-color1, #fafafa);
-  max-width: 100%; outline: none; }
+.vlmrun-video { ${FRAME_CSS} outline: none; }
 .vlmrun-video:focus-visible, .vlmrun-video.engaged { border-color: var(--jp-brand-color1, #1976d2); }
 .vlmrun-video .stage { position: relative; background: #000; display: flex;
   align-items: center; justify-content: center; min-height: 120px; }
@@ -64,20 +63,12 @@ const STYLE = `
 .vlmrun-video .caption .title { font-weight: 600; color: var(--jp-ui-font-color1, #333); }
 .vlmrun-video .caption .title:empty { display: none; }
 .vlmrun-video .caption .info { color: var(--jp-ui-font-color2, #555); }
-.vlmrun-video button { font: inherit; min-width: 30px; padding: 2px 8px; line-height: 0;
-  color: var(--jp-ui-font-color1, #333); border: 1px solid var(--jp-border-color1, #bbb);
-  border-radius: 4px; background: var(--jp-layout-color2, #eee); cursor: pointer; user-select: none; }
+.vlmrun-video button { ${CONTROL_CSS} min-width: 30px; padding: 2px 8px; line-height: 0;
+  cursor: pointer; user-select: none; }
 .vlmrun-video button:hover:not(:disabled) { background: var(--jp-layout-color3, #ddd); }
 .vlmrun-video button:disabled { opacity: 0.5; cursor: default; }
 .vlmrun-video button:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); }
 `;
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 // 75.5 -> "01:15.500", 3725.25 -> "1:02:05.250" (milliseconds truncated, as players do).
 export function clock(seconds) {
@@ -301,9 +292,7 @@ function render({ model, el }) {
   const info = element("span", "info", "");
   caption.append(title, info);
   // the style goes last: the output's text starts with the caption, not with CSS
-  const style = element("style");
-  style.textContent = STYLE;
-  root.append(stage, bar, caption, style);
+  root.append(stage, bar, caption, element("style", "", STYLE));
   el.appendChild(root);
   for (const b of [prev, play, nextBtn]) b.disabled = true;
   seek.disabled = true;
@@ -374,7 +363,7 @@ function render({ model, el }) {
       error: fail,
       poster: (data) => {
         if (url || root.dataset.state === "error") return;
-        posterUrl = URL.createObjectURL(new Blob([data], { type: "image/jpeg" }));
+        posterUrl = blobUrl(data, "image/jpeg");
         video.poster = posterUrl;
         root.dataset.posterMs = String(Math.round(performance.now() - started));
       },
@@ -486,7 +475,7 @@ function render({ model, el }) {
   };
   root.addEventListener("keydown", (event) => {
     const action = keys[event.key];
-    if (!action || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (!action || !plainKey(event)) return;
     if (event.target instanceof HTMLButtonElement && (event.key === " " || event.key === "Enter")) return;
     action(event.shiftKey);
     event.preventDefault();
