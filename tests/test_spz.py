@@ -136,17 +136,31 @@ def test_positions_match_a_byte_by_byte_reading(fbits):
 @pytest.mark.parametrize("version", [3, 4])
 @pytest.mark.parametrize("sh", [True, False])
 def test_one_cpu_and_several_decode_alike(version, sh, monkeypatch):
-    # several inflate pieces and SH slices; inline on one CPU, on worker threads on more
+    # several inflate pieces, SH slices and rotation blocks; inline on one CPU (no
+    # workers), on one or more worker threads (which also take SH pieces when idle)
     original = scene(70_000, degree=3, seed=5)
     data = spz.encode(original, version=version)
-    monkeypatch.setattr(_sections, "workers", lambda: 1)
+    monkeypatch.setattr(_sections, "workers", lambda: 0)
     one = spz.decode(data, sh=sh)
-    monkeypatch.setattr(_sections, "workers", lambda: 3)
-    several = spz.decode(data, sh=sh)
-    for name in ("positions", "opacities", "colors", "log_scales", "rotations", "sh"):
-        assert np.array_equal(getattr(one, name), getattr(several, name)), name
+    for count in (1, 3):
+        monkeypatch.setattr(_sections, "workers", lambda count=count: count)
+        several = spz.decode(data, sh=sh)
+        for name in ("positions", "opacities", "colors", "log_scales", "rotations", "sh"):
+            assert np.array_equal(getattr(one, name), getattr(several, name)), (count, name)
     if sh:
         assert_close(one, original)
+
+
+def test_a_shared_step_that_fails_raises_in_the_caller():
+    def boom() -> None:
+        raise ValueError("step failed")
+
+    with _sections.Tasks(1) as tasks:
+        tasks.share(boom)  # the worker is idle: it takes the step
+        with pytest.raises(ValueError, match="step failed"):
+            tasks.wait()
+    with _sections.Tasks(0) as tasks, pytest.raises(ValueError, match="step failed"):
+        tasks.share(boom)  # no workers: runs (and fails) here
 
 
 def test_out_of_range_values_clamp_instead_of_wrapping():

@@ -186,14 +186,14 @@ def decode(data: bytes | mmap.mmap, sh: bool = True) -> Splats:
 
 
 def _decode_gzip(data: bytes, want_sh: bool = True) -> Splats:
-    """Inflate piece by piece (each piece a few hundred KB, still in the CPU's cache): the
-    header and the first five sections (30% of the stream) are copied into one buffer
-    and each decodes (on a worker when there are CPUs for one) as soon as it is
-    complete; SH, the rest, decodes here straight from each piece into its float32
-    array while the piece is in the cache, so the inflated SH bytes are never gathered
-    nor handed between threads (which cost more CPU than it saved). Without
-    `want_sh` the SH bytes are inflated (the stream is still checked to its end, CRC
-    included) but neither kept nor decoded."""
+    """Inflate piece by piece (each piece ~200 KB, still in the CPU's cache): the header
+    and the first five sections (30% of the stream) are copied into one buffer and
+    each decodes (on a worker when there are CPUs for one) as soon as it is complete;
+    SH, the rest, decodes straight from each piece into its float32 array, here or on
+    a worker that is idle at that moment (never queued: inflating, the longest step,
+    must not wait), so the inflated SH bytes are never gathered. Without `want_sh`
+    the SH bytes are inflated (the stream is still checked to its end, CRC included)
+    but neither kept nor decoded."""
     version, n, deg, fbits, flags = _peek_gzip_header(data)
     sizes = [w * n for w in _widths(version, deg)]
     total = HEADER.size + sum(sizes)
@@ -220,15 +220,19 @@ def _decode_gzip(data: bytes, want_sh: bool = True) -> Splats:
             if want_sh and filled + size > ends[5]:
                 lo = max(filled, ends[5])
                 out = sh[lo - ends[5] : filled + size - ends[5]]
-                _sections.sh_values(piece[lo - filled :], out)  # here, while in the cache
+                tasks.share(_sections.sh_values, piece[lo - filled :], out)  # still in the cache
             filled += size
         arrays = [f.result() for f in futures]
+        tasks.wait()
     k = SH_DIM[deg] if want_sh else 0
     return Splats(*arrays, sh.reshape(n, k, 3), deg, bool(flags & FLAG_ANTIALIASED))
 
 
-SH_SLICE = 1 << 20  # bytes of a v4 SH stream decompressed (and decoded) per step
-INFLATE_STEP = 256 << 10  # compressed bytes fed per step (bounds each step's output too)
+SH_SLICE = 256 << 10  # bytes of a v4 SH stream decompressed (and decoded) per step
+# Compressed bytes fed per step (bounds each step's output too, ~190 KB here): inflating
+# bench/spz_decode.py's v3 scene took 139-154 ms CPU in 128 KB steps, 171-199 ms in
+# 256 KB ones (output buffers grown and joined per call, pieces past the L2 cache).
+INFLATE_STEP = 128 << 10
 
 
 #: memory a decoded point costs (float32 arrays plus the inflated bytes and the
@@ -368,20 +372,31 @@ def _decode_v4(data: bytes, want_sh: bool = True) -> Splats:
         finish(index, r)
         return section(index, raw)
 
-    # One thread: on two CPUs, workers for the five small streams cost more CPU (page
-    # faults and unmaps in a threaded process) than they saved in wall time
-    # (bench/spz_decode.py, 1M points: 0.15 s threaded vs 0.12 s inline).
-    with _sections.Tasks(1) as tasks:
-        # SH, the largest stream, decompresses a slice at a time into one buffer, each
-        # slice decoded while it is still in the cache.
+    def piece(stream: Any, want: int) -> bytes:
+        """The SH stream's next bytes, at most `want` and at least one."""
+        try:
+            got = stream.read(want)
+        except zstandard.ZstdError as exc:
+            raise SpzError(f"corrupt SPZ compression in stream 5: {exc}") from None
+        if not got:
+            raise SpzError(f"truncated SPZ data: stream 5 ends before {jobs[5][2]:,} bytes")
+        return got
+
+    # The five small streams go to a worker (when this process has a second CPU) while
+    # SH, 70% of the output, decompresses here a slice at a time, each slice decoded
+    # while still in the cache, here or by a worker idle at that moment (once the small
+    # sections are done), so this thread goes on decompressing. bench/spz_decode.py's
+    # scene, 2 CPUs at load average 7-10: 0.12 s wall (best of 20) against 0.21 s with
+    # everything in one thread, CPU time no higher.
+    with _sections.Tasks(_sections.workers()) as tasks:
         futures = [tasks.submit(whole, i) for i in range(5)]
         if 5 in jobs and want_sh:
             r, done, size = reader(5), 0, jobs[5][2]
-            buffer = memoryview(bytearray(min(SH_SLICE, size)))
             while done < size:
-                step = min(SH_SLICE, size - done)
-                _sections.sh_values(inflate(5, r, buffer[:step]), sh[done : done + step])
-                done += step
+                got = piece(r, min(SH_SLICE, size - done))
+                tasks.share(_sections.sh_values, got, sh[done : done + len(got)])
+                done += len(got)
             finish(5, r)
         arrays = [f.result() for f in futures]
+        tasks.wait()
     return Splats(*arrays, sh.reshape(n, k, 3), deg, bool(flags & FLAG_ANTIALIASED))
