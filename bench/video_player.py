@@ -71,10 +71,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    import nbformat
-    from browser import CHROMIUM, CHROMIUM_ARGS
-    from playwright.sync_api import sync_playwright
-    from test_notebooks_lab_browser import JupyterServer, Page
+    from browser import chromium
+    from test_notebooks_lab_browser import JupyterServer, Page, open_notebook, write_notebook
     from test_video_player import write_video
 
     from vlmrun_jupyter import LocalServer
@@ -96,23 +94,13 @@ def main() -> None:
                 oid=oid,
                 sid=sid,
             )
-            cells = [nbformat.v4.new_code_cell(setup), nbformat.v4.new_code_cell("big")]
-            nb = nbformat.v4.new_notebook(cells=cells)
-            nb.metadata["kernelspec"] = {"name": "python3", "language": "python"}
-            nbformat.write(nb, root / "bench.ipynb")
+            write_notebook(root / "bench.ipynb", [setup, "big"])
             os.environ["VLMRUN_CACHE_DIR"] = str(tmp / "cache")  # the extension's cache
             server = JupyterServer("lab", root, tmp / "jupyter.log")
             try:
-                with sync_playwright() as pw:
-                    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                with chromium() as browser:
                     page = Page(browser, server.origin).page
-                    page.goto(server.url("bench.ipynb"))
-                    page.wait_for_function(
-                        """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-                           const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-                           return k && k.status === 'idle'; }""",
-                        timeout=60_000,
-                    )
+                    open_notebook(page, server.url("bench.ipynb"))
                     page.evaluate(
                         "() => window.jupyterapp.commands.execute('notebook:run-all-cells')"
                     )
@@ -124,14 +112,22 @@ def main() -> None:
                         "() => document.querySelector('.vlmrun-video').dataset.state === 'ready'",
                         timeout=120_000,
                     )  # the first display also fetched and drew the contact sheet: not timed
-                    stream: dict[str, list[float]] = {"poster": [], "opened": [], "loaded": []}
+                    stream: dict[str, list[float]] = {
+                        "poster shown": [],
+                        "kernel 'ready'": [],
+                        "all chunks": [],
+                    }
                     growth: list[int] = []
 
-                    def view(via: str) -> dict[str, str]:
-                        """Re-run the display cell; the new view's numbers once it plays."""
+                    def rerun() -> None:
+                        """Re-run the display cell (the active one): a new view, a new stream."""
                         page.evaluate(
                             "() => window.jupyterapp.commands.execute('notebook:run-cell')"
                         )
+
+                    def played(via: str) -> dict[str, str]:
+                        """The new view's numbers once it plays (marked: the next rerun's view
+                        is told apart from it)."""
                         page.wait_for_function(
                             "() => { const v = document.querySelectorAll('.vlmrun-video');"
                             " return v.length === 1 && v[0].dataset.state === 'ready'"
@@ -146,7 +142,8 @@ def main() -> None:
                         return d
 
                     def extension() -> float:
-                        return float(view("http")["firstFrameMs"]) / 1000
+                        rerun()
+                        return float(played("http")["firstFrameMs"]) / 1000
 
                     blocked = "**/vlmrun/cache/**"
 
@@ -158,9 +155,7 @@ def main() -> None:
                             page.unroute(blocked)
 
                     def comm() -> float:
-                        page.evaluate(
-                            "() => window.jupyterapp.commands.execute('notebook:run-cell')"
-                        )  # the active cell is the display cell: a new view, a new stream
+                        rerun()
                         base, peak, done = _rss_mib(kernel), [0], threading.Event()
 
                         def sample() -> None:
@@ -170,23 +165,15 @@ def main() -> None:
 
                         sampler = threading.Thread(target=sample)
                         sampler.start()
-                        page.wait_for_function(
-                            "() => { const v = document.querySelectorAll('.vlmrun-video');"
-                            " return v.length === 1 && v[0].dataset.state === 'ready'"
-                            " && !v[0].dataset.bench; }",
-                            timeout=120_000,
-                        )
-                        done.set()
-                        sampler.join()
+                        try:
+                            d = played("comm")
+                        finally:
+                            done.set()
+                            sampler.join()
                         growth.append(peak[0] - base)
-                        d = page.evaluate(
-                            "() => { const r = document.querySelector('.vlmrun-video');"
-                            " r.dataset.bench = '1'; return {...r.dataset}; }"
-                        )
-                        assert d.get("via") == "comm", d
-                        stream["poster"].append(float(d.get("posterMs", "nan")) / 1000)
-                        stream["opened"].append(float(d["openMs"]) / 1000)
-                        stream["loaded"].append(float(d["loadedMs"]) / 1000)
+                        stream["poster shown"].append(float(d.get("posterMs", "nan")) / 1000)
+                        stream["kernel 'ready'"].append(float(d["openMs"]) / 1000)
+                        stream["all chunks"].append(float(d["loadedMs"]) / 1000)
                         return float(d["firstFrameMs"]) / 1000
 
                     def http() -> float:
@@ -203,7 +190,6 @@ def main() -> None:
                         },
                         args.rounds,
                     )
-                    browser.close()
             finally:
                 server.stop()
         print(machine())
@@ -216,12 +202,10 @@ def main() -> None:
         print(f"player via the extension / peer: {r:.2f}x")
         r = ratio(times, "player (comm chunks)", "player (extension, HTTP Range)")
         print(f"player via the comm / via the extension: {r:.2f}x")
-        med = statistics.median(stream["loaded"])
-        print(f"player: first frame as a poster after {statistics.median(stream['poster']):.2f} s")
+        print("the player over the comm, from its first request:")
+        print(summary(stream))
         print(
-            f"player: kernel 'ready' after {min(stream['opened']):.2f}-"
-            f"{max(stream['opened']):.2f} s, all chunks after {med:.2f} s (median), "
-            f"{size / 1e6 / med:.0f} MB/s"
+            f"all chunks: {size / 1e6 / statistics.median(stream['all chunks']):.0f} MB/s (median)"
         )
         print(f"kernel RSS growth while streaming: {min(growth)}-{max(growth)} MiB")
     finally:

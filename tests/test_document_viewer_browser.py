@@ -12,9 +12,15 @@ from pathlib import Path
 
 import pdfs
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, LAB_MARKS
+from browser import LAB_MARKS, chromium
 from PIL import Image, ImageStat
-from test_notebooks_lab_browser import JupyterServer, Page, dark_theme, open_notebook
+from test_notebooks_lab_browser import (
+    JupyterServer,
+    Page,
+    dark_theme,
+    open_notebook,
+    write_notebook,
+)
 from test_viewer_lab_browser import contrast
 
 pytestmark = LAB_MARKS
@@ -32,15 +38,7 @@ ROOT = ".jp-OutputArea-output .vlmrun-doc"
 
 
 def _notebook(path: Path) -> None:
-    import nbformat
-
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(CELL)])
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, path)
+    write_notebook(path, [CELL])
 
 
 def _band(n: int) -> tuple[int, int, int]:
@@ -66,16 +64,13 @@ def _near(a, b, tol: int = 16) -> bool:
 
 @pytest.mark.parametrize("app", ["lab", "notebook"])
 def test_page_40_of_60_after_a_jump_and_the_keyboard(app, tmp_path, artifacts_dir):
-    from playwright.sync_api import sync_playwright
-
     root = tmp_path / "root"
     root.mkdir()
     pdfs.numbered(root / "sixty.pdf", 60, title="Sixty pages")
     _notebook(root / "doc.ipynb")
     server = JupyterServer(app, root, tmp_path / "jupyter.log")
     try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        with chromium() as browser:
             p = Page(browser, server.origin)
             page = p.page
             page.set_viewport_size({"width": 1200, "height": 900})
@@ -160,6 +155,5 @@ def test_page_40_of_60_after_a_jump_and_the_keyboard(app, tmp_path, artifacts_di
                 ratio = contrast(viewer.locator(selector).screenshot())
                 assert ratio >= 4.5, f"{selector}: contrast {ratio:.2f} in the dark theme"
             assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
-            browser.close()
     finally:
         server.stop()

@@ -11,7 +11,7 @@ import html as htmllib
 
 import pytest
 import render_media as media
-from browser import CHROMIUM, CHROMIUM_ARGS
+from browser import chromium
 from pydantic import BaseModel
 
 from vlmrun_jupyter import Client, ImageRef
@@ -73,8 +73,6 @@ def outputs(server, tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def page(outputs):
-    from playwright.sync_api import sync_playwright
-
     cells = "".join(
         f'<div class="cell" id="out-{name}"><div class="prompt">Out[{htmllib.escape(name)}]:'
         f"</div>{body}</div>"
@@ -91,12 +89,10 @@ def page(outputs):
         "</style></head>"
         f"<body>{cells}</body></html>"
     )
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         pg = browser.new_page(viewport={"width": 940, "height": 900})
         pg.set_content(doc, wait_until="load")
         yield pg
-        browser.close()
 
 
 def box(page, selector: str) -> dict:

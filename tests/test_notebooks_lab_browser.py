@@ -20,14 +20,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, LAB_MARKS
+from browser import LAB_MARKS, chromium
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,12 +122,8 @@ class JupyterServer:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -234,6 +230,21 @@ KERNEL_IDLE = """() => { const w = window.jupyterapp && window.jupyterapp.shell.
     return k && k.status === 'idle'; }"""
 
 
+def write_notebook(path: Path, cells: Iterable[str]) -> Path:
+    """A notebook of these code cells for the python3 kernel (the one the test venv runs),
+    so that Lab and Notebook 7 start it without asking."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+    return path
+
+
 def open_notebook(page, url: str) -> None:
     """Go to a notebook in Lab or Notebook 7 and wait until its kernel is idle."""
     page.goto(url)
@@ -267,18 +278,10 @@ def _first_lines(errors: list[str]) -> set[str]:
 
 @pytest.mark.parametrize("app", ["lab", "notebook"])
 def test_quickstart_runs_and_renders_in_the_browser(app, browser, tmp_path, artifacts_dir):
-    import nbformat
-
     root = tmp_path / "root"
     root.mkdir()
     shutil.copy(QUICKSTART, root / "quickstart.ipynb")
-    trivial = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
-    trivial.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(trivial, root / "baseline.ipynb")
+    write_notebook(root / "baseline.ipynb", ["1 + 1"])
     server = JupyterServer(app, root, tmp_path / "jupyter.log")
     try:
         # The frontend's own console noise, measured on a one-cell notebook, is not ours

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import render_media as media
-from browser import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM
+from browser import CHROMIUM, HAVE_CHROMIUM, chromium
 from pydantic import BaseModel
 
 from vlmrun_jupyter import (
@@ -121,12 +121,9 @@ def _page(outputs: dict[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def page(outputs, artifacts_dir):
-    from playwright.sync_api import sync_playwright
-
     if not HAVE_CHROMIUM:
         pytest.skip(f"Chromium is not installed ({CHROMIUM})")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         pg = browser.new_page(viewport={"width": 1100, "height": 900})
         dialogs: list[str] = []
         pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -136,7 +133,6 @@ def page(outputs, artifacts_dir):
         pg.screenshot(path=str(artifacts_dir / "render_all_light.png"), full_page=True)
         pg.evaluate(f"() => document.body.setAttribute('style', {DARK!r})")
         pg.screenshot(path=str(artifacts_dir / "render_all_dark.png"), full_page=True)
-        browser.close()
 
 
 def test_every_image_decodes(page):

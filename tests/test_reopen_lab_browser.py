@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import test_notebooks_lab_browser as lab_browser
-from test_notebooks_lab_browser import KERNEL_IDLE, JupyterServer, Page
+from test_notebooks_lab_browser import KERNEL_IDLE, JupyterServer, Page, write_notebook
 
 pytestmark = lab_browser.pytestmark
 browser = lab_browser.browser  # the module-scoped Chromium fixture
@@ -90,26 +90,13 @@ SLIDER = "import ipywidgets\n\nipywidgets.IntSlider(value=7, description='plain'
 @pytest.fixture(scope="module")
 def jupyter(tmp_path_factory):
     """One `jupyter lab` server; it serves Notebook 7's pages too."""
-    import nbformat
-
     root = tmp_path_factory.mktemp("reopen")
     notebooks = root / "root"
     notebooks.mkdir()
     for app in ("lab", "notebook"):
         setup = SETUP.format(cache=str(root / f"cache-{app}"))
-        cells = [nbformat.v4.new_code_cell(c) for c in (setup, *VIEWERS.values(), SLIDER)]
-        nb = nbformat.v4.new_notebook(cells=cells)
-        nb.metadata["kernelspec"] = {
-            "name": "python3",
-            "display_name": "Python 3",
-            "language": "python",
-        }
-        nbformat.write(nb, notebooks / f"{app}.ipynb")
-    card = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(c) for c in (SETUP.format(cache=str(root / "c")), CARD)]
-    )
-    card.metadata["kernelspec"] = nb.metadata["kernelspec"]
-    nbformat.write(card, notebooks / "card.ipynb")
+        write_notebook(notebooks / f"{app}.ipynb", [setup, *VIEWERS.values(), SLIDER])
+    write_notebook(notebooks / "card.ipynb", [SETUP.format(cache=str(root / "c")), CARD])
     jupyter = JupyterServer("lab", notebooks, root / "jupyter.log")
     yield jupyter
     jupyter.stop()

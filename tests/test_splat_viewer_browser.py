@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM
+from browser import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM, launch
 from PIL import Image
 
 from vlmrun_jupyter.splat import viewer
@@ -172,7 +172,7 @@ def playwright():
 
 @pytest.fixture(scope="module")
 def browser(playwright):
-    b = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    b = launch(playwright)
     yield b
     b.close()
 
@@ -266,7 +266,7 @@ def test_viewer_without_webgl_shows_the_static_picture(playwright, artifacts_dir
         "--disable-webgl",
         "--disable-webgl2",
     ]
-    b = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+    b = launch(playwright, args)
     try:
         v = ViewerPage(b, widget)
         img = v.page.locator(".vlmrun-splat img.picture")

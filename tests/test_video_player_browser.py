@@ -16,8 +16,14 @@ import re
 from pathlib import Path
 
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, LAB_MARKS
-from test_notebooks_lab_browser import JupyterServer, Page, dark_theme, open_notebook
+from browser import LAB_MARKS, chromium
+from test_notebooks_lab_browser import (
+    JupyterServer,
+    Page,
+    dark_theme,
+    open_notebook,
+    write_notebook,
+)
 from test_video_player import write_video
 from test_viewer_lab_browser import contrast
 
@@ -55,7 +61,6 @@ def videos(tmp_path_factory) -> dict[str, Path]:
 
 
 def _notebook(path: Path, server, videos: dict[str, Path], cache: Path) -> None:
-    import nbformat
 
     big_session, big = server.add_artifact("vid", videos["big"])
     broken_session, broken = server.add_artifact("vid", videos["broken"])
@@ -68,14 +73,7 @@ def _notebook(path: Path, server, videos: dict[str, Path], cache: Path) -> None:
         broken=broken,
         broken_session=broken_session,
     )
-    cells = [nbformat.v4.new_code_cell(c) for c in (setup, "big", "broken")]
-    nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, path)
+    write_notebook(path, [setup, "big", "broken"])
 
 
 def _video_state(page, index: int = 0) -> dict:
@@ -114,8 +112,6 @@ def _frame_number(text: str) -> int:
 def test_a_68_mb_video_plays_seeks_and_steps_frames(
     app, live_server, videos, tmp_path, artifacts_dir, monkeypatch
 ):
-    from playwright.sync_api import sync_playwright
-
     size = videos["big"].stat().st_size
     assert size > 60e6 and size > 10 * inline_budget()  # today: a contact sheet only
     root = tmp_path / "root"
@@ -128,8 +124,7 @@ def test_a_68_mb_video_plays_seeks_and_steps_frames(
     server = JupyterServer(app, root, tmp_path / "jupyter.log")
     monkeypatch.delenv("VLMRUN_CACHE_DIR")
     try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        with chromium() as browser:
             p = Page(browser, server.origin)
             page = p.page
             page.set_viewport_size({"width": 1100, "height": 900})
@@ -236,6 +231,5 @@ def test_a_68_mb_video_plays_seeks_and_steps_frames(
             page.screenshot(path=str(artifacts_dir / f"{app}-video-player-broken.png"))
             text = page.locator(".jp-Notebook").inner_text()
             assert "Error displaying widget" not in text
-            browser.close()
     finally:
         server.stop()

@@ -13,9 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, LAB_MARKS
+from browser import LAB_MARKS, chromium
 from PIL import Image
-from test_notebooks_lab_browser import JupyterServer, Page, dark_theme, open_notebook
+from test_notebooks_lab_browser import (
+    JupyterServer,
+    Page,
+    dark_theme,
+    open_notebook,
+    write_notebook,
+)
 
 pytestmark = LAB_MARKS
 
@@ -43,18 +49,8 @@ SplatViewer.from_splats(splats, height=360, preview_png=b"", title="ReconRef · 
 
 
 def _notebook(path: Path) -> None:
-    import nbformat
-
     filler = "\n".join(f"# line {i}" for i in range(40))
-    cells = [nbformat.v4.new_code_cell(f"{filler}\n1 + 1") for _ in range(2)]
-    cells.insert(1, nbformat.v4.new_code_cell(SCENE))
-    nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, path)
+    write_notebook(path, [f"{filler}\n1 + 1", SCENE, f"{filler}\n1 + 1"])
 
 
 def _pixels(png: bytes) -> np.ndarray:
@@ -114,15 +110,12 @@ def _scroll_top(page) -> float:
 
 @pytest.mark.parametrize("app", ["lab", "notebook"])
 def test_viewer_fits_the_app_dark_theme_pointer_wheel_keys(app, tmp_path, artifacts_dir):
-    from playwright.sync_api import sync_playwright
-
     root = tmp_path / "root"
     root.mkdir()
     _notebook(root / "scene.ipynb")
     server = JupyterServer(app, root, tmp_path / "jupyter.log")
     try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        with chromium() as browser:
             p = Page(browser, server.origin)
             page = p.page
             page.set_viewport_size({"width": 1100, "height": 700})
@@ -217,6 +210,5 @@ def test_viewer_fits_the_app_dark_theme_pointer_wheel_keys(app, tmp_path, artifa
             page.wait_for_timeout(300)
             assert page.locator(".jp-Notebook .jp-Cell").count() == cells
             assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
-            browser.close()
     finally:
         server.stop()
