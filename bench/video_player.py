@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 from _timing import alternate, machine, ratio, summary  # noqa: E402
+from peak_rss import status  # noqa: E402
 
 SETUP = """\
 import os
@@ -60,10 +61,7 @@ PEER = """async (url) => {
 
 
 def _rss_mib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) // 1024
-    return 0
+    return status("VmRSS", pid) // 2**20
 
 
 def main() -> None:

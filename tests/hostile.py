@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import struct
 import subprocess
 import sys
@@ -28,6 +27,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+from peak_rss import probe_env
 
 SID = "sess-hostile"
 KEY = "hostile-key"
@@ -295,11 +296,7 @@ def cases(full: bool = True) -> list[Case]:
 PROBE = r"""
 import json, sys, time
 case, base, cache, oid, deadline, warm_path = sys.argv[1:]
-
-def status(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
+from peak_rss import growth, mark
 
 from vlmrun_jupyter.client import Client
 from vlmrun_jupyter.refs import make_ref
@@ -313,9 +310,7 @@ except TypeError:  # a checkout from before deadlines
 warm = make_ref("img_warmup")
 warm.bind(session_id="sess-hostile", client=client)
 warm._repr_mimebundle_()
-with open("/proc/self/clear_refs", "w") as f:
-    f.write("5")
-base_rss = status("VmRSS")
+base_rss = mark()
 t0 = time.monotonic()
 out = {"error": None, "card": None}
 try:
@@ -330,7 +325,7 @@ try:
 except BaseException as exc:
     out["error"] = f"{type(exc).__name__}: {exc}"
 out["seconds"] = time.monotonic() - t0
-out["peak"] = status("VmHWM") - base_rss
+out["peak"] = growth(base_rss)
 print(json.dumps(out))
 """
 
@@ -347,7 +342,7 @@ def run_probe(
     `max_memory` bytes of address space when given: an old checkout may try for GBs)."""
     server.answers["img_warmup"] = Answer(small_png(), {"Content-Type": "image/png"})
     server.answers[case.object_id] = case.build()
-    env = {**os.environ, "PYTHONPATH": str(checkout), "VLMRUN_CACHE_DIR": str(cache_dir)}
+    env = probe_env(checkout, VLMRUN_CACHE_DIR=str(cache_dir))
     env.pop("VLMRUN_API_KEY", None)
     args = [case.name, server.base_url, str(cache_dir), case.object_id, str(case.deadline), ""]
 

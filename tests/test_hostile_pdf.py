@@ -13,6 +13,7 @@ from pathlib import Path
 import hostile
 import pdfs
 import pytest
+from peak_rss import status
 
 from vlmrun_jupyter.document import pdf
 from vlmrun_jupyter.document.viewer import DocumentViewer
@@ -66,12 +67,7 @@ def _limits(pid: int) -> tuple[int, int]:
         for line in Path(f"/proc/{pid}/limits").read_text().splitlines()
         if line.startswith("Max address space")
     )
-    size = next(
-        int(line.split()[1]) * 1024
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-        if line.startswith("VmSize:")
-    )
-    return cap, size
+    return cap, status("VmSize", pid)
 
 
 def test_the_worker_can_grow_by_the_memory_limit_only(tmp_path):

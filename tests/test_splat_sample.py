@@ -11,6 +11,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from peak_rss import probe_env
 from test_spz import legacy_file, scene
 
 from vlmrun_jupyter.splat import spz
@@ -59,8 +60,8 @@ def test_a_huge_claim_costs_the_sample_not_the_claim():
     # a 100,000-point sample stays within a few tens of MB and a few seconds
     code = textwrap.dedent(
         """
-        import struct, sys, time, zstandard
-        from pathlib import Path
+        import time, zstandard
+        from peak_rss import growth, mark
         from vlmrun_jupyter.splat import spz
         from vlmrun_jupyter.splat.sample import sample
         n = 20_000_000
@@ -68,17 +69,14 @@ def test_a_huge_claim_costs_the_sample_not_the_claim():
         toc = b"".join(spz.TOC_ENTRY.pack(len(s), w * n) for s, w in zip(streams, (9, 1, 3, 3, 4)))
         head = spz.HEADER_V4.pack(spz.MAGIC, 4, n, 0, 12, 0, 5, spz.HEADER_V4.size)
         data = head + toc + b"".join(streams)
-        def rss(field):
-            for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-        Path("/proc/self/clear_refs").write_text("5")
-        before, t0 = rss("VmRSS"), time.perf_counter()
+        before, t0 = mark(), time.perf_counter()
         part, total = sample(data, 100_000)
-        print(len(data), len(part), total, rss("VmHWM") - before, time.perf_counter() - t0)
+        print(len(data), len(part), total, growth(before), time.perf_counter() - t0)
         """
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=probe_env()
+    )
     size, kept, total, growth, seconds = (float(x) for x in out.stdout.split())
     assert size < 100_000 and kept == 100_000 and total == 20_000_000
     assert growth < 48 * 2**20, growth

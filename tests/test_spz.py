@@ -13,6 +13,7 @@ import tracemalloc
 import numpy as np
 import pytest
 import zstandard
+from peak_rss import probe_env
 
 from vlmrun_jupyter.splat import _sections, spz
 from vlmrun_jupyter.splat.spz import SH_DIM, Splats, SpzError
@@ -338,19 +339,13 @@ def test_bad_input_names_the_problem(data, message):
 RSS_PROBE = r"""
 import sys
 from pathlib import Path
+from peak_rss import growth, mark
 from vlmrun_jupyter.splat import _sections, spz
-
-def status(field):  # kB, from the kernel's own accounting of this process
-    for line in open("/proc/self/status"):
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
 
 warm, *cases = sys.argv[1:]
 for version in (3, 4):  # imports the codecs and starts the worker threads
     spz.decode(spz.encode(spz.decode(Path(warm).read_bytes()), version=version))
-with open("/proc/self/clear_refs", "w") as f:  # reset the high-water mark (VmHWM) to now
-    f.write("5")
-base = status("VmRSS")
+base = mark()  # the high-water mark (VmHWM) starts again from here
 for p in cases:
     data = Path(p).read_bytes()
     try:
@@ -358,7 +353,7 @@ for p in cases:
     except spz.SpzError:
         pass
     del data
-print((status("VmHWM") - base) * 1024)
+print(growth(base))
 """
 
 
@@ -374,7 +369,11 @@ def peak_rss_growth(tmp_path, *files: bytes) -> int:
         path.write_bytes(data)
         paths.append(str(path))
     proc = subprocess.run(
-        [sys.executable, "-c", RSS_PROBE, *paths], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", RSS_PROBE, *paths],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=probe_env(),
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return int(proc.stdout.strip().splitlines()[-1])

@@ -1,0 +1,47 @@
+"""Resident memory as the kernel counts it (/proc/<pid>/status), for the tests and benches
+that bound what a piece of work costs in memory, C allocations (zlib, zstd, PIL, ISA-L)
+included, which tracemalloc does not see.
+
+The peak is measured in a fresh process (a `python -c` probe): `mark()` resets the
+kernel's high-water mark (VmHWM) to the RSS of now by writing 5 to
+/proc/self/clear_refs, after the probe's warm-up, and `growth(mark)` is the peak since
+minus the RSS then. getrusage's ru_maxrss is no use here: it would carry the parent's
+peak across exec. A probe imports this module with `probe_env()` as its environment.
+
+Standard library only: the probes may import the package from another checkout.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def status(field: str, pid: int | str = "self") -> int:
+    """A /proc/<pid>/status figure (VmRSS, VmHWM, VmSize, ...) in bytes; 0 if absent."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024  # the kernel writes kB
+    return 0
+
+
+def mark() -> int:
+    """Reset this process's peak RSS to its RSS now, and return that RSS (bytes)."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return status("VmRSS")
+
+
+def growth(since: int) -> int:
+    """Bytes by which this process's peak RSS rose above `since` (from `mark()`)."""
+    return status("VmHWM") - since
+
+
+def probe_env(*first: str | Path, **overrides: str) -> dict[str, str]:
+    """This process's environment for a probe that does `import peak_rss`: PYTHONPATH
+    holds `first` (say, the checkout to import the package from), then this folder, then
+    whatever it held; `overrides` are set on top."""
+    old = os.environ.get("PYTHONPATH", "")
+    path = [*(str(p) for p in first), str(HERE), *([old] if old else [])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path), **overrides}
