@@ -294,6 +294,16 @@ def test_config_shows_settings_but_never_the_key(ip, magics, env):
         assert env.api_key not in everything(ip, c, r)
 
 
+def test_config_names_a_cache_under_home_as_tilde(ip, magics, env, monkeypatch, tmp_path):
+    """A saved notebook's `%vlmrun config` output carries no home directory (and with it
+    no user name), as cached files' paths in outputs do not."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("VLMRUN_CACHE_DIR", str(home / ".vlmrun" / "cache"))
+    _, cap = run(ip, "%vlmrun config")
+    assert "~/.vlmrun/cache" in cap.stdout and str(home) not in cap.stdout
+
+
 def test_help_and_pinfo_show_usage_with_examples(ip, magics):
     for source in ("%vlmrun help", "%vlmrun?"):
         _, cap = run(ip, source)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from IPython.core.error import UsageError
 
 from ..client import DEFAULT_MODEL
+from ..display.pipeline import shown_path
 from ..errors import VlmRunError, redact
 from ..refs import BaseRef, Namespace, make_ref
 from . import oneline
@@ -106,7 +107,8 @@ def config(runner: Runner) -> None:
     """Print the settings in force: base URL, where the key comes from, model, cache..."""
     try:
         client = runner.clients.get(need_key=False)
-        base, cache = client.base_url, str(client.settings.cache_dir)
+        # ~/... as outputs show cached files: a saved notebook carries no home directory
+        base, cache = client.base_url, shown_path(client.settings.cache_dir)
     except VlmRunError as exc:
         base, cache = f"(invalid: {runner.error_lines(exc)[0]})", "?"
     server, cfg = runner.clients.local_server, runner.config
