@@ -34,6 +34,28 @@ def artifacts_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def ipython():
+    """The test process's one IPython shell; every test that needs a shell takes it from
+    here. IPython keeps its shell as a process-wide singleton of one class, and
+    `start_ipython()` (a TerminalInteractiveShell) returns None once called: a test that
+    made a bare `InteractiveShell.instance()` made every later `start_ipython()` raise
+    MultipleInstanceError, and a second `start_ipython()` handed out None."""
+    from IPython import get_ipython
+    from IPython.testing.globalipapp import start_ipython
+
+    return start_ipython() or get_ipython()
+
+
+@pytest.fixture(scope="module")
+def ip(ipython):
+    """The shell with the extension loaded for one module's tests, unloaded after them
+    (the next module finds the shell as IPython made it)."""
+    ipython.run_line_magic("load_ext", "vlmrun_jupyter")
+    yield ipython
+    ipython.run_line_magic("unload_ext", "vlmrun_jupyter")
+
+
+@pytest.fixture(scope="session")
 def server():
     """A LocalServer for the whole session; tests must clear the faults they inject."""
     from vlmrun_jupyter import LocalServer

@@ -401,16 +401,6 @@ def test_notebook_progress_is_throttled(monkeypatch):
     assert 'value="1.000"' in sent[-1]["text/html"]
 
 
-@pytest.fixture(scope="module")
-def ip():
-    from IPython.testing.globalipapp import start_ipython
-
-    shell = start_ipython()
-    shell.run_line_magic("load_ext", "vlmrun_jupyter")
-    yield shell
-    shell.run_line_magic("unload_ext", "vlmrun_jupyter")
-
-
 def test_magic_over_a_list_a_series_and_a_folder(ip, live_server, monkeypatch, tmp_path):
     from vlmrun_jupyter.session import set_default_client
 

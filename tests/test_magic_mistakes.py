@@ -13,8 +13,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from IPython import get_ipython
-from IPython.testing.globalipapp import start_ipython
 from IPython.utils.capture import capture_output
 from nbclient import NotebookClient
 
@@ -129,12 +127,10 @@ def check_line(line: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def ip():
-    shell = start_ipython() or get_ipython()  # one shell per process: the first test starts it
-    shell.run_line_magic("load_ext", "vlmrun_jupyter")
-    shell.run_cell(SETUP)
-    yield shell
-    shell.run_line_magic("unload_ext", "vlmrun_jupyter")
+def ip(ip):
+    """conftest's shell (the extension loaded) with this module's names defined."""
+    ip.run_cell(SETUP)
+    return ip
 
 
 @pytest.fixture()

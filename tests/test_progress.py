@@ -8,8 +8,6 @@ import threading
 
 import numpy as np
 from bs4 import BeautifulSoup
-from IPython import get_ipython
-from IPython.testing.globalipapp import start_ipython
 from IPython.utils.capture import capture_output
 from PIL import Image
 from pydantic import BaseModel
@@ -21,11 +19,6 @@ from vlmrun_jupyter.local.samples import sample_video
 from vlmrun_jupyter.session import set_default_client
 
 MB = 1024 * 1024
-
-
-def shell():
-    """The test process's one IPython shell (started by whichever test came first)."""
-    return start_ipython() or get_ipython()
 
 
 class Clip(BaseModel):
@@ -85,13 +78,12 @@ def test_progress_sums_concurrent_transfers_and_words_them():
     assert q.text() == ("uploading 12.0 MB", None)
 
 
-def test_progress_bar_updates_one_line_in_a_notebook(client, live_server, tmp_path):
-    ip = shell()
+def test_progress_bar_updates_one_line_in_a_notebook(ipython, client, live_server, tmp_path):
     clip = sample_video(tmp_path / "c.mp4", seconds=2.0, fps=12)
     done = client.complete("Trim the video to the first 1 seconds", inputs=[str(clip)], schema=Clip)
     with capture_output() as cap:
         client.fetch(done.result.video, on_progress=ProgressBar(every=0))
-    assert ip is not None and cap.outputs
+    assert cap.outputs
     last = cap.outputs[-1].data
     assert last["text/plain"].startswith("vlmrun · downloading 100% of ")
     assert last["text/plain"].endswith(f" s of {client.deadline:g} s")  # the fetch's deadline
@@ -100,12 +92,14 @@ def test_progress_bar_updates_one_line_in_a_notebook(client, live_server, tmp_pa
     assert not soup.find("script") and not soup.find("style")
 
 
-def test_the_magic_status_line_shows_phases_sizes_and_no_emoji(live_server, tmp_path, monkeypatch):
+def test_the_magic_status_line_shows_phases_sizes_and_no_emoji(
+    ipython, live_server, tmp_path, monkeypatch
+):
     monkeypatch.setenv("VLMRUN_API_KEY", live_server.api_key)
     monkeypatch.setenv("VLMRUN_BASE_URL", live_server.base_url)
     monkeypatch.setenv("VLMRUN_CACHE_DIR", str(tmp_path / "cache"))
     set_default_client(None)
-    ip = shell()
+    ip = ipython
     ip.run_line_magic("load_ext", "vlmrun_jupyter")
     magics = get_magics(ip)
     try:

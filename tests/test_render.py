@@ -618,14 +618,12 @@ def test_sdk_style_ref_models_render_by_id(files, offline, monkeypatch):
 
 
 @pytest.fixture()
-def shell():
-    from IPython.core.interactiveshell import InteractiveShell
-
-    ip = InteractiveShell.instance()
-    yield ip
-    from vlmrun_jupyter import ipython
-
-    ipython.unload(ip)
+def shell(ipython):
+    """The process's shell (conftest), the extension unloaded again even if the test failed
+    halfway: the next module's tests start from a shell without it."""
+    yield ipython
+    if "vlmrun_jupyter" in ipython.extension_manager.loaded:
+        ipython.run_line_magic("unload_ext", "vlmrun_jupyter")
 
 
 def test_load_reload_unload_formatters(shell, files, offline):
