@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,38 @@ def ip(ipython):
     ipython.run_line_magic("load_ext", "vlmrun_jupyter")
     yield ipython
     ipython.run_line_magic("unload_ext", "vlmrun_jupyter")
+
+
+@pytest.fixture()
+def magics(ip):
+    """The extension's magics with no session yet and the settings' defaults again after
+    the test (a test sets a key, a model or the status line for itself only)."""
+    from vlmrun_jupyter.ipython import get_magics
+
+    m = get_magics(ip)
+    m.last_session = None
+    m.short_errors = True
+    yield m
+    for trait in ("api_key", "base_url", "default_model"):
+        setattr(m, trait, "")
+    m.short_errors = True
+    m.status_line = "auto"
+
+
+@pytest.fixture()
+def kernel_env(monkeypatch, tmp_path):
+    """What a notebook's kernel inherits: no key at all, a private cache, this checkout
+    importable. Returns the folder to run the notebook in."""
+    monkeypatch.delenv("VLMRUN_API_KEY", raising=False)
+    monkeypatch.delenv("VLMRUN_BASE_URL", raising=False)
+    monkeypatch.setenv("VLMRUN_CACHE_DIR", str(tmp_path / "cache"))
+    repo = str(Path(__file__).resolve().parent.parent)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")]))
+    # jupyter_client runs a kernelspec's "python" as sys.executable; PATH covers the rest
+    monkeypatch.setenv(
+        "PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    )
+    return tmp_path
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from IPython.utils.capture import capture_output
 
-from vlmrun_jupyter.ipython import formatters, get_magics
+from vlmrun_jupyter.ipython import formatters
 from vlmrun_jupyter.local.samples import sample_pdf, sample_video
 from vlmrun_jupyter.session import set_default_client
 
@@ -32,17 +32,6 @@ def ip(ip):
     """conftest's shell (the extension loaded) with this module's names defined."""
     ip.run_cell(SETUP)
     return ip
-
-
-@pytest.fixture()
-def magics(ip):
-    m = get_magics(ip)
-    m.last_session = None
-    yield m
-    for trait in ("api_key", "base_url", "default_model"):
-        setattr(m, trait, "")
-    m.short_errors = True
-    m.status_line = "auto"
 
 
 @pytest.fixture()

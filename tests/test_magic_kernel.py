@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import sys
-from pathlib import Path
-
 import nbformat
-import pytest
 from nbclient import NotebookClient
-
-REPO = Path(__file__).resolve().parent.parent
 
 CELLS = [
     "%load_ext vlmrun_jupyter",
@@ -30,20 +23,6 @@ class Blurred(BaseModel):
     "Path('key.txt').write_text("
     "get_ipython().magics_manager.registry['VlmRunMagics'].local_server.api_key);",
 ]
-
-
-@pytest.fixture()
-def kernel_env(monkeypatch, tmp_path):
-    """The kernel inherits this: no key at all, a private cache, this checkout importable."""
-    monkeypatch.delenv("VLMRUN_API_KEY", raising=False)
-    monkeypatch.delenv("VLMRUN_BASE_URL", raising=False)
-    monkeypatch.setenv("VLMRUN_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    # jupyter_client runs a kernelspec's "python" as sys.executable; PATH covers the rest
-    monkeypatch.setenv(
-        "PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
-    )
-    return tmp_path
 
 
 def test_notebook_runs_the_magic_offline_in_a_kernel(kernel_env):

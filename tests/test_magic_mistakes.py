@@ -6,9 +6,7 @@ a server comes back as one line under 160 characters that names the HTTP status 
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
 from pathlib import Path
 
 import nbformat
@@ -16,10 +14,8 @@ import pytest
 from IPython.utils.capture import capture_output
 from nbclient import NotebookClient
 
-from vlmrun_jupyter.ipython import get_magics
 from vlmrun_jupyter.session import set_default_client
 
-REPO = Path(__file__).resolve().parent.parent
 SETUP = """
 from pydantic import BaseModel
 from vlmrun_jupyter import ImageRef
@@ -134,15 +130,6 @@ def ip(ip):
 
 
 @pytest.fixture()
-def magics(ip):
-    m = get_magics(ip)
-    m.last_session = None
-    m.short_errors = True
-    yield m
-    m.api_key = m.base_url = ""
-
-
-@pytest.fixture()
 def env(live_server, monkeypatch, tmp_path):
     monkeypatch.setenv("VLMRUN_API_KEY", live_server.api_key)
     monkeypatch.setenv("VLMRUN_BASE_URL", live_server.base_url)
@@ -227,14 +214,7 @@ KERNEL_CELLS = [
 ]
 
 
-def test_the_mistakes_in_a_kernel(monkeypatch, tmp_path):
-    monkeypatch.delenv("VLMRUN_API_KEY", raising=False)
-    monkeypatch.delenv("VLMRUN_BASE_URL", raising=False)
-    monkeypatch.setenv("VLMRUN_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.setenv(
-        "PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
-    )
+def test_the_mistakes_in_a_kernel(kernel_env):
     table = [m for m in MISTAKES if "{cwd}" not in m[1]]
     nb = nbformat.v4.new_notebook()
     cells = list(KERNEL_CELLS)
@@ -244,7 +224,7 @@ def test_the_mistakes_in_a_kernel(monkeypatch, tmp_path):
     for i in range(len(KERNEL_CELLS), len(cells), 2):
         nb.cells[i].metadata["tags"] = ["raises-exception"]
     NotebookClient(
-        nb, kernel_name="python3", timeout=60, resources={"metadata": {"path": str(tmp_path)}}
+        nb, kernel_name="python3", timeout=60, resources={"metadata": {"path": str(kernel_env)}}
     ).execute()
     for k, (cell, expected, sent) in enumerate(table):
         i = len(KERNEL_CELLS) + 2 * k
