@@ -197,6 +197,20 @@ def _group_files(
     return groups
 
 
+def _first_intact(paths: list[Path], kind: str) -> Path | None:
+    """The first of `paths` present and intact (touched for the LRU), removing any that
+    is present but broken so it is fetched again."""
+    for path in paths:
+        if not path.exists():
+            continue
+        if _integrity.intact(path, kind):  # size and hash as recorded
+            _integrity.touch(path)  # for the LRU; keeps the recorded stamp
+            return _integrity.hold(path)
+        # Present but broken (truncated, swapped): remove so it is fetched again.
+        _integrity.discard(path)
+    return None
+
+
 # -- the cache ------------------------------------------------------------------------------
 
 
@@ -268,18 +282,7 @@ class ArtifactCache:
         ns = ns or ref.namespace
         if ns is None:
             return None
-        return self._first_intact(self.candidates(ref, ns), ref.kind)
-
-    def _first_intact(self, paths: list[Path], kind: str) -> Path | None:
-        for path in paths:
-            if not path.exists():
-                continue
-            if _integrity.intact(path, kind):  # size and hash as recorded
-                _integrity.touch(path)  # for the LRU; keeps the recorded stamp
-                return _integrity.hold(path)
-            # Present but broken (truncated, swapped): remove so it is fetched again.
-            _integrity.discard(path)
-        return None
+        return _first_intact(self.candidates(ref, ns), ref.kind)
 
     def preview_dir(self, ref: BaseRef) -> Path:
         """The directory the renderer stores previews of `ref` in (next to the artifact)."""
@@ -307,14 +310,14 @@ class ArtifactCache:
         """Return the cached file, calling `download()` (which uses `store`) at most once
         across all threads and processes that ask concurrently."""
         paths = self.candidates(ref, ns)
-        hit = self._first_intact(paths, ref.kind)
+        hit = _first_intact(paths, ref.kind)
         if hit is not None:
             return hit
         with self.locked(ref, ns):
             # Look again: another thread or process may have finished it while we waited
             # (a url_ artifact's name is only known once its sidecar is written).
             again = self.candidates(ref, ns) if isinstance(ref, UrlRef) else paths
-            hit = self._first_intact(again, ref.kind)
+            hit = _first_intact(again, ref.kind)
             if hit is not None:
                 return hit
             path = _integrity.hold(download())
