@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from array import array
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 from .. import kinds
 from ..errors import RequestError
 from ..refs import BaseRef
+from .store import Column
 
 _READ = 1024 * 1024
 _MAX_STR_PATH = 4096
@@ -42,20 +43,25 @@ def folder_items(folder: Path) -> list[Path]:
 def folder_names(folder: Path) -> list[str]:
     """The names of the media files directly inside `folder` (by extension, else by
     their first bytes), sorted; hidden files are skipped."""
+    return sorted(_media_names(folder))
+
+
+def _media_names(folder: Path) -> Iterator[str]:
+    """`folder_names`, unsorted and one at a time (a batch sorts them on disk)."""
     with os.scandir(folder) as entries:
-        names = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_file())
-    out: list[str] = []
-    for name in names:
-        kind = kinds.kind_of_name(name)
-        if kind is None:
-            try:
-                with open(folder / name, "rb") as f:
-                    kind = kinds.sniff_kind(f.read(kinds.HEAD_BYTES), name)
-            except OSError:
-                kind = None
-        if kind is not None:
-            out.append(name)
-    return out
+        for entry in entries:
+            name = entry.name
+            if name.startswith(".") or not entry.is_file():
+                continue
+            kind = kinds.kind_of_name(name)
+            if kind is None:
+                try:
+                    with open(entry.path, "rb") as f:
+                        kind = kinds.sniff_kind(f.read(kinds.HEAD_BYTES), name)
+                except OSError:
+                    kind = None
+            if kind is not None:
+                yield name
 
 
 class Source:
@@ -72,7 +78,7 @@ class Source:
             self.series = items
         elif isinstance(items, (str, os.PathLike)) and _is_dir(items):
             self.folder = Path(items).expanduser()
-            self.values = _Names(folder_names(self.folder))
+            self.values = _Names(_media_names(self.folder))
             if not len(self.values):
                 raise RequestError(f"no media files in {self.folder}.")
         elif isinstance(items, (str, bytes, dict)) or not isinstance(items, Iterable):
@@ -90,7 +96,7 @@ class Source:
             return self.series.index[index], self.series.iloc[index]
         value = self.values[index]
         if self.folder is not None:
-            return value, self.folder / value
+            return value, _child(self.folder, value)
         return _label(index % len(self), value), value
 
     def item(self, index: int) -> Any:
@@ -101,32 +107,39 @@ class Source:
             return iter(self.series.items())
         if self.folder is not None:
             folder = self.folder
-            return ((name, folder / name) for name in self.values)
+            return ((name, _child(folder, name)) for name in self.values)
         return ((_label(i, value), value) for i, value in enumerate(self.values))
 
 
 class _Names(Sequence):
-    """A folder's file names in one string (NUL cannot be in a name) plus offsets: ~20
-    bytes a name instead of ~60, and each name asked for is a fresh string. That matters:
-    `pathlib` interns the names it parses in place, so a kept list of 10,000 names would
-    also keep 10,000 entries in the interpreter's table of interned strings."""
+    """A folder's file names, sorted, in a scratch database (store.py): nothing per name
+    in Python memory, and the sort is SQLite's (byte order of UTF-8, which is code point
+    order, as `sorted` gives; undecodable names travel as their surrogates)."""
 
-    def __init__(self, names: list[str]) -> None:
-        self._text = "\0".join(names)
-        self._starts = array("Q", [0])
-        for name in names:
-            self._starts.append(self._starts[-1] + len(name) + 1)
+    def __init__(self, names: Iterable[str]) -> None:
+        self._column = Column((n.encode("utf-8", "surrogatepass") for n in names), sort=True)
 
     def __len__(self) -> int:
-        return len(self._starts) - 1
+        return len(self._column)
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        i = index + len(self) if index < 0 else index
-        if not 0 <= i < len(self):
-            raise IndexError(index)
-        return self._text[self._starts[i] : self._starts[i + 1] - 1]
+        return self._column[index].decode("utf-8", "surrogatepass")
+
+    def __iter__(self) -> Iterator[str]:
+        return (v.decode("utf-8", "surrogatepass") for v in self._column)
+
+
+def _child(folder: Path, name: str) -> Path:
+    """`folder / name` for a plain file name, without interning it on Python < 3.12:
+    pathlib there puts every name it parses in the interpreter's table of interned
+    strings, and 10,000 names made the table reallocate (~2 MB) during a run. The parts
+    are already known, so the path is built from them (a private constructor, guarded)."""
+    make = getattr(folder, "_from_parsed_parts", None)
+    if sys.version_info < (3, 12) and make is not None and name not in ("", ".", ".."):
+        return make(folder._drv, folder._root, [*folder._parts, name])
+    return folder / name
 
 
 def items_of(items: Any) -> Source:
@@ -152,7 +165,7 @@ def _label(index: int, value: Any) -> Any:
     return index
 
 
-def _hash_file(h: Any, path: Path) -> None:
+def _hash_file(h: Any, path: str) -> None:
     with open(path, "rb") as f:
         while chunk := f.read(_READ):
             h.update(chunk)
@@ -169,7 +182,7 @@ def content_key(item: Any) -> str:
         h.update(item)
     elif isinstance(item, os.PathLike) or (isinstance(item, str) and is_file(item)):
         h.update(b"file\0")
-        _hash_file(h, Path(item).expanduser())
+        _hash_file(h, os.path.expanduser(os.fspath(item)))  # no Path(): see `_child`
     elif isinstance(item, str):
         h.update(b"text\0" + item.encode())
     elif hasattr(item, "tobytes") and hasattr(item, "mode") and hasattr(item, "size"):

@@ -7,11 +7,12 @@ same batch again reads the file and sends only what is missing. A later line for
 same key wins (a retried error that then succeeded). A torn last line from a killed
 process is skipped (and the next line starts on a line of its own).
 
-Records stay on disk: memory holds an index of 16 bytes per key (where its latest line
-starts) and the last few records read, so a run of 10,000 items or 1,000,000 keeps no
-answer in memory; a `BatchResult` reads the records of the rows it shows. Without a
-journal (`journal=False`) the records go to an anonymous temporary file instead, gone
-when the journal is.
+Records stay on disk, and so does the index of where each key's latest line starts (a
+scratch SQLite database, store.py): memory holds the last few records read and SQLite's
+small page cache, so a run of 10,000 items or 1,000,000 keeps nothing per item in
+memory; a `BatchResult` reads the records of the rows it shows. Without a journal
+(`journal=False`) the records go to an anonymous temporary file instead, gone when the
+journal is.
 """
 
 from __future__ import annotations
@@ -19,62 +20,14 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
-from array import array
-from bisect import bisect_left
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from .store import DiskIndex
+
 VERSION = 1
 _RECENT = 256  # records kept decoded (a page of the table reads each of its rows a few times)
-
-
-class KeyIndex:
-    """64-bit key -> file offset in 16 bytes an entry, not a dict's ~120: two sorted arrays
-    plus a small dict of recent entries, merged in once it passes 1/16 of the arrays
-    (so merging costs O(1) amortized copies per entry)."""
-
-    def __init__(self) -> None:
-        self._k = array("Q")
-        self._v = array("Q")
-        self._new: dict[int, int] = {}
-        self._count = 0
-
-    def _find(self, key: int) -> int:
-        i = bisect_left(self._k, key)
-        return i if i < len(self._k) and self._k[i] == key else -1
-
-    def get(self, key: int) -> int | None:
-        off = self._new.get(key)
-        if off is not None:
-            return off
-        i = self._find(key)
-        return self._v[i] if i >= 0 else None
-
-    def put(self, key: int, offset: int) -> None:
-        if key not in self._new and self._find(key) < 0:
-            self._count += 1
-        self._new[key] = offset
-        if len(self._new) > max(256, len(self._k) >> 4):
-            self._merge()
-
-    def _merge(self) -> None:
-        old_k, old_v = self._k, self._v
-        k, v = array("Q"), array("Q")
-        i = 0
-        for key, off in sorted(self._new.items()):
-            j = bisect_left(old_k, key, i)
-            k.extend(old_k[i:j])
-            v.extend(old_v[i:j])
-            k.append(key)
-            v.append(off)
-            i = j + 1 if j < len(old_k) and old_k[j] == key else j
-        k.extend(old_k[i:])
-        v.extend(old_v[i:])
-        self._k, self._v, self._new = k, v, {}
-
-    def __len__(self) -> int:
-        return self._count
 
 
 def _key_int(key: str) -> int | None:
@@ -95,7 +48,7 @@ class Journal:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._lock = threading.RLock()
-        self._index = KeyIndex()
+        self._index = DiskIndex()
         self._recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._file: Any = None
         self._size = 0
@@ -212,4 +165,4 @@ def journal_path(root: Path, spec: str) -> Path:
     return root / f"v{VERSION}-{spec[:24]}.jsonl"
 
 
-__all__ = ["Journal", "KeyIndex", "journal_path"]
+__all__ = ["Journal", "journal_path"]

@@ -42,10 +42,10 @@ class Row:
 
 
 class RowView(Sequence):
-    """The rows of a run, made when asked for: its items (`Source`) and 16 bytes of
-    journal key per item are all it holds."""
+    """The rows of a run, made when asked for: its items (`Source`) and each item's
+    16-byte journal key (a `store.Column`, on disk) are all it holds."""
 
-    def __init__(self, source: Any, keys: bytes | bytearray) -> None:
+    def __init__(self, source: Any, keys: Sequence[bytes]) -> None:
         self.source = source
         self.keys = keys
 
@@ -60,12 +60,11 @@ class RowView(Sequence):
         if not 0 <= i < n:
             raise IndexError(index)
         label, item = self.source[i]
-        return Row(i, label, item, self.keys[16 * i : 16 * i + 16].hex())
+        return Row(i, label, item, self.keys[i].hex())
 
     def __iter__(self) -> Iterator[Row]:
-        keys = self.keys
-        for i, (label, item) in enumerate(self.source):
-            yield Row(i, label, item, keys[16 * i : 16 * i + 16].hex())
+        for i, ((label, item), key) in enumerate(zip(self.source, self.keys, strict=True)):
+            yield Row(i, label, item, key.hex())
 
 
 @dataclass(frozen=True)

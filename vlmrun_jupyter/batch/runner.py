@@ -14,7 +14,8 @@ report what happened, so the same loop drives a local thread pool and a Dask clu
 
 Working memory is bounded by the window, not the batch: items are taken from the input
 as slots free up (the input is not copied), answers go straight to the journal on disk,
-and per item only its 16-byte journal key and one byte (send it or not) are kept.
+each item's 16-byte journal key goes to a scratch database on disk (store.py), and per
+item one byte (send it or not) stays in memory.
 
 What a worker does with one item, and what travels to it, is worker.py.
 """
@@ -40,6 +41,7 @@ from .items import content_key, item_key, items_of, spec_key
 from .journal import Journal, journal_path
 from .progress import BatchState, Progress, as_progress
 from .result import BatchResult, RowView
+from .store import Column
 from .worker import ClientFactory, WorkSpec, attempt, portable, remote_attempt
 
 DEFAULT_CONCURRENCY = 32  # see bench/batch.py (width sweep); the client pools 32 connections
@@ -150,10 +152,10 @@ class Runner:
             account=_account(client.settings.api_key),  # readable by the key that made them
         )
         self.source = items_of(items)
-        keys = bytearray()  # 16 bytes per item: its journal key
-        for _, item in self.source:
-            keys += bytes.fromhex(item_key(batch, content_key(item)))
-        self.keys = keys
+        # each item's 16-byte journal key, on disk (store.py), made as the items are read
+        self.keys = Column(
+            bytes.fromhex(item_key(batch, content_key(item))) for _, item in self.source
+        )
         self.journal = (
             journal if isinstance(journal, Journal) else _open_journal(journal, client, batch)
         )
@@ -165,15 +167,15 @@ class Runner:
 
     # -- bookkeeping ------------------------------------------------------------------------
     def _key(self, index: int) -> str:
-        return self.keys[16 * index : 16 * index + 16].hex()
+        return self.keys[index].hex()
 
     def _survey(self) -> tuple[bytearray, BatchState]:
         """What the journal already holds: the counts a re-run starts from ("812 done,
         188 to go") and one byte per item, 1 where it must be sent."""
         state = BatchState(total=len(self.source))
         send = bytearray(len(self.source))
-        for i in range(len(self.source)):
-            record = self.journal.get(self._key(i))
+        for i, key in enumerate(self.keys):
+            record = self.journal.get(key.hex())
             if record is not None and self.max_age is not None:
                 if time.time() - float(record.get("t") or 0) > self.max_age:
                     record = None  # its artifacts have expired on the server: send again

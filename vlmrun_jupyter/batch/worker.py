@@ -90,7 +90,8 @@ def _word(item: Any) -> str:
     if hasattr(item, "mode") and hasattr(item, "size"):
         return "the attached image"
     if isinstance(item, os.PathLike) or (isinstance(item, str) and is_file(item)):
-        return f"the attached {kinds.kind_of_name(Path(item).name) or 'file'}"
+        name = os.path.basename(os.fspath(item))  # not Path(item): that parses it again
+        return f"the attached {kinds.kind_of_name(name) or 'file'}"
     return "the attached input"
 
 

@@ -86,8 +86,8 @@ class PartBuilder:
             mime = sniff(data[:HEAD_BYTES]) or "application/octet-stream"
             ext = mimetypes.guess_extension(mime) or ".bin"
             return self._bytes(data, mime, f"input{ext}")
-        if isinstance(value, os.PathLike):
-            return self._path(Path(value))
+        if isinstance(value, os.PathLike):  # a Path as it is: Path(path) parses it again
+            return self._path(value if isinstance(value, Path) else Path(value))
         if isinstance(value, str):
             low = value[:8].lower()
             if low.startswith(("http://", "https://")):
