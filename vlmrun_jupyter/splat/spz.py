@@ -188,10 +188,13 @@ def decode(data: bytes | mmap.mmap, sh: bool = True) -> Splats:
 def _decode_gzip(data: bytes, want_sh: bool = True) -> Splats:
     """Inflate piece by piece (each piece ~200 KB, still in the CPU's cache): the header
     and the first five sections (30% of the stream) are copied into one buffer and
-    each decodes (on a worker when there are CPUs for one) as soon as it is complete;
-    SH, the rest, decodes straight from each piece into its float32 array, here or on
-    a worker that is idle at that moment (never queued: inflating, the longest step,
-    must not wait), so the inflated SH bytes are never gathered. Without `want_sh`
+    each decodes as soon as it is complete; SH, the rest, decodes straight from each
+    piece into its float32 array, so the inflated SH bytes are never gathered. All in
+    this thread: inflating one gzip stream (~60% of the work) cannot be split, and
+    handing the rest to a worker saved less than it cost (bench/spz_decode.py, 2 CPUs,
+    one run each, 2026-12-02: CPU 0.33-0.53 s with a worker against 0.30 s inline, wall
+    0.27-0.39 s against 0.30 s; under the bench's load the wall medians swing both ways
+    run to run either way). Without `want_sh`
     the SH bytes are inflated (the stream is still checked to its end, CRC included)
     but neither kept nor decoded."""
     version, n, deg, fbits, flags = _peek_gzip_header(data)
@@ -206,7 +209,7 @@ def _decode_gzip(data: bytes, want_sh: bool = True) -> Splats:
     head = memoryview(bytearray(ends[5]))
     sh = np.empty(sizes[5] if want_sh else 0, np.float32)
     section = _sections.section_decoder(version, n, deg, fbits, SH_DIM[deg])
-    with _sections.Tasks(_sections.workers()) as tasks:
+    with _sections.Tasks(0) as tasks:  # inline: see above
         futures: list = []
         filled = 0
         for piece in _inflate(data, total):
