@@ -1,7 +1,8 @@
 """Shared bench helpers: run a measuring snippet in a fresh subprocess, either with our
 package or with the official SDK (vlmrun) in its own venv.
 
-The SDK venv lives at $VLMRUN_SDK_VENV (default /tmp/vlmrun-sdk-venv) and is created
+The SDK venv lives at $VLMRUN_SDK_VENV (default .bench/sdk-venv in this repository,
+git-ignored) and is created
 on first use with `python -m venv` + `pip install vlmrun==0.9.2`. Both sides run out of
 process so neither shares a GIL with the LocalServer serving them.
 """
@@ -14,9 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-SDK_VENV = Path(os.environ.get("VLMRUN_SDK_VENV", "/tmp/vlmrun-sdk-venv"))
 SDK_REQUIREMENT = "vlmrun==0.9.2"  # the version the compatibility tests pin
 REPO = Path(__file__).resolve().parent.parent
+VENVS = REPO / ".bench"  # comparison venvs, made on first use (git-ignored)
+SDK_VENV = Path(os.environ.get("VLMRUN_SDK_VENV", VENVS / "sdk-venv"))
 
 
 def venv_python(venv: Path, requirement: str) -> Path:

@@ -10,7 +10,7 @@ alternate the two sides:
 - 1 core: both processes pinned to one CPU (`sched_setaffinity`) and numba limited to
   one thread, i.e. single-threaded speed;
 - loaded: threaded, while the bench keeps every CPU busy with `nproc` spinning processes.
-gsply runs in its own venv ($GSPLY_VENV, default <tmp>/gsply-venv, `pip install "gsply[spz]"`, zstd for v4).
+gsply runs in its own venv ($GSPLY_VENV, default .bench/gsply-venv in this repository, `pip install "gsply[spz]"`, zstd for v4).
 Everything written goes to a temporary directory removed at the end.
 Target (issue 15): ours no slower than gsply in every condition.
 
@@ -34,10 +34,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _sdk import venv_python  # noqa: E402
+from _sdk import VENVS, venv_python  # noqa: E402
 from _timing import machine  # noqa: E402
 
-GSPLY_VENV = Path(os.environ.get("GSPLY_VENV", Path(tempfile.gettempdir()) / "gsply-venv"))
+GSPLY_VENV = Path(os.environ.get("GSPLY_VENV", VENVS / "gsply-venv"))
 
 PRELUDE = r"""
 import json, os, statistics, sys, time
