@@ -27,10 +27,10 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from ._files import TMP_PREFIX
 from .errors import LimitError
 from .kinds import TAIL_BYTES, looks_complete, looks_like
 
-TMP_PREFIX = ".tmp-"
 RECORD_SUFFIX = ".sha256"
 ORPHAN_AGE_S = 24 * 3600.0  # a temp file this old is reclaimed even if its pid was reused
 _HEAD = 1024
@@ -39,11 +39,6 @@ _VERIFIED_MAX = 4096
 _lock = threading.Lock()
 _verified: dict[tuple[str, int, int, int], None] = {}  # files whose hash matched, this process
 _pins: Counter[str] = Counter()
-
-
-def tmp_prefix() -> str:
-    """The prefix of this process's temp files (the pid says whose they are)."""
-    return f"{TMP_PREFIX}{os.getpid()}-"
 
 
 def record_path(path: Path) -> Path:

@@ -17,7 +17,8 @@ import mimetypes
 import os
 from pathlib import Path, PurePosixPath
 
-from ._integrity import RECORD_SUFFIX, TMP_PREFIX
+from ._files import TMP_PREFIX
+from ._integrity import RECORD_SUFFIX
 
 ROUTE = "vlmrun/cache"  # under the Jupyter server's base URL
 AREA = "artifacts"  # the only folder of the cache that is served

@@ -27,7 +27,6 @@ import errno
 import os
 import random
 import re
-import tempfile
 import threading
 import time
 import zlib
@@ -41,7 +40,7 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-from . import _integrity
+from . import _files, _integrity
 from ._config import Settings
 from ._ledger import ledger_for
 from .errors import IntegrityError
@@ -49,7 +48,6 @@ from .kinds import is_object_id, looks_complete, looks_like, media_type
 from .refs import BaseRef, ImageRef, Namespace, UrlRef, registry
 
 _SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}\Z")
-_TMP_PREFIX = ".tmp-"
 _URL_SIDECAR = ".url"  # `<object_id>.url` holds the target URL of a url_ artifact
 _HEAD_READ = 1024  # bytes read for the header check (a PDF header may follow junk)
 
@@ -180,7 +178,7 @@ def _group_files(
                 with contextlib.suppress(OSError):
                     owner[url_file_name(Path(e.path).read_text("utf-8").strip())] = oid
         for e in files:
-            if e.name.startswith(_TMP_PREFIX):
+            if e.name.startswith(_files.TMP_PREFIX):
                 _integrity.reclaim_if_orphaned(e.path)  # a download killed mid-way
                 continue
             oid = owner.get(e.name) or e.name.split(".", 1)[0]
@@ -344,7 +342,7 @@ class ArtifactCache:
         recorded beside the file for the check before it is served."""
         folder = dest.parent
         _mkdir(folder)
-        fd, tmp = tempfile.mkstemp(prefix=_integrity.tmp_prefix(), dir=folder)
+        fd, tmp = _files.open_temp(folder)
         limit = self.max_artifact_bytes if limit is None else limit
         try:
             try:
@@ -393,12 +391,8 @@ class ArtifactCache:
 
     def write_url_sidecar(self, ref: BaseRef, ns: Namespace, url: str) -> None:
         """Remember a url_ artifact's target so later lookups need no request."""
-        d = self.ns_dir(ns)
-        side = d / f"{ref.id}{_URL_SIDECAR}"
-        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=d)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(url)
-        os.replace(tmp, side)
+        side = self.ns_dir(ns) / f"{ref.id}{_URL_SIDECAR}"
+        _files.write_atomic(side, url.encode("utf-8"))
         self.note(side)
 
     # -- size cap -----------------------------------------------------------------------

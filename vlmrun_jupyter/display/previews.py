@@ -15,13 +15,11 @@ read and a slice per large string, no JSON parsing of the media.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from .._files import write_atomic
 from ..refs import BaseRef
 from ..session import cache_for
 from .budget import Budget, Bundle
@@ -137,19 +135,12 @@ def store(ref: BaseRef, path: Path, budget: Budget, renderer: str, bundle: Bundl
     pf = _file(ref, budget)
     if pf is None:
         return
-    tmp = None
     try:
         record = {"stamp": _stamp(path), "renderer": renderer, "metadata": bundle[1]}
-        payload = encode(record, bundle[0])
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=pf.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.replace(tmp, pf)
+        write_atomic(pf, encode(record, bundle[0]))
         cache_for(ref).note(pf)  # counted toward the cache's size cap
     except (OSError, TypeError, ValueError):
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        pass
 
 
 __all__ = ["PREVIEW_VERSION", "load", "store", "encode", "decode"]

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._files import write_atomic
 from ..errors import PreviewLimitError, VlmRunError
 
 MIB = 1024 * 1024
@@ -388,23 +389,12 @@ class Pages:
 
 def _write(target: Path, payload: bytes, saved: Saved | None) -> None:
     """Atomically (a reader never sees half a file); a failure only skips the file."""
-    import tempfile
-
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.replace(tmp, target)
-        tmp = None
-        if saved is not None:
-            saved(target)
+        write_atomic(target, payload)
     except OSError:
-        pass
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        return
+    if saved is not None:
+        saved(target)
 
 
 __all__ = [

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from .._integrity import tmp_prefix
+from .._files import open_temp
 
 MAX_EDGE = 960  # the copy's longest side; enough for a notebook output
 CRF = "26"
@@ -71,7 +70,7 @@ def transcode(
     that holds no decodable video."""
     import av
 
-    fd, tmp_name = tempfile.mkstemp(prefix=tmp_prefix(), suffix=".mp4", dir=dst.parent)
+    fd, tmp_name = open_temp(dst.parent, ".mp4")
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -18,10 +18,10 @@ import base64
 import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..._files import write_atomic
 from ...refs import BaseRef
 from ...session import cache_for
 from ..budget import Budget, Bundle, decode_budget
@@ -127,19 +127,6 @@ def _viewer_splats(data: Any) -> tuple[Any, int]:
     return splats, len(splats)
 
 
-def _write(target: Path, payload: bytes) -> None:
-    """Atomically (a reader never sees half a file)."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _packed(
     ref: BaseRef, path: Path, decoded: tuple[Any, int] | None = None
 ) -> tuple[bytes | Path, dict[str, Any]]:
@@ -171,8 +158,8 @@ def _packed(
     if data_file is None or traits_file is None:
         return data, traits
     try:
-        _write(data_file, data)
-        _write(traits_file, json.dumps(traits).encode())
+        write_atomic(data_file, data)
+        write_atomic(traits_file, json.dumps(traits).encode())
         cache.note(data_file)  # counted toward the cache's size cap, evicted with the artifact
         cache.note(traits_file)
     except OSError:

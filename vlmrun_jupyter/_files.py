@@ -1,0 +1,65 @@
+"""Files written beside their destination and moved into place: the one way the cache,
+the previews and the document pages write, so a reader sees an old file or a whole new
+one, and a killed writer's leftovers are recognisable (`.tmp-<pid>-...`: the listing
+reclaims those whose process is gone, see `_integrity.reclaim_if_orphaned`)."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from pathlib import Path
+
+TMP_PREFIX = ".tmp-"
+
+_pid = os.getpid()
+_serial = itertools.count()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
+
+def tmp_prefix() -> str:
+    """The prefix of this process's temp files (the pid says whose they are)."""
+    return f"{TMP_PREFIX}{_pid}-"
+
+
+def open_temp(folder: str | Path, suffix: str = "") -> tuple[int, str]:
+    """A new, empty, private file in `folder` to write and then move into place: named
+    `.tmp-<pid>-<n>` so a killed writer's leftovers are reclaimed, created with O_EXCL
+    (a name left by an earlier process with the same pid is skipped). Cheaper than
+    `tempfile.mkstemp` per download: no random name and no pid lookup."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        name = os.path.join(folder, f"{tmp_prefix()}{next(_serial)}{suffix}")
+        try:
+            return os.open(name, flags, 0o600), name
+        except FileExistsError:
+            continue
+
+
+def write_atomic(target: Path, payload: bytes) -> None:
+    """Write `payload` to `target` so a reader sees the old file or the whole new one,
+    never half of it; a failed write leaves no temp file behind."""
+    fd, tmp = open_temp(target.parent)
+    try:
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+__all__ = ["TMP_PREFIX", "tmp_prefix", "open_temp", "write_atomic"]
