@@ -12,12 +12,8 @@ from pathlib import Path
 import pytest
 
 # Debian's chromium, found on PATH (.ci/run installs it); $CHROMIUM names another build.
-CHROMIUM = (
-    os.environ.get("CHROMIUM")
-    or shutil.which("chromium")
-    or shutil.which("chromium-browser")
-    or "/usr/bin/chromium"
-)
+_FOUND = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = _FOUND or "chromium: not on PATH, and $CHROMIUM is not set"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -28,7 +24,7 @@ CHROMIUM_ARGS = [
     "--use-angle=swiftshader",
     "--enable-unsafe-swiftshader",
 ]
-HAVE_CHROMIUM = Path(CHROMIUM).exists()
+HAVE_CHROMIUM = _FOUND is not None and Path(_FOUND).exists()
 
 
 def launch(playwright, args: list[str] | None = None):
