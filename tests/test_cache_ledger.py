@@ -32,6 +32,22 @@ def _doc(cache: ArtifactCache, i: int, size: int = 1000, ns: refs.Namespace = NS
     )
 
 
+def _docs_from_another_process(cache_dir: Path, numbers: range) -> None:
+    """Fetch documents `numbers` into the same cache from a separate Python process."""
+    child = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(REPO / "tests")!r})
+        from vlmrun_jupyter.cache import ArtifactCache
+        from test_cache_ledger import _doc
+        cache = ArtifactCache({str(cache_dir)!r}, max_bytes=10**9)
+        for i in range({numbers.start}, {numbers.stop}):
+            _doc(cache, i)
+        """
+    )
+    subprocess.run([sys.executable, "-c", child], check=True, cwd=REPO)
+
+
 def _fresh_ledger(cache_dir: Path) -> ArtifactCache:
     """A cache object as a new process would see it (no ledger in memory yet)."""
     _ledger._ledgers.pop(os.path.abspath(cache_dir), None)
@@ -54,18 +70,7 @@ def test_another_process_writing_the_same_cache_is_counted_and_the_cap_holds(tmp
     cache = ArtifactCache(tmp_path, max_bytes=10**9)
     for i in range(5):
         _doc(cache, i)
-    child = textwrap.dedent(
-        f"""
-        import sys
-        sys.path.insert(0, {str(REPO / "tests")!r})
-        from vlmrun_jupyter.cache import ArtifactCache
-        from test_cache_ledger import _doc
-        cache = ArtifactCache({str(tmp_path)!r}, max_bytes=10**9)
-        for i in range(100, 104):
-            _doc(cache, i)
-        """
-    )
-    subprocess.run([sys.executable, "-c", child], check=True, cwd=REPO)
+    _docs_from_another_process(tmp_path, range(100, 104))
     # This process never listed the directory again, yet knows about the child's files.
     nine = cache.size()
     assert cache._ledger.total() == nine and 9000 <= nine < 10_000
@@ -85,18 +90,7 @@ def test_the_check_after_a_download_sees_other_processes_within_a_second(tmp_pat
     cache = ArtifactCache(tmp_path, max_bytes=10**9)
     _doc(cache, 1)
     cache._ledger.total()
-    child = textwrap.dedent(
-        f"""
-        import sys
-        sys.path.insert(0, {str(REPO / "tests")!r})
-        from vlmrun_jupyter.cache import ArtifactCache
-        from test_cache_ledger import _doc
-        cache = ArtifactCache({str(tmp_path)!r}, max_bytes=10**9)
-        for i in range(200, 206):
-            _doc(cache, i)
-        """
-    )
-    subprocess.run([sys.executable, "-c", child], check=True, cwd=REPO)
+    _docs_from_another_process(tmp_path, range(200, 206))
     cache.max_bytes = 5_500  # 1 file here + 6 from the child + the next one: over
     time.sleep(0.25)
     _doc(cache, 2)

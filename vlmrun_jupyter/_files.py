@@ -44,15 +44,20 @@ def open_temp(folder: str | Path, suffix: str = "") -> tuple[int, str]:
             continue
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` to the descriptor (os.write may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def write_atomic(target: Path, payload: bytes) -> None:
     """Write `payload` to `target` so a reader sees the old file or the whole new one,
     never half of it; a failed write leaves no temp file behind."""
     fd, tmp = open_temp(target.parent)
     try:
         try:
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, payload)
         finally:
             os.close(fd)
         os.replace(tmp, target)
@@ -62,4 +67,4 @@ def write_atomic(target: Path, payload: bytes) -> None:
         raise
 
 
-__all__ = ["TMP_PREFIX", "tmp_prefix", "open_temp", "write_atomic"]
+__all__ = ["TMP_PREFIX", "tmp_prefix", "open_temp", "write_all", "write_atomic"]

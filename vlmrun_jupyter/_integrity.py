@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ._files import TMP_PREFIX
+from ._files import TMP_PREFIX, write_all
 from .errors import LimitError
 from .kinds import TAIL_BYTES, looks_complete, looks_like
 
@@ -72,9 +72,7 @@ class Hasher:
                     f"{limit / 2**20:.1f} MiB; nothing was cached.",
                     hint="Raise it with VLMRUN_MAX_ARTIFACT_BYTES=<bytes>.",
                 )
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, chunk)
             self.update(chunk)
         return self
 
