@@ -230,19 +230,13 @@ class ArtifactCache:
             else Settings.from_env().max_artifact_bytes
         )
         self._ledger = ledger_for(self.cache_dir, self._listing)
-        self._ns_dirs: dict[str, Path] = {}
 
     def __repr__(self) -> str:
         return f"ArtifactCache({str(self.cache_dir)!r})"
 
     # -- paths --------------------------------------------------------------------------
     def ns_dir(self, ns: Namespace) -> Path:
-        d = self._ns_dirs.get(ns.id)
-        if d is None:
-            if len(self._ns_dirs) > 4096:
-                self._ns_dirs.clear()
-            d = self._ns_dirs[ns.id] = self.root / ns.id  # Namespace validated the id
-        return d
+        return self.root / ns.id  # Namespace validated the id
 
     def candidates(self, ref: BaseRef, ns: Namespace) -> list[Path]:
         """Where a finished artifact may be (images: .jpg or .png)."""
