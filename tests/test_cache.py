@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -103,17 +105,52 @@ def test_lru_eviction_removes_whole_artifacts_with_their_previews(tmp_path):
         for f in (p, preview):
             os.utime(f, (now - 100 + i, now - 100 + i))  # doc_lru000 is the oldest
         made.append(ref)
-    # `<file>.sha256` (size, hash and the stamp of the file hashed) is evicted with it
-    records = {r.id: cache.ns_dir(NS).joinpath(f"{r.id}.pdf.sha256").stat().st_size for r in made}
-    assert cache.size() == 3 * 1100 + sum(records.values())
+    # records live in the folder's journal, which eviction compacts, never removes alone
+    journal = cache.ns_dir(NS) / ".records"
+    assert journal.read_text().count("\n") == 3
+    assert cache.size() == 3 * 1100
     cache.lookup(made[0], NS)  # using the oldest makes it the newest
     removed = cache.evict()
     assert sorted(p.name for p in removed) == [
         "doc_lru001.pdf",
-        "doc_lru001.pdf.sha256",
         "doc_lru001.preview.page1.png",
     ]
-    assert cache.size() == 2 * 1100 + records["doc_lru000"] + records["doc_lru002"]
+    assert cache.size() == 2 * 1100 and journal.exists()
+
+
+def test_the_records_journal_is_compacted_when_eviction_leaves_it_mostly_stale(tmp_path):
+    """Each download appends a line; eviction rewrites a large journal with the lines of
+    the files still there, and those files still pass their checks in a fresh process."""
+    data = b"%PDF-1.4\n" + b"x" * 991
+    cache = ArtifactCache(tmp_path, max_bytes=10 * len(data))
+    ids = [f"doc_c{i:05x}" for i in range(700)]  # ~100 B a line: past 64 KiB
+    for oid in ids:
+        dest = cache.ns_dir(NS) / f"{oid}.pdf"
+        cache.store(dest, [data], kind="document", expected_size=None, what=oid)
+    journal = cache.ns_dir(NS) / ".records"
+    cache.evict()
+    kept = sorted(p.name for p in cache.ns_dir(NS).glob("*.pdf"))
+    assert 0 < len(kept) <= 10
+    lines = journal.read_text().splitlines()
+    assert sorted(line.split()[0] for line in lines) == kept  # nothing stale is left
+    fresh = subprocess.run(
+        [sys.executable, "-c", FRESH_LOOKUP, str(tmp_path), *kept],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert fresh.stdout.split() == ["intact-unhashed"] * len(kept)
+
+
+FRESH_LOOKUP = r"""
+import sys
+from vlmrun_jupyter import _integrity, refs
+from vlmrun_jupyter.cache import ArtifactCache
+_integrity._hash_file = lambda p: "rehashed"  # served on its record's stamp, never hashed
+cache = ArtifactCache(sys.argv[1])
+ns = refs.Namespace("session", "sess-cache")
+for name in sys.argv[2:]:
+    ref = refs.DocumentRef(id=name.split(".")[0])
+    print("intact-unhashed" if cache.lookup(ref, ns) is not None else "dropped")
+"""
 
 
 def test_url_targets_are_named_per_artifact_and_evicted_with_their_ref(tmp_path):

@@ -62,8 +62,12 @@ def test_the_count_matches_the_disk_after_downloads_and_previews(tmp_path):
     preview = cache.preview_path(ref, "page1.png")
     preview.write_bytes(b"p" * 123)
     cache.note(preview)
-    on_disk = sum(f.stat().st_size for f in cache.root.rglob("*") if f.is_file())
+    files = [f for f in cache.root.rglob("*") if f.is_file()]
+    on_disk = sum(f.stat().st_size for f in files if f.name != ".records")
     assert cache._ledger.total() == cache.size() == on_disk >= 50 * 1000
+    # the integrity journal is metadata, like the ledger itself: not counted toward the cap
+    journal = [f for f in files if f.name == ".records"]
+    assert len(journal) == 1 and journal[0].stat().st_size < 50 * 128
 
 
 def test_another_process_writing_the_same_cache_is_counted_and_the_cap_holds(tmp_path):

@@ -488,7 +488,9 @@ def test_a_truncated_download_is_retried_and_never_cached(client, api):
     assert client.fetch(_ref()).read_bytes() == png
     assert len(api.requests) == 2
     files = sorted(p.name for p in client.cache.root.rglob("*") if p.is_file())
-    assert files == ["img_err001.png", "img_err001.png.sha256"]
+    assert files == [".records", "img_err001.png"]  # the folder's integrity journal
+    journal = client.cache.root.joinpath(_ref().namespace.id, ".records").read_text()
+    assert journal.split()[:2] == ["img_err001.png", str(len(png))]  # one line: the whole file
 
 
 def test_a_wrong_content_type_is_refused(client, api):

@@ -8,12 +8,14 @@ only paths that exist; the per-artifact cap and the one total deadline hold.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections import OrderedDict
 
 import pytest
 from PIL import Image
@@ -30,6 +32,12 @@ def _png(seed: int = 0, edge: int = 64) -> bytes:
     buf = io.BytesIO()
     Image.effect_noise((edge, edge), 40 + seed).convert("RGB").save(buf, "PNG")
     return buf.getvalue()
+
+
+def _forget(monkeypatch) -> None:
+    """As another process: no file verified and no records read yet."""
+    monkeypatch.setattr(_integrity, "_verified", {})
+    monkeypatch.setattr(_integrity, "_folders", OrderedDict())
 
 
 def _stored(cache: ArtifactCache, oid: str, data: bytes):
@@ -69,7 +77,7 @@ def test_a_file_rewritten_in_place_fails_its_hash_in_a_fresh_process(tmp_path, m
     time.sleep(0.05)  # past the file system's timestamp granularity
     with open(dest, "r+b") as f:
         f.write(bytes(data))
-    monkeypatch.setattr(_integrity, "_verified", {})  # another process: nothing verified yet
+    _forget(monkeypatch)
     assert cache.lookup(ref, NS) is None and not dest.exists()
 
 
@@ -80,13 +88,65 @@ def test_a_fresh_process_serves_the_file_it_recorded_without_hashing_it(tmp_path
     cache = ArtifactCache(tmp_path)
     ref, dest = _stored(cache, "img_warm01", _png(3))
     mtime, atime = dest.stat().st_mtime_ns, dest.stat().st_atime_ns
-    monkeypatch.setattr(_integrity, "_verified", {})  # another process: nothing verified yet
+    _forget(monkeypatch)
     hashed: list = []
     monkeypatch.setattr(_integrity, "_hash_file", lambda p: hashed.append(p) or "")
     time.sleep(0.05)
     assert cache.lookup(ref, NS) == dest and cache.lookup(ref, NS) == dest
     assert hashed == [] and dest.stat().st_mtime_ns == mtime
     assert dest.stat().st_atime_ns > atime  # used: the LRU sees it
+
+
+def test_record_files_of_an_earlier_version_still_count(tmp_path):
+    """Earlier versions kept each record in `<file>.sha256`: a cache they filled still
+    serves what matches its record and fetches again what does not."""
+    cache = ArtifactCache(tmp_path)
+    folder = cache.ns_dir(NS)
+    folder.mkdir(parents=True)
+    data = _png(5)
+    for oid, digest in (("img_old001", hashlib.sha256(data)), ("img_old002", hashlib.sha256())):
+        (folder / f"{oid}.png").write_bytes(data)
+        (folder / f"{oid}.png.sha256").write_text(f"{len(data)} {digest.hexdigest()}\n")
+    assert cache.lookup(refs.ImageRef(id="img_old001"), NS) == folder / "img_old001.png"
+    assert cache.lookup(refs.ImageRef(id="img_old002"), NS) is None
+    assert sorted(p.name for p in folder.iterdir()) == ["img_old001.png", "img_old001.png.sha256"]
+
+
+RECORDING_WRITER = r"""
+import io, sys
+from concurrent.futures import ThreadPoolExecutor
+from PIL import Image
+from vlmrun_jupyter.cache import ArtifactCache
+cache = ArtifactCache(sys.argv[1])
+folder = cache.root / "sess-integ"
+def store(i):
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 4), (i % 256, i // 256, 7)).save(buf, "PNG")
+    data = buf.getvalue()
+    cache.store(folder / f"img_r{i:05x}.png", [data], kind="image", expected_size=len(data),
+                what=str(i))
+with ThreadPoolExecutor(8) as pool:
+    list(pool.map(store, range(int(sys.argv[2]), int(sys.argv[3]))))
+"""
+
+
+def test_records_appended_by_many_writers_at_once_all_vouch_for_their_files(tmp_path, monkeypatch):
+    """Two processes of 8 threads each append to one folder's journal at once: every
+    line arrives whole, so a fresh process serves all 600 files on their records,
+    hashing none of them."""
+    writers = [
+        subprocess.Popen([sys.executable, "-c", RECORDING_WRITER, str(tmp_path), str(a), str(b)])
+        for a, b in ((0, 300), (300, 600))
+    ]
+    assert [w.wait(timeout=120) for w in writers] == [0, 0]
+    _forget(monkeypatch)
+    hashed: list = []
+    monkeypatch.setattr(_integrity, "_hash_file", lambda p: hashed.append(p) or "")
+    cache = ArtifactCache(tmp_path)
+    found = [cache.lookup(refs.ImageRef(id=f"img_r{i:05x}"), NS) for i in range(600)]
+    assert all(found) and hashed == []
+    journal = cache.ns_dir(NS) / ".records"
+    assert len(journal.read_text().splitlines()) == 600
 
 
 KILLED_WRITER = r"""

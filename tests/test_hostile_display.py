@@ -31,19 +31,17 @@ EXPECT = {
                         "I;16 PNG would need 645 MiB to decode, over the preview's decode limit "
                         "of 128 MiB (VLMRUN_MAX_DECODE_BYTES). Raise it with "
                         "VLMRUN_MAX_DECODE_BYTES=<bytes>, or open the file yourself",
-                        ["img_png16x.png", "img_png16x.png.sha256"]),
+                        ["img_png16x.png"]),
     # past the decode budget a splat file is sampled (every k-th point), not refused
     "SPZ v4": ("ReconRef · recon_spzbmb · 4,000,000 points · SH degree 0 · 3 KB",
-               ["recon_spzbmb.preview.2097152-1280-bf.v2.bin", "recon_spzbmb.spz",
-                "recon_spzbmb.spz.sha256"]),
+               ["recon_spzbmb.preview.2097152-1280-bf.v2.bin", "recon_spzbmb.spz"]),
     "MP4, one 6000x6000": ("Preview skipped: over a limit VideoRef vid_mjpegx a 6000x6000 video "
-                           "frame would need 275 MiB to decode", ["vid_mjpegx.mp4",
-                                                                  "vid_mjpegx.mp4.sha256"]),
+                           "frame would need 275 MiB to decode", ["vid_mjpegx.mp4"]),
     "PDF, 3 million rectangles": ("Preview skipped: over a limit DocumentRef doc_rects3 "
-                                  "rendering page 1 ", ["doc_rects3.pdf", "doc_rects3.pdf.sha256",
+                                  "rendering page 1 ", ["doc_rects3.pdf",
                                                        "doc_rects3.preview.info.v1.json"]),
     "PDF, a 200000x200000": ("page 1 DocumentRef · doc_huge01 · 1 page", ["doc_huge01.pdf",
-                             "doc_huge01.pdf.sha256", "doc_huge01.preview.2097152-1280-bf.v2.bin",
+                             "doc_huge01.preview.2097152-1280-bf.v2.bin",
                              "doc_huge01.preview.info.v1.json"]),
     "JPEG cut short": ("Corrupt download ImageRef img_cutjpg img_cutjpg: the body ended before "
                        "the file did (no length was announced); nothing was cached", []),

@@ -45,7 +45,6 @@ def test_three_million_rectangles_stop_at_the_memory_limit(hostile_server, tmp_p
     # the artifact is kept whole, and its page count; no picture (nor a part of one)
     assert hostile.cache_files(tmp_path / "cache", "doc_rects3") == [
         "doc_rects3.pdf",
-        "doc_rects3.pdf.sha256",
         "doc_rects3.preview.info.v1.json",
     ]
 

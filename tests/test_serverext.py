@@ -111,7 +111,8 @@ def test_nothing_is_served_without_the_token(served):
         "/etc/passwd",  # absolute (a double slash)
         "artifacts/sess-1/link_0123456789abcdef.mp4",  # a symlink out of the cache
         "artifacts/sess-1/.tmp-4242-partial.mp4",  # a download in progress
-        "artifacts/sess-1/vid_0123456789abcdef.mp4.sha256",  # an integrity record
+        "artifacts/sess-1/vid_0123456789abcdef.mp4.sha256",  # an earlier integrity record
+        "artifacts/sess-1/.records",  # the folder's integrity journal
         "artifacts/sess-1/doc_0123456789abcdef.pdf",  # not a video
         ".ledger",
         "artifacts/sess-1/missing_0123456789abcdef.mp4",

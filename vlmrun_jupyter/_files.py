@@ -51,6 +51,15 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def read_appended(fd: int, end: int, offset: int, tail: bytes) -> tuple[list[bytes], int, bytes]:
+    """The whole lines of an append-only file between `offset` and `end`, after `tail`
+    (the partial line left by the last read: a writer mid-write): (lines, end, new tail)."""
+    if end <= offset:
+        return [], offset, tail
+    *lines, tail = (tail + os.pread(fd, end - offset, offset)).split(b"\n")
+    return lines, end, tail
+
+
 def write_atomic(target: Path, payload: bytes) -> None:
     """Write `payload` to `target` so a reader sees the old file or the whole new one,
     never half of it; a failed write leaves no temp file behind."""
@@ -67,4 +76,4 @@ def write_atomic(target: Path, payload: bytes) -> None:
         raise
 
 
-__all__ = ["TMP_PREFIX", "tmp_prefix", "open_temp", "write_all", "write_atomic"]
+__all__ = ["TMP_PREFIX", "tmp_prefix", "open_temp", "read_appended", "write_all", "write_atomic"]

@@ -1,15 +1,20 @@
 """Cache integrity: what makes a cached file trustworthy, and what is in use.
 
-- Every download's size and SHA-256 are recorded beside it (`<file>.sha256`, written
-  before the file appears under its final name), with the stamp (mtime, inode) of the
-  file the writer hashed. Before a file is served its size is compared with the record,
-  and its hash unless it still carries that stamp (it is then the very file hashed while
-  it was written), else once per process (per inode, size and mtime): a truncated,
-  swapped or rewritten file is fetched again instead of shown, and a warm display after
-  a kernel restart reads no artifact. The LRU touch moves only the access time, so the
-  stamp stays.
+- Every download's size and SHA-256 are recorded in its folder's journal
+  (`<folder>/.records`, one line per download, `<name> <bytes> <sha256> <mtime_ns>
+  <inode>`, the last line for a name wins), with the stamp (mtime, inode) of the file
+  the writer hashed, before the file appears under its final name. One append per
+  download instead of a record file each: on ext4 creating a second file doubled the
+  kernel time of a small download. Before a file is served its size is compared with the
+  record, and its hash unless it still carries that stamp (it is then the very file
+  hashed while it was written), else once per process (per inode, size and mtime): a
+  truncated, swapped or rewritten file is fetched again instead of shown, and a warm
+  display after a kernel restart reads no artifact. The LRU touch moves only the access
+  time, so the stamp stays. Records written as `<file>.sha256` by earlier versions are
+  still read.
 - A file without a record (written by the official SDK sharing the directory) passes
-  with the header check, plus the trailer check where the format has one.
+  with the header check, plus the trailer check where the format has one. So does a
+  file whose line was appended while eviction compacted the journal (a rare race).
 - Temp files carry their writer's pid (`.tmp-<pid>-...`): one whose process is gone
   (a download killed with SIGKILL) is reclaimed by the next listing.
 - Files handed out by the current operation (a `fetch_all`) are pinned: eviction skips
@@ -23,15 +28,18 @@ import hashlib
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ._files import TMP_PREFIX, write_all
+from ._files import TMP_PREFIX, read_appended, write_all, write_atomic
 from .errors import LimitError
 from .kinds import TAIL_BYTES, looks_complete, looks_like
 
-RECORD_SUFFIX = ".sha256"
+RECORDS_NAME = ".records"  # the journal of a folder's integrity records
+RECORD_SUFFIX = ".sha256"  # a record file of an earlier version: read, never written
+COMPACT_MIN = 64 * 1024  # a journal this big is rewritten at eviction if mostly stale
+_FOLDERS_MAX = 256  # folders whose records this process keeps in memory
 ORPHAN_AGE_S = 24 * 3600.0  # a temp file this old is reclaimed even if its pid was reused
 _HEAD = 1024
 _VERIFIED_MAX = 4096
@@ -81,31 +89,117 @@ class Hasher:
         return self._h.hexdigest()
 
 
-def write_record(path: Path, size: int, digest: str, stamp: os.stat_result | None = None) -> int:
+Record = tuple[int, str, "tuple[int, int] | None"]  # size, sha256, stamp hashed
+
+
+def _line(name: str, size: int, digest: str, stamp: tuple[int, int]) -> bytes:
+    return f"{name} {size} {digest} {stamp[0]} {stamp[1]}\n".encode()
+
+
+def write_record(path: Path, size: int, digest: str, stamp: os.stat_result) -> None:
     """Record a file's size and hash, and `stamp`, the stat of the written file about to
-    become `path` (a rename keeps its mtime and inode). Written in place with one short
-    write: the caller writes it before the file itself is moved in, so no reader serves
-    the file while its record is incomplete. Returns the record's size in bytes."""
-    line = f"{size} {digest}"
-    if stamp is not None:
-        line += f" {stamp.st_mtime_ns} {stamp.st_ino}"
-    data = (line + "\n").encode("ascii")
-    fd = os.open(os.fspath(path) + RECORD_SUFFIX, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    become `path` (a rename keeps its mtime and inode): one O_APPEND write of a whole
+    line to the folder's journal, which writers never interleave. The caller writes it
+    before the file is moved in, so no reader serves the file without its record."""
+    line = _line(path.name, size, digest, (stamp.st_mtime_ns, stamp.st_ino))
+    fd = os.open(path.parent / RECORDS_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, data)
+        write_all(fd, line)
     finally:
         os.close(fd)
-    return len(data)
 
 
-def _read_record(path: Path) -> tuple[int, str, tuple[int, int] | None] | None:
-    """(size, digest, (mtime_ns, inode) of the file hashed at download, if recorded)."""
+class _Folder:
+    """A folder's records as far as this process has read its journal."""
+
+    __slots__ = ("records", "ino", "offset", "tail")
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self, ino: int = -1) -> None:
+        self.records: dict[str, Record] = {}
+        self.ino = ino
+        self.offset = 0
+        self.tail = b""
+
+    def read(self, journal: Path) -> None:
+        """Apply the lines appended since the last read (all of them if it was replaced)."""
+        try:
+            fd = os.open(journal, os.O_RDONLY)
+        except OSError:
+            self.reset()  # no journal (any more): no records
+            return
+        try:
+            st = os.fstat(fd)
+            if st.st_ino != self.ino or st.st_size < self.offset:
+                self.reset(st.st_ino)  # new or compacted: read from the start
+            lines, self.offset, self.tail = read_appended(fd, st.st_size, self.offset, self.tail)
+        finally:
+            os.close(fd)
+        for line in lines:
+            with contextlib.suppress(ValueError, UnicodeDecodeError):
+                name, size, digest, mtime, ino = line.decode("ascii").split(" ")
+                self.records[name] = (int(size), digest, (int(mtime), int(ino)))
+
+
+_records_lock = threading.Lock()
+_folders: OrderedDict[str, _Folder] = OrderedDict()
+
+
+def _folder(path: Path) -> _Folder:
+    """(called with `_records_lock` held) The folder state of `path`, newest in the LRU."""
+    key = str(path.parent)
+    folder = _folders.get(key)
+    if folder is None:
+        folder = _folders[key] = _Folder()
+        if len(_folders) > _FOLDERS_MAX:
+            _folders.popitem(last=False)
+    _folders.move_to_end(key)
+    return folder
+
+
+def _read_record(path: Path, st: os.stat_result) -> Record | None:
+    """The last record of `path` (reading the journal only when what this process knows
+    does not vouch for the file as it is now), else an earlier version's record file."""
+    stamp = (st.st_mtime_ns, st.st_ino)
+    with _records_lock:
+        folder = _folder(path)
+        record = folder.records.get(path.name)
+        if record is None or record[2] != stamp:
+            folder.read(path.parent / RECORDS_NAME)
+            record = folder.records.get(path.name)
+    return record if record is not None else _read_record_file(path)
+
+
+def _read_record_file(path: Path) -> Record | None:
+    """(size, digest, (mtime_ns, inode) of the file hashed, if recorded) from `<file>.sha256`."""
     try:
         size, digest, *stamp = record_path(path).read_text("ascii").split()
         hashed = (int(stamp[0]), int(stamp[1])) if len(stamp) == 2 else None
         return int(size), digest, hashed
     except (OSError, ValueError, UnicodeDecodeError):
         return None
+
+
+def compact_records(folder: Path, live: set[str]) -> None:
+    """Rewrite a folder's journal with the records of the files still there when it is
+    large and mostly about files evicted since, or remove it when none is left (eviction
+    calls this)."""
+    journal = folder / RECORDS_NAME
+    with _records_lock:
+        state = _folder(journal)
+        state.read(journal)
+        kept = {n: r for n, r in state.records.items() if n in live and r[2] is not None}
+        body = b"".join(_line(n, r[0], r[1], r[2]) for n, r in kept.items())  # type: ignore[arg-type]
+        if body and state.offset < max(COMPACT_MIN, 2 * len(body)):
+            return
+        with contextlib.suppress(OSError):
+            if body:
+                write_atomic(journal, body)
+            else:  # the folder holds nothing recorded any more
+                journal.unlink()
+            state.reset()  # read afresh next time
 
 
 def touch(path: Path) -> None:
@@ -159,7 +253,7 @@ def intact(path: Path, kind: str) -> bool:
         head, tail = _head_tail(path, st.st_size)
         if not looks_like(kind, head):
             return False
-        record = _read_record(path)
+        record = _read_record(path, st)
         if record is None:
             ok = looks_complete(head, tail) is not False
         elif record[0] != st.st_size:
@@ -174,7 +268,8 @@ def intact(path: Path, kind: str) -> bool:
 
 
 def discard(path: Path) -> None:
-    """Remove a broken cached file and its record."""
+    """Remove a broken cached file (and an earlier version's record file); its journal
+    line stays until the download that replaces it appends a newer one."""
     for p in (path, record_path(path)):
         with contextlib.suppress(OSError):
             p.unlink()

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from ._files import read_appended, write_atomic
 
 RESCAN_EVERY_S = 300.0  # files other tools wrote are counted at least this often
 SYNC_EVERY_S = 1.0  # `within` reads other processes' lines at least this often
@@ -123,13 +124,11 @@ class Ledger:
             if self._sizes is None:
                 self._rescan()
             return
-        end = self._size()
         self._synced_at, self._unsynced = time.monotonic(), 0
-        if end <= self._offset:
-            return
-        data = self._tail + os.pread(self._fd, end - self._offset, self._offset)
-        self._offset = end
-        *lines, self._tail = data.split(b"\n")
+        assert self._fd is not None
+        lines, self._offset, self._tail = read_appended(
+            self._fd, self._size(), self._offset, self._tail
+        )
         for line in lines:
             size, _, rel = line.decode("utf-8", "replace").partition(" ")
             with contextlib.suppress(ValueError):
@@ -165,9 +164,7 @@ class Ledger:
     def _replace_journal(self) -> None:
         """Start an empty journal; other processes see the new inode and rescan."""
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-ledger-", dir=self.journal.parent)
-            os.close(fd)
-            os.replace(tmp, self.journal)
+            write_atomic(self.journal, b"")
         except OSError:
             return
         sizes = self._sizes

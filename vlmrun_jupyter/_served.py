@@ -2,7 +2,7 @@
 how the kernel names it: both sides import these rules, so they cannot drift apart.
 
 Served: finished video files under `<cache_dir>/artifacts/` only (never a temp file, an
-integrity record, a sidecar, a lock or the ledger, never anything a symlink leads out
+integrity record or journal, a sidecar, a lock or the ledger, never anything a symlink leads out
 of the cache to). A file is named by its path relative to the cache directory, and
 tagged by its identity on disk (device, inode, size, mtime): the server sends the tag as
 the ETag and the kernel sends the same tag for the file it means, so a page whose server

@@ -181,6 +181,8 @@ def _group_files(
             if e.name.startswith(_files.TMP_PREFIX):
                 _integrity.reclaim_if_orphaned(e.path)  # a download killed mid-way
                 continue
+            if e.name == _integrity.RECORDS_NAME:  # metadata, like the ledger: compacted
+                continue  # at eviction (~100 B an artifact), not counted or evicted
             oid = owner.get(e.name) or e.name.split(".", 1)[0]
             try:
                 st = e.stat(follow_symlinks=False)
@@ -333,7 +335,7 @@ class ArtifactCache:
         byte count matches `expected_size`, the header looks like `kind` and, for a body
         of unannounced length (`length_known` False), its format's trailer is there. More
         than `limit` bytes (the per-artifact cap) is refused. The size and hash are
-        recorded beside the file for the check before it is served."""
+        recorded (in the folder's journal) for the check before it is served."""
         folder = dest.parent
         _mkdir(folder)
         fd, tmp = _files.open_temp(folder)
@@ -361,15 +363,15 @@ class ArtifactCache:
                 raise IntegrityError(
                     f"{what}: the bytes are not a valid {kind} file; nothing was cached."
                 )
-            record = _integrity.write_record(dest, written, hasher.digest, stamp)
+            _integrity.write_record(dest, written, hasher.digest, stamp)
+            _integrity.hold(dest)  # pinned before any listing can see it
             os.replace(tmp, dest)
             _integrity.mark_verified(dest, stamp)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        rel = f"{folder.name}/{dest.name}"
-        self._ledger.record((rel, written), (rel + _integrity.RECORD_SUFFIX, record))
+        self._ledger.record((f"{folder.name}/{dest.name}", written))
         return dest
 
     def note(self, path: Path, size: int | None = None) -> None:
@@ -426,7 +428,7 @@ class ArtifactCache:
         removed: list[Path] = []
         if total <= self.max_bytes:
             return removed
-        for _key, (paths, size, _used) in sorted(groups.items(), key=lambda kv: kv[1][2]):
+        for key, (paths, size, _used) in sorted(groups.items(), key=lambda kv: kv[1][2]):
             if total <= target:
                 break
             if (keep is not None and keep in paths) or _integrity.is_pinned(paths):
@@ -436,15 +438,22 @@ class ArtifactCache:
                     p.unlink()
                     removed.append(p)
                     self.note(p, 0)
+            del groups[key]
             total -= size
+        for ns_id in {p.parent.name for p in removed}:
+            live = {p.name for (ns, _), (ps, _, _) in groups.items() if ns == ns_id for p in ps}
+            _integrity.compact_records(self.root / ns_id, live)
         return removed
 
     def clear(self) -> None:
-        """Remove every cached artifact (keeps the directory)."""
+        """Remove every cached artifact and its records (keeps the directory)."""
         for paths, _, _ in self._groups().values():
             for p in paths:
                 with contextlib.suppress(OSError):
                     p.unlink()
+        for journal in self.root.glob(f"*/{_integrity.RECORDS_NAME}"):
+            with contextlib.suppress(OSError):
+                journal.unlink()
         self._ledger.reset({}, self._ledger.offset())
 
 
