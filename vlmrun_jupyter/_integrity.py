@@ -187,6 +187,11 @@ def compact_records(folder: Path, live: set[str]) -> None:
     large and mostly about files evicted since, or remove it when none is left (eviction
     calls this)."""
     journal = folder / RECORDS_NAME
+    try:
+        if live and journal.stat().st_size < COMPACT_MIN:
+            return  # small: not worth reading
+    except OSError:
+        return
     with _records_lock:
         state = _folder(journal)
         state.read(journal)
