@@ -39,7 +39,8 @@ from .kinds import TAIL_BYTES, looks_complete, looks_like
 RECORDS_NAME = ".records"  # the journal of a folder's integrity records
 RECORD_SUFFIX = ".sha256"  # a record file of an earlier version: read, never written
 COMPACT_MIN = 64 * 1024  # a journal this big is rewritten at eviction if mostly stale
-_FOLDERS_MAX = 256  # folders whose records this process keeps in memory
+_FOLDERS_MAX = 64  # folders whose records (and append descriptor) this process keeps
+REOPEN_S = 1.0  # the longest a descriptor appends before the journal is opened again
 ORPHAN_AGE_S = 24 * 3600.0  # a temp file this old is reclaimed even if its pid was reused
 _HEAD = 1024
 _VERIFIED_MAX = 4096
@@ -102,26 +103,42 @@ def write_record(path: Path, size: int, digest: str, stamp: os.stat_result) -> N
     line to the folder's journal, which writers never interleave. The caller writes it
     before the file is moved in, so no reader serves the file without its record."""
     line = _line(path.name, size, digest, (stamp.st_mtime_ns, stamp.st_ino))
-    fd = os.open(path.parent / RECORDS_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        write_all(fd, line)
-    finally:
-        os.close(fd)
+    with _records_lock:
+        _folder(path).append(path.parent / RECORDS_NAME, line)
 
 
 class _Folder:
-    """A folder's records as far as this process has read its journal."""
+    """A folder's records as far as this process has read its journal, and the
+    descriptor it appends through (reopened at least every `REOPEN_S`, so lines do not
+    go on into a journal that eviction in another process replaced)."""
 
-    __slots__ = ("records", "ino", "offset", "tail")
+    __slots__ = ("records", "ino", "offset", "tail", "fd", "opened")
 
     def __init__(self) -> None:
+        self.fd: int | None = None
         self.reset()
 
     def reset(self, ino: int = -1) -> None:
+        self.close()
         self.records: dict[str, Record] = {}
         self.ino = ino
         self.offset = 0
         self.tail = b""
+
+    def close(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+
+    def append(self, journal: Path, line: bytes) -> None:
+        now = time.monotonic()
+        if self.fd is not None and now - self.opened > REOPEN_S:
+            self.close()
+        if self.fd is None:
+            self.fd = os.open(journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self.opened = now
+        write_all(self.fd, line)
 
     def read(self, journal: Path) -> None:
         """Apply the lines appended since the last read (all of them if it was replaced)."""
@@ -154,7 +171,7 @@ def _folder(path: Path) -> _Folder:
     if folder is None:
         folder = _folders[key] = _Folder()
         if len(_folders) > _FOLDERS_MAX:
-            _folders.popitem(last=False)
+            _folders.popitem(last=False)[1].close()
     _folders.move_to_end(key)
     return folder
 

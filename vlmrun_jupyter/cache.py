@@ -452,8 +452,7 @@ class ArtifactCache:
                 with contextlib.suppress(OSError):
                     p.unlink()
         for journal in self.root.glob(f"*/{_integrity.RECORDS_NAME}"):
-            with contextlib.suppress(OSError):
-                journal.unlink()
+            _integrity.compact_records(journal.parent, set())  # nothing left: removed
         self._ledger.reset({}, self._ledger.offset())
 
 
