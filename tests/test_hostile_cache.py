@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 from vlmrun_jupyter import _integrity, refs
+from vlmrun_jupyter._files import write_atomic
 from vlmrun_jupyter.cache import ArtifactCache
 from vlmrun_jupyter.client import Client
 from vlmrun_jupyter.errors import LimitError, VlmRunTimeoutError
@@ -147,6 +148,22 @@ def test_records_appended_by_many_writers_at_once_all_vouch_for_their_files(tmp_
     assert all(found) and hashed == []
     journal = cache.ns_dir(NS) / ".records"
     assert len(journal.read_text().splitlines()) == 600
+
+
+def test_a_journal_replaced_by_another_process_gets_the_next_records(tmp_path, monkeypatch):
+    """Another process compacting the journal leaves this one appending to the old file
+    for at most `REOPEN_S`; downloads after that are recorded in the new one."""
+    cache = ArtifactCache(tmp_path)
+    _stored(cache, "img_repl01", _png(6))
+    journal = cache.ns_dir(NS) / ".records"
+    write_atomic(journal, b"")  # what a compaction elsewhere does
+    time.sleep(_integrity.REOPEN_S + 0.1)
+    _, dest = _stored(cache, "img_repl02", _png(7))
+    assert journal.read_text().split()[0] == "img_repl02.png"
+    _forget(monkeypatch)
+    hashed: list = []
+    monkeypatch.setattr(_integrity, "_hash_file", lambda p: hashed.append(p) or "")
+    assert cache.lookup(refs.ImageRef(id="img_repl02"), NS) == dest and hashed == []
 
 
 KILLED_WRITER = r"""
