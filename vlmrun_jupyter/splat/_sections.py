@@ -7,7 +7,6 @@ Everything here trusts its sizes: `spz` has checked them against the header firs
 
 from __future__ import annotations
 
-import mmap
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,28 +16,6 @@ import numpy as np
 
 SH_C0 = 0.28209479177387814
 COLOR_SCALE = 0.15
-
-
-MAPPED_MIN = 4 << 20  # numpy asks for huge pages (madvise) from this size up
-
-
-# private (copy-on-write) pages: a shared anonymous mapping, mmap's default, is shmem,
-# slower to fault in
-_PRIVATE = {"flags": mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS} if hasattr(mmap, "MAP_PRIVATE") else {}
-
-
-def empty(count: int, dtype: Any = np.float32) -> np.ndarray:
-    """A new array for a decoded section, uninitialised like `np.empty`, but when large in
-    private pages of its own anonymous mapping instead of numpy's allocation: numpy
-    advises the kernel to back large arrays with transparent huge pages, and on the
-    bench's VM about one decode in eight then stalled 1-2 s in the kernel faulting them
-    in. 25 decodes of bench/spz_decode.py's v3 file, per process, 2026-12-02: numpy's
-    allocation 4/25 and 3/25 over 0.6 s (mean 0.44-0.50 s); these mappings 0/25 twice
-    (mean 0.35-0.38 s). The mapping lives as long as the array (its base)."""
-    nbytes = count * np.dtype(dtype).itemsize
-    if nbytes < MAPPED_MIN:
-        return np.empty(count, dtype)
-    return np.frombuffer(mmap.mmap(-1, nbytes, **_PRIVATE), dtype)
 
 
 def workers() -> int:
@@ -110,8 +87,7 @@ def section_decoder(version: int, n: int, deg: int, fbits: int, sh_dim: int):
     `raw` starts one byte early (any byte): see `positions`."""
 
     def affine(raw, scale: float, offset: float, shape: tuple[int, ...]) -> np.ndarray:
-        out = empty(len(raw))
-        np.multiply(np.frombuffer(raw, np.uint8), np.float32(scale), out=out, dtype=np.float32)
+        out = np.multiply(np.frombuffer(raw, np.uint8), np.float32(scale), dtype=np.float32)
         out += np.float32(offset)
         return out.reshape(shape)
 
@@ -131,7 +107,7 @@ def section_decoder(version: int, n: int, deg: int, fbits: int, sh_dim: int):
             xyz = affine(raw, 1 / 127.5, -1.0, (n, 3))
             w = np.sqrt(np.maximum(0.0, 1.0 - np.einsum("ij,ij->i", xyz, xyz)))
             return np.column_stack([xyz, w]).astype(np.float32)
-        return sh_values(raw, empty(n * sh_dim * 3)).reshape(n, sh_dim, 3)
+        return sh_values(raw, np.empty(n * sh_dim * 3, np.float32)).reshape(n, sh_dim, 3)
 
     return decode
 
@@ -156,7 +132,7 @@ def positions(raw, version: int, n: int, fbits: int) -> np.ndarray:
     if version == 1:
         return np.frombuffer(raw, "<f2", count=3 * n, offset=1).astype(np.float32).reshape(n, 3)
     words = np.ndarray((3 * n,), "<i4", buffer=raw, offset=0, strides=(3,))
-    out = empty(3 * n)
+    out = np.empty(3 * n, np.float32)
     np.bitwise_and(words, np.int32(-256), out=out, casting="unsafe")
     out *= np.float32(1.0 / (1 << (fbits + 8)))
     return out.reshape(n, 3)
@@ -178,8 +154,8 @@ def unpack_rotations(comp: np.ndarray) -> np.ndarray:
     (each 4-8 MB) spill the cache and are page-faulted in anew on every call, which
     took twice the CPU (bench/spz_decode.py, 1M points: ~40 ms vs ~18 ms)."""
     n = len(comp)
-    flat = empty(4 * n)
-    q = flat.reshape(n, 4)
+    q = np.empty((n, 4), np.float32)
+    flat = q.reshape(-1)
     rows = np.arange(0, 4 * ROTATION_BLOCK, 4, dtype=np.intp)
     for lo in range(0, n, ROTATION_BLOCK):
         block = comp[lo : lo + ROTATION_BLOCK]

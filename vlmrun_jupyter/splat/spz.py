@@ -207,7 +207,7 @@ def _decode_gzip(data: bytes, want_sh: bool = True) -> Splats:
         )
     ends = np.cumsum([HEADER.size, *sizes]).tolist()  # section i spans ends[i]:ends[i + 1]
     head = memoryview(bytearray(ends[5]))
-    sh = _sections.empty(sizes[5] if want_sh else 0)
+    sh = np.empty(sizes[5] if want_sh else 0, np.float32)
     section = _sections.section_decoder(version, n, deg, fbits, SH_DIM[deg])
     with _sections.Tasks(0) as tasks:  # inline: see above
         futures: list = []
@@ -335,7 +335,7 @@ def _decode_v4(data: bytes, want_sh: bool = True) -> Splats:
     version, (n, deg, fbits, flags, jobs) = 4, v4_layout(data)
     section = _sections.section_decoder(version, n, deg, fbits, SH_DIM[deg])
     k = SH_DIM[deg] if want_sh else 0
-    sh = _sections.empty(n * k * 3)
+    sh = np.empty(n * k * 3, np.float32)
 
     def reader(index: int) -> Any:
         start, packed, _ = jobs[index]
