@@ -21,6 +21,7 @@ import json
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,19 +66,23 @@ class Journal:
         return cls(None)
 
     def _load(self, path: Path) -> None:
-        off = 0
         with open(path, "rb") as f:
-            for line in f:
-                try:
-                    record = json.loads(line) if line.endswith(b"\n") else None
-                except ValueError:
-                    record = None  # torn line from an interrupted write
-                key = record.get("k") if isinstance(record, dict) else None
-                k = _key_int(key) if isinstance(key, str) else None
-                if k is not None:
-                    self._index.put(k, off)
-                off += len(line)
-                self._torn = not line.endswith(b"\n")
+            self._index.put_many(self._offsets(f))
+
+    def _offsets(self, f: Any) -> Iterator[tuple[int, int]]:
+        """(key, offset) of every whole record line, noting the size and a torn end."""
+        off = 0
+        for line in f:
+            try:
+                record = json.loads(line) if line.endswith(b"\n") else None
+            except ValueError:
+                record = None  # torn line from an interrupted write
+            key = record.get("k") if isinstance(record, dict) else None
+            k = _key_int(key) if isinstance(key, str) else None
+            if k is not None:
+                yield k, off
+            off += len(line)
+            self._torn = not line.endswith(b"\n")
         self._size = off
 
     @property
