@@ -107,10 +107,11 @@ class DiskIndex:
     """64-bit key -> integer (a journal offset), kept in a scratch database: nothing per
     key in Python memory. Not thread-safe by itself (the journal holds its lock)."""
 
+    _UPSERT = "INSERT INTO idx(k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v"
+
     def __init__(self) -> None:
         self._db = scratch_db()
         self._db.execute("CREATE TABLE idx(k INTEGER PRIMARY KEY, v INTEGER NOT NULL)")
-        self._count = 0
 
     @staticmethod
     def _signed(key: int) -> int:
@@ -121,25 +122,18 @@ class DiskIndex:
         return None if row is None else row[0]
 
     def put(self, key: int, value: int) -> None:
-        k = self._signed(key)
-        if self._db.execute("UPDATE idx SET v = ? WHERE k = ?", (value, k)).rowcount == 0:
-            self._db.execute("INSERT INTO idx(k, v) VALUES (?, ?)", (k, value))
-            self._count += 1
+        self._db.execute(self._UPSERT, (self._signed(key), value))
 
     def put_many(self, pairs: Iterable[tuple[int, int]]) -> None:
         """`put` for each (key, value) in order, in one transaction: a journal of 100,000
         lines loaded in 0.53-0.67 s instead of 0.88-0.93 s with a statement pair per line."""
         db = self._db
         db.execute("BEGIN")
-        db.executemany(
-            "INSERT INTO idx(k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
-            ((self._signed(k), v) for k, v in pairs),
-        )
+        db.executemany(self._UPSERT, ((self._signed(k), v) for k, v in pairs))
         db.execute("COMMIT")
-        self._count = db.execute("SELECT COUNT(*) FROM idx").fetchone()[0]
 
     def __len__(self) -> int:
-        return self._count
+        return self._db.execute("SELECT COUNT(*) FROM idx").fetchone()[0]
 
 
 __all__ = ["Column", "DiskIndex", "scratch_db", "CACHE_KIB"]
