@@ -94,20 +94,32 @@ assert len(out) == len(paths) and all(o.image.id for o in out)
 print(json.dumps({"seconds": seconds, "cpu": cpu, "n": len(out)}))
 """
 
-# The floor for memory: raw httpx sending the same completions (the image as a data URL,
-# the same schema) from the same number of warm threads, fed through a bounded queue
-# from an unsorted folder scan, answers parsed and dropped: less work than any batch
-# runner, so RSS growth it shows too belongs to the HTTP stack, not to the runner.
-PEER_MEMORY_SCRIPT = r"""
-import base64, json, os, queue, threading, sys
-import httpx
-args = json.loads(sys.stdin.read())
+# Peak RSS growth from a point on, for the subprocess scripts: VmHWM after `rss_start()`
+# (which resets the high-water mark; ru_maxrss would be inherited across exec) minus
+# VmRSS then.
+RSS_PROBE = r"""
 def status(field):  # kB -> bytes, from /proc/self/status
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return 0
+def rss_start():
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return status("VmRSS")
+"""
+
+# The floor for memory: raw httpx sending the same completions (the image as a data URL,
+# the same schema) from the same number of warm threads, fed through a bounded queue
+# from an unsorted folder scan, answers parsed and dropped: less work than any batch
+# runner, so RSS growth it shows too belongs to the HTTP stack, not to the runner.
+PEER_MEMORY_SCRIPT = (
+    RSS_PROBE
+    + r"""
+import base64, json, os, queue, threading, sys
+import httpx
+args = json.loads(sys.stdin.read())
 base = os.environ["VLMRUN_BASE_URL"].rstrip("/")
 url = base[: -len("/v1")] + args["path"] if base.endswith("/v1") else base + args["path"]
 client = httpx.Client(
@@ -138,18 +150,19 @@ for t in threads:
     t.start()
 feed(args["warm"])
 import gc; gc.collect()
-with open("/proc/self/clear_refs", "w") as f:
-    f.write("5")
-start = status("VmRSS")
+start = rss_start()
 feed(args["folder"])
 out = {"rss_growth": status("VmHWM") - start}
 for t in threads:
     todo.put(None)
 print(json.dumps(out))
 """
+)
 
 
-OURS_SCRIPT = r"""
+OURS_SCRIPT = (
+    RSS_PROBE
+    + r"""
 import json, sys, time
 from pydantic import BaseModel
 from vlmrun_jupyter import Client
@@ -158,13 +171,6 @@ from vlmrun_jupyter.refs import ImageRef
 
 class Gray(BaseModel):
     image: ImageRef
-
-def status(field):  # kB -> bytes, from /proc/self/status
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 args = json.loads(sys.stdin.read())
 client = Client()
@@ -181,9 +187,7 @@ if args.get("memory"):
         import tracemalloc
         tracemalloc.start()
     else:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        base = status("VmRSS")
+        base = rss_start()
 c0 = time.process_time()
 t0 = time.perf_counter()
 batch = run(args["folder"])
@@ -208,6 +212,7 @@ assert counts["done"] == len(batch), counts
 out["n"] = len(batch)
 print(json.dumps(out))
 """
+)
 
 
 def _gray_schema() -> dict:
