@@ -1,5 +1,6 @@
 """Shared bench helpers: run a measuring snippet in a fresh subprocess, either with our
-package or with the official SDK (vlmrun) in its own venv.
+package or with the official SDK (vlmrun) in its own venv; either way `import peak_rss`
+(tests/peak_rss.py) measures peak RSS growth.
 
 The SDK venv lives at $VLMRUN_SDK_VENV (default .bench/sdk-venv in this repository,
 git-ignored) and is created
@@ -18,6 +19,7 @@ from pathlib import Path
 SDK_REQUIREMENT = "vlmrun==0.9.2"  # the version the compatibility tests pin
 REPO = Path(__file__).resolve().parent.parent
 VENVS = REPO / ".bench"  # comparison venvs, made on first use (git-ignored)
+PROBES = REPO / "tests"  # peak_rss.py (standard library only): importable by every snippet
 SDK_VENV = Path(os.environ.get("VLMRUN_SDK_VENV", VENVS / "sdk-venv"))
 
 
@@ -54,7 +56,7 @@ def _run(python: Path | str, script: str, env: dict[str, str], args: dict) -> di
 def _env(base_url: str, api_key: str, cache_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(VLMRUN_API_KEY=api_key, VLMRUN_BASE_URL=base_url, VLMRUN_CACHE_DIR=str(cache_dir))
-    env.pop("PYTHONPATH", None)
+    env["PYTHONPATH"] = str(PROBES)  # not this checkout: the SDK side must not see our package
     return env
 
 
@@ -77,5 +79,5 @@ def run_sdk(script: str, *, base_url: str, api_key: str, cache_dir: Path, args: 
 def run_ours(script: str, *, base_url: str, api_key: str, cache_dir: Path, args: dict) -> dict:
     """Run `script` with this repository's package importable."""
     env = _env(base_url, api_key, cache_dir)
-    env["PYTHONPATH"] = str(REPO)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(PROBES)])
     return _run(sys.executable, script, env, args)

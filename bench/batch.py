@@ -94,31 +94,14 @@ assert len(out) == len(paths) and all(o.image.id for o in out)
 print(json.dumps({"seconds": seconds, "cpu": cpu, "n": len(out)}))
 """
 
-# Peak RSS growth from a point on, for the subprocess scripts: VmHWM after `rss_start()`
-# (which resets the high-water mark; ru_maxrss would be inherited across exec) minus
-# VmRSS then.
-RSS_PROBE = r"""
-def status(field):  # kB -> bytes, from /proc/self/status
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
-def rss_start():
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    return status("VmRSS")
-"""
-
 # The floor for memory: raw httpx sending the same completions (the image as a data URL,
 # the same schema) from the same number of warm threads, fed through a bounded queue
 # from an unsorted folder scan, answers parsed and dropped: less work than any batch
 # runner, so RSS growth it shows too belongs to the HTTP stack, not to the runner.
-PEER_MEMORY_SCRIPT = (
-    RSS_PROBE
-    + r"""
+PEER_MEMORY_SCRIPT = r"""
 import base64, json, os, queue, threading, sys
 import httpx
+from peak_rss import growth, mark
 args = json.loads(sys.stdin.read())
 base = os.environ["VLMRUN_BASE_URL"].rstrip("/")
 url = base[: -len("/v1")] + args["path"] if base.endswith("/v1") else base + args["path"]
@@ -150,20 +133,18 @@ for t in threads:
     t.start()
 feed(args["warm"])
 import gc; gc.collect()
-start = rss_start()
+start = mark()
 feed(args["folder"])
-out = {"rss_growth": status("VmHWM") - start}
+out = {"rss_growth": growth(start)}
 for t in threads:
     todo.put(None)
 print(json.dumps(out))
 """
-)
 
 
-OURS_SCRIPT = (
-    RSS_PROBE
-    + r"""
+OURS_SCRIPT = r"""
 import json, sys, time
+from peak_rss import growth, mark, status
 from pydantic import BaseModel
 from vlmrun_jupyter import Client
 from vlmrun_jupyter.batch import map_items
@@ -187,7 +168,7 @@ if args.get("memory"):
         import tracemalloc
         tracemalloc.start()
     else:
-        base = rss_start()
+        base = mark()
 c0 = time.process_time()
 t0 = time.perf_counter()
 batch = run(args["folder"])
@@ -197,7 +178,7 @@ if args.get("memory") == "traced":
     out["traced_peak"] = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
 elif args.get("memory"):
-    out["rss_growth"] = status("VmHWM") - base
+    out["rss_growth"] = growth(base)
     # diagnostic only (the library never does this): how much of the high-water mark is
     # still in use once cyclic garbage is collected and glibc returns its free pages
     gc.collect()
@@ -212,7 +193,6 @@ assert counts["done"] == len(batch), counts
 out["n"] = len(batch)
 print(json.dumps(out))
 """
-)
 
 
 def _gray_schema() -> dict:

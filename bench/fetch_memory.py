@@ -27,20 +27,13 @@ TARGET_MIB = 64
 
 MEASURE = r"""
 import json, sys, time
-def status_mib(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-def peak_mib():
-    return status_mib("VmHWM")
+from peak_rss import growth, mark
 args = json.loads(sys.stdin.read())
 %s
-with open("/proc/self/clear_refs", "w") as f:
-    f.write("5")  # the high-water mark starts again from the current RSS
-before = status_mib("VmRSS")
+before = mark()  # the high-water mark starts again from the current RSS
 t0 = time.perf_counter()
 size = fetch()
-print(json.dumps({"growth_mib": peak_mib() - before, "seconds": time.perf_counter() - t0,
+print(json.dumps({"growth_mib": growth(before) / 2**20, "seconds": time.perf_counter() - t0,
                   "bytes": size}))
 """
 

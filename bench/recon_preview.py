@@ -35,7 +35,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _sdk import REPO  # noqa: E402
+from _sdk import PROBES, REPO  # noqa: E402
 from _timing import machine  # noqa: E402
 
 BASELINE = "2896498"  # main before issue 16's 3D speed work
@@ -49,11 +49,7 @@ from vlmrun_jupyter import Client, ReconRef
 from vlmrun_jupyter.display.budget import default_budget
 from vlmrun_jupyter.display.kinds import recon
 import vlmrun_jupyter.splat.viewer, vlmrun_jupyter.splat.preview, PIL.Image  # imports not timed
-
-def status(field):  # bytes, from the kernel's accounting of this process
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
+from peak_rss import growth, mark
 
 client = Client(api_key="k", base_url="http://127.0.0.1:9/v1", cache_dir=args["cache"])
 ref = ReconRef(id="recon_bench1").bind(session_id="sess_bench", client=client)
@@ -63,8 +59,7 @@ if not path.exists():  # the artifact as a fetch would have stored it
     path.write_bytes(Path(args["source"]).read_bytes())
 kernel = args["step"] != "picture"
 recon._kernel_shows_widgets = lambda: kernel
-Path("/proc/self/clear_refs").write_text("5")  # peak RSS := RSS now
-before = status("VmRSS")
+before = mark()  # peak RSS := RSS now
 t0, c0 = time.perf_counter(), time.process_time()
 if args["step"] in ("picture", "cold"):
     data, _ = recon.render(ref, path, default_budget())
@@ -73,8 +68,7 @@ if args["step"] in ("cold", "again"):
     parts = recon.live(ref, {})
     assert parts, "no viewer"
 elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-peak = status("VmHWM")
-print(json.dumps({"seconds": elapsed, "cpu": cpu, "mib": max(peak - before, 0) / 2**20}))
+print(json.dumps({"seconds": elapsed, "cpu": cpu, "mib": max(growth(before), 0) / 2**20}))
 """
 
 
@@ -82,7 +76,7 @@ def run(root: Path, step: str, cache: Path, source: Path) -> dict:
     arg = {"step": step, "cache": str(cache), "source": str(source)}
     out = subprocess.run(
         [sys.executable, "-c", STEP, json.dumps(arg)],
-        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": os.pathsep.join([str(root), str(PROBES)]), "PATH": os.environ["PATH"]},
         capture_output=True,
         text=True,
         cwd=cache.parent,  # not the repo: `python -c` puts the working directory first

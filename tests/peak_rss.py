@@ -8,19 +8,28 @@ kernel's high-water mark (VmHWM) to the RSS of now by writing 5 to
 minus the RSS then. getrusage's ru_maxrss is no use here: it would carry the parent's
 peak across exec. A probe imports this module with `probe_env()` as its environment.
 
-Standard library only: the probes may import the package from another checkout.
+Standard library only on Linux: the probes may import the package from another checkout,
+or run in the SDK's venv. Elsewhere (no /proc) the figures come from psutil, and the peak
+since `mark()` from a thread sampling RSS every millisecond: it can miss a spike shorter
+than that, so a bound checked there is a little looser than the kernel's.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+PROC = Path("/proc/self/status").exists()
+_sampled = {"peak": 0, "on": False}  # without /proc: the highest RSS seen since mark()
 
 
 def status(field: str, pid: int | str = "self") -> int:
     """A /proc/<pid>/status figure (VmRSS, VmHWM, VmSize, ...) in bytes; 0 if absent."""
+    if not PROC:
+        return _psutil_status(field, pid)
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024  # the kernel writes kB
@@ -29,6 +38,8 @@ def status(field: str, pid: int | str = "self") -> int:
 
 def mark() -> int:
     """Reset this process's peak RSS to its RSS now, and return that RSS (bytes)."""
+    if not PROC:
+        return _start_sampling()
     Path("/proc/self/clear_refs").write_text("5")
     return status("VmRSS")
 
@@ -36,6 +47,32 @@ def mark() -> int:
 def growth(since: int) -> int:
     """Bytes by which this process's peak RSS rose above `since` (from `mark()`)."""
     return status("VmHWM") - since
+
+
+def _psutil_status(field: str, pid: int | str) -> int:
+    import psutil
+
+    info = psutil.Process(None if pid == "self" else int(pid)).memory_info()
+    if field == "VmHWM" and pid == "self" and _sampled["on"]:
+        return max(_sampled["peak"], info.rss)
+    return {"VmRSS": info.rss, "VmHWM": info.rss, "VmSize": info.vms}.get(field, 0)
+
+
+def _start_sampling() -> int:
+    import psutil
+
+    me = psutil.Process()
+    _sampled["peak"] = rss = me.memory_info().rss
+    if not _sampled["on"]:
+        _sampled["on"] = True
+
+        def sample() -> None:
+            while True:
+                _sampled["peak"] = max(_sampled["peak"], me.memory_info().rss)
+                time.sleep(0.001)
+
+        threading.Thread(target=sample, daemon=True, name="peak-rss").start()
+    return rss
 
 
 def probe_env(*first: str | Path, **overrides: str) -> dict[str, str]:

@@ -119,7 +119,7 @@ class _Folder:
         self.reset()
 
     def reset(self, ino: int = -1) -> None:
-        self.close()
+        """Forget what was read (the append descriptor stays: see `REOPEN_S`)."""
         self.records: dict[str, Record] = {}
         self.ino = ino
         self.offset = 0
@@ -221,6 +221,7 @@ def compact_records(folder: Path, live: set[str]) -> None:
                 write_atomic(journal, body)
             else:  # the folder holds nothing recorded any more
                 journal.unlink()
+            state.close()  # appends go to the new journal at once
             state.reset()  # read afresh next time
 
 

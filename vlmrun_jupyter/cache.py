@@ -440,9 +440,12 @@ class ArtifactCache:
                     self.note(p, 0)
             del groups[key]
             total -= size
-        for ns_id in {p.parent.name for p in removed}:
-            live = {p.name for (ns, _), (ps, _, _) in groups.items() if ns == ns_id for p in ps}
-            _integrity.compact_records(self.root / ns_id, live)
+        live: dict[str, set[str]] = {p.parent.name: set() for p in removed}
+        for (ns_id, _), (paths, _, _) in groups.items():
+            if ns_id in live:
+                live[ns_id].update(p.name for p in paths)
+        for ns_id, names in live.items():
+            _integrity.compact_records(self.root / ns_id, names)
         return removed
 
     def clear(self) -> None:
