@@ -188,15 +188,15 @@ def decode(data: bytes | mmap.mmap, sh: bool = True) -> Splats:
 def _decode_gzip(data: bytes, want_sh: bool = True) -> Splats:
     """Inflate piece by piece (each piece ~200 KB, still in the CPU's cache): the header
     and the first five sections (30% of the stream) are copied into one buffer and
-    each decodes as soon as it is complete; SH, the rest, decodes straight from each
-    piece into its float32 array, so the inflated SH bytes are never gathered. All in
-    this thread: inflating one gzip stream (~60% of the work) cannot be split, and
-    handing the rest to a worker saved less than it cost (bench/spz_decode.py, 2 CPUs,
-    one run each, 2026-12-02: CPU 0.33-0.53 s with a worker against 0.30 s inline, wall
-    0.27-0.39 s against 0.30 s; under the bench's load the wall medians swing both ways
-    run to run either way). Without `want_sh`
-    the SH bytes are inflated (the stream is still checked to its end, CRC included)
-    but neither kept nor decoded."""
+    each decodes on a worker as soon as it is complete; SH, the rest, decodes straight
+    from each piece into its float32 array (on an idle worker, else here), so the
+    inflated SH bytes are never gathered. Inflating one gzip stream (~60% of the work)
+    cannot be split, so this thread only inflates while it has a worker to hand the
+    rest to. bench/spz_decode.py's v3 file, 10 decodes per process, three alternating
+    pairs, 2026-12-02 (Intel Xeon, 2 CPUs): wall median 0.18-0.19 s with a worker
+    against 0.23-0.24 s inline, and 0.24-0.25 s against 0.33-0.34 s beside two
+    spinning processes. Without `want_sh` the SH bytes are inflated (the stream is
+    still checked to its end, CRC included) but neither kept nor decoded."""
     version, n, deg, fbits, flags = _peek_gzip_header(data)
     sizes = [w * n for w in _widths(version, deg)]
     total = HEADER.size + sum(sizes)
@@ -209,7 +209,7 @@ def _decode_gzip(data: bytes, want_sh: bool = True) -> Splats:
     head = memoryview(bytearray(ends[5]))
     sh = np.empty(sizes[5] if want_sh else 0, np.float32)
     section = _sections.section_decoder(version, n, deg, fbits, SH_DIM[deg])
-    with _sections.Tasks(0) as tasks:  # inline: see above
+    with _sections.Tasks(_sections.workers()) as tasks:
         futures: list = []
         filled = 0
         for piece in _inflate(data, total):
