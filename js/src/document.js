@@ -14,9 +14,8 @@
 // itself stays white paper. Model traits: `count`, `page` (1-based, two-way), `height`,
 // `title` (plain text), `preview` (JPEG shown until the kernel answers, or instead).
 
-import { blobUrl, bytesOf, CONTROL_CSS, element, FRAME_CSS, pixelRatio, plainKey } from "./dom.js";
+import { blobUrl, bytesOf, CONTROL_CSS, element, FRAME_CSS, pixelRatio, PATIENCE_MS, plainKey } from "./dom.js";
 
-const PATIENCE_MS = 10_000;
 const THUMB_CSS = 96; // thumbnail width in CSS pixels
 const THUMBS_IN_FLIGHT = 3;
 const KEEP_PAGES = 24; // page pictures kept as blob URLs

@@ -16,6 +16,10 @@ export const CONTROL_CSS = `font: inherit; color: var(--jp-ui-font-color1, #333)
   border: 1px solid var(--jp-border-color1, #bbb); border-radius: 4px;
   background: var(--jp-layout-color2, #eee);`;
 
+// How long a viewer waits for the kernel's first answer before saying it has not answered
+// (it keeps listening: a kernel busy with other cells answers late).
+export const PATIENCE_MS = 10_000;
+
 // A binary buffer from a comm message or a Bytes trait (a DataView, a typed array or an
 // ArrayBuffer, depending on the front end) as bytes; nothing becomes no bytes.
 export function bytesOf(value) {

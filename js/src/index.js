@@ -20,7 +20,7 @@
 import { OrbitCamera, UP_AXES } from "./camera.js";
 import { createRenderer } from "./renderer.js";
 import { createSorter } from "./sort-worker.js";
-import { blobUrl, bytesOf, CONTROL_CSS, element, FRAME_CSS, pixelRatio, plainKey } from "./dom.js";
+import { blobUrl, bytesOf, CONTROL_CSS, element, FRAME_CSS, pixelRatio, PATIENCE_MS, plainKey } from "./dom.js";
 
 const FALLBACK_BACKGROUND = [0.98, 0.98, 0.98];
 const AXES = Object.keys(UP_AXES);
@@ -50,7 +50,6 @@ function backgroundOf(node) {
   return match ? [1, 2, 3].map((i) => Number(match[i]) / 255) : FALLBACK_BACKGROUND;
 }
 
-const PATIENCE_MS = 10_000; // then say the kernel has not answered (but keep listening)
 
 // Ask the kernel for the splats: `onSplats(bytes)` when they come; `onTrouble(reason)`
 // if the request cannot be sent. A kernel busy with other cells answers late, so there

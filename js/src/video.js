@@ -29,9 +29,8 @@
 // the last chunk and the first playable frame took from the first request: the browser
 // tests read them.
 
-import { blobUrl, CONTROL_CSS, element, FRAME_CSS, plainKey } from "./dom.js";
+import { blobUrl, CONTROL_CSS, element, FRAME_CSS, PATIENCE_MS, plainKey } from "./dom.js";
 
-const PATIENCE_MS = 10_000; // then say the kernel has not answered (but keep listening)
 const IN_FLIGHT = 3; // chunk requests outstanding at once (hides the round trip)
 const EAGER_BYTES = 32 * 1024 * 1024; // smaller videos load at once, larger once seen
 
