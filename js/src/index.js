@@ -50,7 +50,6 @@ function backgroundOf(node) {
   return match ? [1, 2, 3].map((i) => Number(match[i]) / 255) : FALLBACK_BACKGROUND;
 }
 
-
 // Ask the kernel for the splats: `onSplats(bytes)` when they come; `onTrouble(reason)`
 // if the request cannot be sent. A kernel busy with other cells answers late, so there
 // is no deadline here.
