@@ -232,6 +232,7 @@ class Http:
             follow_redirects=False,  # the key goes to this origin only
             transport=transport,
         )
+        self._api_base = str(self.api.base_url)  # ends in "/" (httpx sees to it)
         self.external = httpx.Client(
             headers=agent,
             timeout=timeout,
@@ -323,14 +324,27 @@ class Http:
         *,
         stream: bool = False,
         timeout: float | None = None,
+        params: Any = None,
         **kw: Any,
     ) -> httpx.Response:
         """One attempt at an API call (with the key)."""
         self.require_key()
         request = self.api.build_request(
-            method, path, timeout=timeout if timeout is not None else self.timeout, **kw
+            method,
+            self.api_url(path, params),
+            timeout=timeout if timeout is not None else self.timeout,
+            **kw,
         )
         return self._attempt(self.api, request, f"{method} {path.split('?', 1)[0]}", stream)
+
+    def api_url(self, path: str, params: Any = None) -> str:
+        """An API path's absolute URL, always under the API's base, `params` encoded as
+        httpx does: parsed once, where httpx's merging of a path and params parses it
+        three times (~30 us a request, a tenth of a small download's CPU)."""
+        url = self._api_base + path.lstrip("/")
+        if params:
+            url += ("&" if "?" in url else "?") + str(httpx.QueryParams(params))
+        return url
 
     def get_external(self, url: httpx.URL | str) -> httpx.Response:
         """One streamed GET without any credentials (url_ targets, storage redirects)."""
