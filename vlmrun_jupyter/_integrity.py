@@ -104,7 +104,7 @@ def write_record(path: Path, size: int, digest: str, stamp: os.stat_result) -> N
     before the file is moved in, so no reader serves the file without its record."""
     line = _line(path.name, size, digest, (stamp.st_mtime_ns, stamp.st_ino))
     with _records_lock:
-        _folder(path).append(path.parent / RECORDS_NAME, line)
+        _folder(path).append(line)
 
 
 class _Folder:
@@ -112,9 +112,10 @@ class _Folder:
     descriptor it appends through (reopened at least every `REOPEN_S`, so lines do not
     go on into a journal that eviction in another process replaced)."""
 
-    __slots__ = ("records", "ino", "offset", "tail", "fd", "opened")
+    __slots__ = ("journal", "records", "ino", "offset", "tail", "fd", "opened")
 
-    def __init__(self) -> None:
+    def __init__(self, journal: str) -> None:
+        self.journal = journal
         self.fd: int | None = None
         self.reset()
 
@@ -131,19 +132,19 @@ class _Folder:
                 os.close(self.fd)
             self.fd = None
 
-    def append(self, journal: Path, line: bytes) -> None:
+    def append(self, line: bytes) -> None:
         now = time.monotonic()
         if self.fd is not None and now - self.opened > REOPEN_S:
             self.close()
         if self.fd is None:
-            self.fd = os.open(journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self.fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             self.opened = now
         write_all(self.fd, line)
 
-    def read(self, journal: Path) -> None:
+    def read(self) -> None:
         """Apply the lines appended since the last read (all of them if it was replaced)."""
         try:
-            fd = os.open(journal, os.O_RDONLY)
+            fd = os.open(self.journal, os.O_RDONLY)
         except OSError:
             self.reset()  # no journal (any more): no records
             return
@@ -166,10 +167,10 @@ _folders: OrderedDict[str, _Folder] = OrderedDict()
 
 def _folder(path: Path) -> _Folder:
     """(called with `_records_lock` held) The folder state of `path`, newest in the LRU."""
-    key = str(path.parent)
+    key = os.path.dirname(path)
     folder = _folders.get(key)
     if folder is None:
-        folder = _folders[key] = _Folder()
+        folder = _folders[key] = _Folder(os.path.join(key, RECORDS_NAME))
         if len(_folders) > _FOLDERS_MAX:
             _folders.popitem(last=False)[1].close()
     _folders.move_to_end(key)
@@ -184,7 +185,7 @@ def _read_record(path: Path, st: os.stat_result) -> Record | None:
         folder = _folder(path)
         record = folder.records.get(path.name)
         if record is None or record[2] != stamp:
-            folder.read(path.parent / RECORDS_NAME)
+            folder.read()
             record = folder.records.get(path.name)
     return record if record is not None else _read_record_file(path)
 
@@ -211,7 +212,7 @@ def compact_records(folder: Path, live: set[str]) -> None:
         return
     with _records_lock:
         state = _folder(journal)
-        state.read(journal)
+        state.read()
         kept = {n: r for n, r in state.records.items() if n in live and r[2] is not None}
         body = b"".join(_line(n, r[0], r[1], r[2]) for n, r in kept.items())  # type: ignore[arg-type]
         if body and state.offset < max(COMPACT_MIN, 2 * len(body)):

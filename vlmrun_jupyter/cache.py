@@ -232,13 +232,20 @@ class ArtifactCache:
             else Settings.from_env().max_artifact_bytes
         )
         self._ledger = ledger_for(self.cache_dir, self._listing)
+        self._ns_dirs: dict[str, Path] = {}
 
     def __repr__(self) -> str:
         return f"ArtifactCache({str(self.cache_dir)!r})"
 
     # -- paths --------------------------------------------------------------------------
     def ns_dir(self, ns: Namespace) -> Path:
-        return self.root / ns.id  # Namespace validated the id
+        """A namespace's folder, made once per namespace: a download asks for it twice."""
+        folder = self._ns_dirs.get(ns.id)
+        if folder is None:
+            if len(self._ns_dirs) >= 1024:
+                self._ns_dirs.clear()
+            folder = self._ns_dirs[ns.id] = self.root / ns.id  # Namespace validated the id
+        return folder
 
     def candidates(self, ref: BaseRef, ns: Namespace) -> list[Path]:
         """Where a finished artifact may be (images: .jpg or .png)."""
