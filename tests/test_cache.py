@@ -200,3 +200,29 @@ def test_one_download_when_many_threads_ask(tmp_path):
         results = [f.result(timeout=60) for f in futures]  # a worker's exception fails here
     assert len(results) == 16 and len(set(results)) == 1
     assert len(calls) == 1 and results[0].read_bytes() == body
+
+
+def test_fetching_many_artifacts_keeps_no_lock_per_artifact(tmp_path):
+    """A long session fetches a great many artifacts: the lock that makes each download
+    happen once is gone when it is done (before, every key kept its lock for good)."""
+    import tracemalloc
+
+    cache = ArtifactCache(tmp_path)
+    data = _png()
+
+    def fetch(i: int) -> None:
+        ref = refs.ImageRef(id=f"img_m{i:05d}")
+        dest = cache.ns_dir(NS) / f"{ref.id}.png"
+        store = lambda: cache.store(dest, [data], kind="image", expected_size=len(data), what="i")  # noqa: E731
+        assert cache.get_or_fetch(ref, NS, store) == dest
+
+    fetch(0)  # the lock file's descriptor, opened once per process
+    tracemalloc.start()
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(fetch, range(1, 401)))
+        snap = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    held = snap.filter_traces([tracemalloc.Filter(True, "*/vlmrun_jupyter/_locks.py")])
+    assert sum(s.size for s in held.statistics("filename")) < 2048

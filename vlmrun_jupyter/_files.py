@@ -25,6 +25,17 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forked)
 
 
+_made_dirs: set[str] = set()  # directories known to exist
+
+
+def make_dir(d: str | Path) -> None:
+    """`mkdir -p`, once per directory and process (every download asks for its folder)."""
+    key = str(d)
+    if key not in _made_dirs:
+        os.makedirs(key, exist_ok=True)
+        _made_dirs.add(key)
+
+
 def tmp_prefix() -> str:
     """The prefix of this process's temp files (the pid says whose they are)."""
     return f"{TMP_PREFIX}{_pid}-"
@@ -76,4 +87,12 @@ def write_atomic(target: Path, payload: bytes) -> None:
         raise
 
 
-__all__ = ["TMP_PREFIX", "tmp_prefix", "open_temp", "read_appended", "write_all", "write_atomic"]
+__all__ = [
+    "TMP_PREFIX",
+    "make_dir",
+    "tmp_prefix",
+    "open_temp",
+    "read_appended",
+    "write_all",
+    "write_atomic",
+]

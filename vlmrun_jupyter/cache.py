@@ -23,24 +23,12 @@ The HTTP side lives in `client/_artifacts.py`: it hands `store()` an iterator of
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
-import random
 import re
-import threading
-import time
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-import filelock
-
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
-
-from . import _files, _integrity
+from . import _files, _integrity, _locks
 from ._config import Settings
 from ._ledger import ledger_for
 from .errors import IntegrityError
@@ -51,66 +39,7 @@ _SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}\Z")
 _URL_SIDECAR = ".url"  # `<object_id>.url` holds the target URL of a url_ artifact
 _HEAD_READ = 1024  # bytes read for the header check (a PDF header may follow junk)
 
-# One thread lock per artifact key, shared by every cache object on the same directory.
-_locks_guard = threading.Lock()
-_thread_locks: dict[tuple[str, str, str], threading.Lock] = {}
-_made_dirs: set[str] = set()  # directories known to exist: one mkdir per process, not per file
 LOW_WATER = 0.9  # automatic eviction frees down to this share of the cap (fewer rescans)
-
-
-def _mkdir(d: Path) -> None:
-    key = str(d)
-    if key not in _made_dirs:
-        d.mkdir(parents=True, exist_ok=True)
-        _made_dirs.add(key)
-
-
-def _thread_lock(key: tuple[str, str, str]) -> threading.Lock:
-    with _locks_guard:
-        lock = _thread_locks.get(key)
-        if lock is None:
-            lock = _thread_locks[key] = threading.Lock()
-        return lock
-
-
-_lock_fds: dict[str, int] = {}
-
-
-@contextlib.contextmanager
-def _process_lock(cache_dir: Path, name: str) -> Iterator[None]:
-    """Exclusive across processes for `name`, without a lock file per artifact (creating
-    one costs milliseconds on some disks): a POSIX record lock on one byte, at the name's
-    CRC-32, of `<cache_dir>/.locks/artifacts.lock`. Record locks belong to the process, so
-    callers hold the per-key thread lock first, and the file stays open for the process's
-    life (closing any descriptor of it would drop all of the process's locks on it)."""
-    if fcntl is None:  # no POSIX record locks (Windows): a lock file per artifact
-        lock_dir = cache_dir / ".locks"
-        _mkdir(lock_dir)
-        with filelock.FileLock(str(lock_dir / f"{name.replace('/', '--')}.lock")):
-            yield
-        return
-    path = str(cache_dir / ".locks" / "artifacts.lock")
-    with _locks_guard:
-        fd = _lock_fds.get(path)
-        if fd is None:
-            _mkdir(cache_dir / ".locks")
-            fd = _lock_fds[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    offset = zlib.crc32(name.encode("utf-8"))
-    while True:
-        try:
-            fcntl.lockf(fd, fcntl.LOCK_EX, 1, offset)
-            break
-        except OSError as exc:
-            # The kernel's deadlock check sees processes, not threads: two processes whose
-            # threads wait on each other's bytes look like a cycle although no thread
-            # waits on itself. Nobody holds what we want for long: wait and ask again.
-            if exc.errno != errno.EDEADLK:
-                raise
-            time.sleep(0.005 + random.random() * 0.02)
-    try:
-        yield
-    finally:
-        fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset)
 
 
 def check_object_id(object_id: str) -> str:
@@ -301,10 +230,10 @@ class ArtifactCache:
     @contextlib.contextmanager
     def locked(self, ref: BaseRef, ns: Namespace) -> Iterator[None]:
         """Exclusive for this artifact across threads (lock dict) and processes (one byte
-        of a shared lock file, `_process_lock`)."""
+        of a shared lock file, `_locks.process_lock`)."""
         check_object_id(ref.id)
         key = (str(self.root), ns.id, ref.id)
-        with _thread_lock(key), _process_lock(self.cache_dir, f"{ns.id}/{ref.id}"):
+        with _locks.thread_lock(key), _locks.process_lock(self.cache_dir, f"{ns.id}/{ref.id}"):
             yield
 
     def get_or_fetch(self, ref: BaseRef, ns: Namespace, download: Callable[[], Path]) -> Path:
@@ -344,7 +273,7 @@ class ArtifactCache:
         than `limit` bytes (the per-artifact cap) is refused. The size and hash are
         recorded (in the folder's journal) for the check before it is served."""
         folder = dest.parent
-        _mkdir(folder)
+        _files.make_dir(folder)
         fd, tmp = _files.open_temp(folder)
         limit = self.max_artifact_bytes if limit is None else limit
         try:
