@@ -19,7 +19,7 @@ from PIL import Image
 from pydantic import BaseModel
 
 from vlmrun_jupyter import refs
-from vlmrun_jupyter.client import Client, _http, _protocol
+from vlmrun_jupyter.client import Client, _protocol
 from vlmrun_jupyter.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -264,7 +264,7 @@ def test_an_execution_past_its_deadline_times_out(client, api, monkeypatch):
     api.on("/v1/agent/execute", httpx.Response(200, json={"id": "exec-t", "status": "running"}))
     api.on("/v1/agent/executions/exec-t", httpx.Response(200, json={"status": "running"}))
     clock = iter(range(0, 1000, 10))  # every look at the clock: 10 s later
-    monkeypatch.setattr(_http.time, "monotonic", lambda: float(next(clock)))
+    monkeypatch.setattr(time, "monotonic", lambda: float(next(clock)))
     with pytest.raises(VlmRunTimeoutError, match="exec-t still running after 30 s"):
         client.execute("x/y", timeout=30)
 

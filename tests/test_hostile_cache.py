@@ -262,7 +262,7 @@ def test_one_deadline_for_a_whole_fetch_against_a_trickling_server(live_server, 
 
 def test_a_deadline_is_not_a_wall_clock_guess():
     # the budget's arithmetic, without sleeping long
-    from vlmrun_jupyter.client._http import Deadline
+    from vlmrun_jupyter.client._retry import Deadline
 
     d = Deadline(0.05, "x")
     assert 0 < d.read_timeout(10.0) <= 0.05

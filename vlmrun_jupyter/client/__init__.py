@@ -34,8 +34,9 @@ from . import _protocol as protocol
 from ._artifacts import ArtifactDownloader, fetch_concurrently
 from ._batch import BatchMethods
 from ._content import PartBuilder
-from ._http import Deadline, Http, OnProgress, RetryPolicy
+from ._http import Http, OnProgress, post_file
 from ._protocol import COMPLETIONS_PATH, DEFAULT_MODEL, EXECUTE_PATH
+from ._retry import Deadline, RetryPolicy
 
 
 class Client(BatchMethods):
@@ -250,7 +251,8 @@ class Client(BatchMethods):
             if not data.is_file():
                 raise RequestError(f"cannot upload {data.name!r}: no such file.")
             name = filename or data.name
-        answer = self._http.post_file(
+        answer = post_file(
+            self._http,
             protocol.FILES_PATH,
             data,
             name,

@@ -29,7 +29,8 @@ from ..kinds import media_type
 from ..refs import BaseRef, ImageRef, Namespace, UrlRef
 from . import _protocol
 from ._decode import decoded, over_limit
-from ._http import Http, OnProgress, Retry, _content_length, counted
+from ._http import Http, OnProgress, _content_length, counted
+from ._retry import Retry
 
 T = TypeVar("T")
 URL_BODY_MAX = 64 * 1024  # a url_ artifact's body is one URL

@@ -1,4 +1,5 @@
-"""HTTP plumbing: two connection pools, retries with backoff, deadlines, error mapping.
+"""HTTP plumbing: two connection pools, error mapping, bounded reads (the retry policy and
+deadlines they run under: `_retry`).
 
 The API pool carries the key, is bound to the configured base URL and never follows
 redirects, so the key only ever goes to that origin. The external pool carries no
@@ -10,16 +11,10 @@ status code means the same exception wherever it came from.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import io
 import json as jsonlib
-import logging
-import random
-import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,8 +33,8 @@ from ..errors import (
 )
 from . import _protocol
 from ._decode import decoded, over_limit
+from ._retry import Deadline, Retry, RetryPolicy, within
 
-log = logging.getLogger("vlmrun_jupyter.client")
 T = TypeVar("T")
 # A progress callback: (phase, bytes done, bytes in all); phases are "uploading",
 # "waiting" and "downloading"; either number may be None when it is not known.
@@ -79,107 +74,6 @@ def counted(
         done += len(chunk)
         on_progress("downloading", done, total)
         yield chunk
-
-
-class Retry(Exception):
-    """This attempt failed in a way worth repeating (a dropped connection, 429, 5xx)."""
-
-    def __init__(self, error: VlmRunError, retry_after: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retry_after = retry_after
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """At most 1 + max_retries attempts; exponential backoff with jitter, or the server's
-    Retry-After capped at `retry_after_max`."""
-
-    max_retries: int = 3
-    backoff_base: float = 0.2
-    backoff_max: float = 8.0
-    retry_after_max: float = 30.0
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return max(0.0, min(retry_after, self.retry_after_max))
-        d = min(self.backoff_max, self.backoff_base * (2**attempt))
-        return d / 2 + random.uniform(0, d / 2)
-
-    def run(self, attempt_fn: Callable[[], T], deadline: Deadline | None = None) -> T:
-        """Call `attempt_fn` until it returns, raises something final, or attempts run out
-        (or the wait before the next one would pass `deadline`). The final error records
-        `attempts` and `elapsed` (seconds), so messages can say so."""
-        start = time.monotonic()
-        for attempt in range(self.max_retries + 1):
-            try:
-                return attempt_fn()
-            except Retry as r:
-                late = deadline is not None and deadline.remaining < self.delay(attempt, None) / 2
-                if attempt >= self.max_retries or late:
-                    r.error.attempts = attempt + 1
-                    r.error.elapsed = time.monotonic() - start
-                    raise r.error from None
-                wait = self.delay(attempt, r.retry_after)
-                log.debug("retrying in %.2fs after: %s", wait, r.error.message)
-                time.sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-
-_active = threading.local()  # the Deadline of the operation running on this thread
-
-
-class Deadline:
-    """A wall-clock budget for a whole operation (a fetch, a completion, an execution):
-    every request, body read and retry wait of that operation fits inside it."""
-
-    def __init__(self, seconds: float, what: str = "the request") -> None:
-        self.seconds = seconds
-        self.what = what
-        self.start = time.monotonic()
-
-    @staticmethod
-    def current() -> Deadline | None:
-        """The deadline of the operation running on this thread, if any."""
-        return getattr(_active, "deadline", None)
-
-    def check(self, what: str, slack: float = 0.0) -> None:
-        """Raise the final timeout once the budget is spent (within `slack` seconds: a
-        read timeout cut to the deadline fires just before it)."""
-        if self.remaining <= slack:
-            err = VlmRunTimeoutError(
-                f"{what}: gave up after {self.elapsed:.1f} s, past the {self.seconds:g} s "
-                f"deadline for {self.what}.",
-                hint="Raise it with deadline= (Client) or VLMRUN_DEADLINE=<seconds>.",
-            )
-            err.elapsed = self.elapsed
-            raise err
-
-    def read_timeout(self, timeout: float) -> float:
-        """The per-read timeout of a request sent now: never past the deadline."""
-        return max(0.001, min(timeout, self.remaining))
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.start
-
-    @property
-    def remaining(self) -> float:
-        return self.seconds - self.elapsed
-
-
-@contextlib.contextmanager
-def within(what: str, seconds: float) -> Iterator[Deadline]:
-    """One total deadline for everything inside on this thread: requests, body reads
-    and retry waits. A nested operation keeps the outer deadline when it is tighter."""
-    outer = Deadline.current()
-    mine = Deadline(seconds, what)
-    active = outer if outer is not None and outer.remaining <= mine.remaining else mine
-    _active.deadline = active
-    try:
-        yield active
-    finally:
-        _active.deadline = outer
 
 
 def _user_agent() -> str:
@@ -394,36 +288,6 @@ class Http:
             resp.close()
         return sse.result()
 
-    def post_file(
-        self,
-        path: str,
-        data: bytes | Path,
-        filename: str,
-        params: dict[str, str],
-        on_progress: OnProgress | None = None,
-    ) -> Any:
-        """A multipart upload (a `Path` is streamed from disk, reopened per attempt);
-        `on_progress` hears 'uploading' with the bytes read so far."""
-
-        def attempt() -> Any:
-            f = open(data, "rb") if isinstance(data, Path) else None  # noqa: SIM115
-            try:
-                body: Any = f if f is not None else data
-                if on_progress is not None:
-                    size = data.stat().st_size if isinstance(data, Path) else len(data)
-                    body = _Counted(f if f is not None else io.BytesIO(data), size, on_progress)
-                files = {"file": (filename, body)}
-                resp = self.send("POST", path, params=params, files=files, stream=True)
-                try:
-                    return read_json(self, resp, f"POST {path}", retry_invalid=False)
-                except ServerError:
-                    return None
-            finally:
-                if f is not None:
-                    f.close()
-
-        return self.retry(attempt)
-
     def guard(self, chunks: Iterable[T], what: str, *, download: bool = False) -> Iterator[T]:
         """Re-raise httpx errors met mid-body as ours: a stall is final, a drop is retried
         (for a download, as a `TruncatedDownload`: nothing was cached)."""
@@ -511,3 +375,34 @@ def read_json(http: Http, resp: httpx.Response, what: str, *, retry_invalid: boo
         if retry_invalid:
             raise Retry(err) from None
         raise err from None
+
+
+def post_file(
+    http: Http,
+    path: str,
+    data: bytes | Path,
+    filename: str,
+    params: dict[str, str],
+    on_progress: OnProgress | None = None,
+) -> Any:
+    """A multipart upload (a `Path` is streamed from disk, reopened per attempt);
+    `on_progress` hears 'uploading' with the bytes read so far."""
+
+    def attempt() -> Any:
+        f = open(data, "rb") if isinstance(data, Path) else None  # noqa: SIM115
+        try:
+            body: Any = f if f is not None else data
+            if on_progress is not None:
+                size = data.stat().st_size if isinstance(data, Path) else len(data)
+                body = _Counted(f if f is not None else io.BytesIO(data), size, on_progress)
+            files = {"file": (filename, body)}
+            resp = http.send("POST", path, params=params, files=files, stream=True)
+            try:
+                return read_json(http, resp, f"POST {path}", retry_invalid=False)
+            except ServerError:
+                return None
+        finally:
+            if f is not None:
+                f.close()
+
+    return http.retry(attempt)

@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Any
 
-from ..client._http import Deadline
+from ..client._retry import Deadline
 from .html import human_size, status_line
 
 
