@@ -87,6 +87,27 @@ def test_another_process_writing_the_same_cache_is_counted_and_the_cap_holds(tmp
     assert (cache.ns_dir(NS) / "doc_l00006.pdf").exists()
 
 
+def test_without_pread_the_journals_are_still_read(tmp_path, monkeypatch):
+    """Windows has no os.pread: the ledger and the integrity records read what another
+    process appended with a seek and a read instead."""
+    from vlmrun_jupyter import _integrity
+
+    monkeypatch.delattr(os, "pread")
+    cache = ArtifactCache(tmp_path, max_bytes=10**9)
+    for i in range(3):
+        _doc(cache, i)
+    _docs_from_another_process(tmp_path, range(300, 303))
+    assert cache._ledger.total() == cache.size() == 6000
+    # what this process knows is forgotten: every file is vouched for by the journal
+    monkeypatch.setattr(_integrity, "_folders", type(_integrity._folders)())
+    monkeypatch.setattr(_integrity, "_verified", {})
+    hashed: list[Path] = []
+    monkeypatch.setattr(_integrity, "_hash_file", lambda p: hashed.append(p) or "")
+    files = sorted(cache.ns_dir(NS).glob("*.pdf"))
+    assert len(files) == 6 and all(_integrity.intact(p, "document") for p in files)
+    assert hashed == []
+
+
 def test_the_check_after_a_download_sees_other_processes_within_a_second(tmp_path, monkeypatch):
     """After a download the cap is checked from memory while this process's own additions
     keep it under; what other processes added is read at least every SYNC_EVERY_S."""

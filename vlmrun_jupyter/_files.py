@@ -62,12 +62,22 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def pread(fd: int, size: int, offset: int) -> bytes:
+    """`os.pread` where there is one; elsewhere (Windows) a seek and a read, which moves
+    the descriptor's offset: harmless for the journals, whose writers append (O_APPEND)
+    and whose readers each keep their own offset."""
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.read(fd, size)
+
+
 def read_appended(fd: int, end: int, offset: int, tail: bytes) -> tuple[list[bytes], int, bytes]:
     """The whole lines of an append-only file between `offset` and `end`, after `tail`
     (the partial line left by the last read: a writer mid-write): (lines, end, new tail)."""
     if end <= offset:
         return [], offset, tail
-    *lines, tail = (tail + os.pread(fd, end - offset, offset)).split(b"\n")
+    *lines, tail = (tail + pread(fd, end - offset, offset)).split(b"\n")
     return lines, end, tail
 
 
@@ -92,6 +102,7 @@ __all__ = [
     "make_dir",
     "tmp_prefix",
     "open_temp",
+    "pread",
     "read_appended",
     "write_all",
     "write_atomic",

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ._files import read_appended, write_atomic
+from ._files import pread, read_appended, write_atomic
 
 RESCAN_EVERY_S = 300.0  # files other tools wrote are counted at least this often
 SYNC_EVERY_S = 1.0  # `within` reads other processes' lines at least this often
@@ -154,7 +154,7 @@ class Ledger:
         if offset is not None:
             self._offset = min(offset, self._offset)
             if self._offset:  # resume at a line start
-                prev = os.pread(self._fd, 1, self._offset - 1)
+                prev = pread(self._fd, 1, self._offset - 1)
                 if prev != b"\n":
                     self._offset = self._size()
         self._sync()
