@@ -226,11 +226,13 @@ def compact_records(folder: Path, live: set[str]) -> None:
             state.reset()  # read afresh next time
 
 
-def touch(path: Path) -> None:
+def touch(path: Path, st: os.stat_result | None = None) -> None:
     """Mark a file used for the LRU: its access time only, so its mtime (part of the
-    stamp recorded at download) still says its content is the one hashed."""
+    stamp recorded at download) still says its content is the one hashed (`st`: its
+    stat, when the caller has it)."""
     with contextlib.suppress(OSError):
-        os.utime(path, ns=(time.time_ns(), path.stat().st_mtime_ns))
+        mtime = (st if st is not None else path.stat()).st_mtime_ns
+        os.utime(path, ns=(time.time_ns(), mtime))
 
 
 def _key(path: Path, st: os.stat_result) -> tuple[str, int, int, int]:
@@ -263,11 +265,12 @@ def _head_tail(path: Path, size: int) -> tuple[bytes, bytes]:
         return head, f.read(TAIL_BYTES)
 
 
-def intact(path: Path, kind: str) -> bool:
+def intact(path: Path, kind: str, st: os.stat_result | None = None) -> bool:
     """Whether a cached file may be served: size and hash as recorded (or, without a
-    record, a header of the right kind and no missing trailer)."""
+    record, a header of the right kind and no missing trailer); `st`: its stat, when the
+    caller has just taken it."""
     try:
-        st = path.stat()
+        st = st if st is not None else path.stat()
         if st.st_size <= 0:
             return False
         key = _key(path, st)
@@ -287,7 +290,7 @@ def intact(path: Path, kind: str) -> bool:
     except OSError:
         return False
     if ok:
-        mark_verified(path)
+        mark_verified(path, st)  # as stat'ed before the checks: a file swapped since is not
     return ok
 
 

@@ -130,10 +130,12 @@ def _first_intact(paths: list[Path], kind: str) -> Path | None:
     """The first of `paths` present and intact (touched for the LRU), removing any that
     is present but broken so it is fetched again."""
     for path in paths:
-        if not path.exists():
+        try:
+            st = os.stat(path)  # one stat serves the checks and the touch
+        except OSError:
             continue
-        if _integrity.intact(path, kind):  # size and hash as recorded
-            _integrity.touch(path)  # for the LRU; keeps the recorded stamp
+        if _integrity.intact(path, kind, st):  # size and hash as recorded
+            _integrity.touch(path, st)  # for the LRU; keeps the recorded stamp
             return _integrity.hold(path)
         # Present but broken (truncated, swapped): remove so it is fetched again.
         _integrity.discard(path)
