@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from PIL import Image
 
-from vlmrun_jupyter import refs
+from vlmrun_jupyter import _locks, refs
 from vlmrun_jupyter.cache import ArtifactCache, TruncatedDownload, check_content_type, url_file_name
 from vlmrun_jupyter.errors import IntegrityError
 
@@ -224,5 +224,5 @@ def test_fetching_many_artifacts_keeps_no_lock_per_artifact(tmp_path):
         snap = tracemalloc.take_snapshot()
     finally:
         tracemalloc.stop()
-    held = snap.filter_traces([tracemalloc.Filter(True, "*/vlmrun_jupyter/_locks.py")])
+    held = snap.filter_traces([tracemalloc.Filter(True, _locks.__file__)])
     assert sum(s.size for s in held.statistics("filename")) < 2048

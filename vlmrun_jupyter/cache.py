@@ -221,7 +221,7 @@ class ArtifactCache:
         ns = ref.require_namespace()
         check_object_id(ref.id)
         d = self.ns_dir(ns)
-        d.mkdir(parents=True, exist_ok=True)
+        _files.make_dir(d)
         return d
 
     def preview_path(self, ref: BaseRef, name: str) -> Path:
