@@ -33,6 +33,7 @@ from ..errors import (
 )
 from . import _protocol
 from ._decode import decoded, over_limit
+from ._reads import transport as compact_transport
 from ._retry import Deadline, Retry, RetryPolicy, within
 
 T = TypeVar("T")
@@ -124,7 +125,7 @@ class Http:
             timeout=timeout,
             limits=limits,
             follow_redirects=False,  # the key goes to this origin only
-            transport=transport,
+            transport=transport or compact_transport(limits),
         )
         self._api_base = str(self.api.base_url)  # ends in "/" (httpx sees to it)
         self.external = httpx.Client(
@@ -132,7 +133,7 @@ class Http:
             timeout=timeout,
             limits=limits,
             follow_redirects=True,
-            transport=transport,
+            transport=transport or compact_transport(limits),
         )
 
     def close(self) -> None:
