@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-CACHE_KIB = 256  # SQLite's page cache per database: the most of it kept in memory
+CACHE_KIB = 64  # SQLite's page cache per database: the most of it kept in memory
 _PAGE = 512  # rows read per query when iterating in order
 
 
@@ -54,20 +54,25 @@ class Column(Sequence):
         with self._lock:
             db = self._db
             db.execute("BEGIN")
+            counter = iter(range(self._n, 1 << 62))
+            rows = ((next(counter), v) for v in values)
             if sort:
-                db.execute("CREATE TABLE unsorted(v BLOB NOT NULL)")
-                db.executemany("INSERT INTO unsorted(v) VALUES (?)", ((v,) for v in values))
+                # kept in order as they come (a B-tree on (value, arrival)), then copied out
+                # in that order: the memory is the page cache's, where an ORDER BY would
+                # take SQLite's sorter, which holds up to 1 MiB whatever the cache size
                 db.execute(
-                    "INSERT INTO col(i, v) SELECT ? + row_number() OVER (ORDER BY v) - 1, v "
-                    "FROM unsorted ORDER BY v",
+                    "CREATE TABLE unsorted(v BLOB NOT NULL, n INTEGER, PRIMARY KEY (v, n)) "
+                    "WITHOUT ROWID"
+                )
+                db.executemany("INSERT INTO unsorted(n, v) VALUES (?, ?)", rows)
+                db.execute(
+                    "INSERT INTO col(i, v) SELECT ? + row_number() OVER (ORDER BY v, n) - 1, v "
+                    "FROM unsorted ORDER BY v, n",
                     (self._n,),
                 )
                 db.execute("DROP TABLE unsorted")
             else:
-                counter = iter(range(self._n, 1 << 62))
-                db.executemany(
-                    "INSERT INTO col(i, v) VALUES (?, ?)", ((next(counter), v) for v in values)
-                )
+                db.executemany("INSERT INTO col(i, v) VALUES (?, ?)", rows)
             db.execute("COMMIT")
             self._n = db.execute("SELECT count(*) FROM col").fetchone()[0]
 
