@@ -4,6 +4,7 @@ LocalServer, including every injected fault."""
 from __future__ import annotations
 
 import base64
+import gc
 import io
 import json
 import logging
@@ -548,6 +549,41 @@ def test_small_answers_are_read_without_64_kib_buffers(live_server, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     peaks = json.loads(out.stdout)
     assert max(peaks) < 48 * 1024, peaks  # with 64 KiB reads: 78-81 KB every time
+
+
+def test_answers_downloads_and_errors_are_freed_without_the_garbage_collector(
+    client, live_server, tmp_path
+):
+    """httpx's response and its body stream refer to each other; a closed response left
+    so waits, with its request and buffers, for the cyclic collector, and a batch had
+    hundreds waiting at a time. Every way a response ends in the client lets it go."""
+    image = tmp_path / "in.png"
+    Image.new("RGB", (16, 16), "red").save(image)
+
+    def work(i: int) -> None:
+        client.complete("Make the image grayscale", inputs=[image])
+        client.complete("Make the image grayscale", inputs=[image], stream=True)
+        sid, oid = live_server.add_artifact("img", _jpeg(i), content_type="image/jpeg")
+        assert client.fetch(refs.ImageRef(id=oid).bind(session_id=sid)).read_bytes()
+        client.upload(image)
+        with pytest.raises(RequestError):
+            client.complete("qqq zzz nothing the server supports")
+
+    work(1)  # imports, the pool
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for i in range(3):
+            work(2 + i)
+        gc.collect()
+        left = [type(o) for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    ours = [t.__qualname__ for t in left if t.__module__.startswith(("httpx", "httpcore"))]
+    assert not ours, sorted(set(ours))
 
 
 def test_a_failed_execution_is_final_and_raises_the_server_message(fast_client, live_server):
