@@ -49,7 +49,7 @@ folder (the input is a folder path, so its listing is the machinery's, not the u
 a list of paths would be the user's and is not in the figures), content keys, the
 journal and its index, the schedule, the HTTP traffic, the BatchResult (made, not
 iterated). traced = tracemalloc's peak (Python's allocations only: SQLite's page caches,
-at most 3 x 256 KiB, are not in it); RSS growth = VmHWM minus VmRSS at the start (all
+at most 3 x 64 KiB, are not in it); RSS growth = VmHWM minus VmRSS at the start (all
 of it, glibc's retained free memory and thread arenas included); the process's peak
 RSS = VmHWM (imports, the warm-up and the HTTP pool included), printed for scale: the
 verdict is on the growth."""

@@ -7,7 +7,10 @@ Kept as Python objects that is ~50-100 bytes an item (and sorting a folder's nam
 all of them at once); kept here it is none: SQLite holds at most a small page cache
 (`CACHE_KIB`) and spills the rest to a temporary file it deletes when the connection
 closes (a small batch never touches the disk). A lookup by row number or by key is a
-B-tree search, a few microseconds, against the ~50 ms of a request.
+B-tree search, a few microseconds, against the ~50 ms of a request. With 64 KiB a
+database, what SQLite holds stayed at 0.37 MB for batches of 1,000, 10,000 and 30,000
+items (`sqlite3_memory_used`); with 256 KiB and its sorter, its peak rose to 1.4 MB at
+30,000.
 
 The memory SQLite uses is its own (not Python's allocator), so tracemalloc does not see
 it; bench/batch.py measures it through the process's RSS.
@@ -50,7 +53,7 @@ class Column(Sequence):
 
     def fill(self, values: Iterable[bytes], *, sort: bool = False) -> None:
         """Append `values` (consumed as they come, never listed); with `sort`, in byte
-        order rather than as given (SQLite sorts, spilling to its temporary file)."""
+        order rather than as given (stable: equal values keep their order)."""
         with self._lock:
             db = self._db
             db.execute("BEGIN")
