@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from peak_rss import probe_env
 from PIL import Image
 from pydantic import BaseModel
 
@@ -43,6 +44,7 @@ from vlmrun_jupyter.errors import (
 )
 
 KEY = "sk-test-very-secret-key-123"
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture()
@@ -129,9 +131,9 @@ def test_schema_goes_out_as_json_schema_response_format(offline):
         offline.build_request("x", schema=42)
 
 
-def test_bad_inputs_are_clear_errors(offline):
+def test_bad_inputs_are_clear_errors(offline, tmp_path):
     with pytest.raises(RequestError, match="not an existing file"):
-        offline.build_request("x", inputs=["/no/such/file.png"])
+        offline.build_request("x", inputs=[str(tmp_path / "no-such-file.png")])
     with pytest.raises(RequestError, match="cannot send an input of type object"):
         offline.build_request("x", inputs=[object()])
 
@@ -493,7 +495,7 @@ def test_threads_and_processes_download_each_artifact_once(live_server, tmp_path
             "sid": sid,
         }
     )
-    env = {**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env = probe_env(REPO)
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", CONCURRENT, args], stdout=subprocess.PIPE, text=True, env=env
@@ -541,7 +543,7 @@ def test_small_answers_are_read_without_64_kib_buffers(live_server, tmp_path):
         "cache": str(tmp_path / "cache"),
         "image": str(image),
     }
-    env = {**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env = probe_env(REPO)
     out = subprocess.run(
         [sys.executable, "-c", SMALL_ANSWERS, json.dumps(args)],
         capture_output=True, text=True, env=env, timeout=120,

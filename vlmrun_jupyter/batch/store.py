@@ -57,8 +57,7 @@ class Column(Sequence):
         with self._lock:
             db = self._db
             db.execute("BEGIN")
-            counter = iter(range(self._n, 1 << 62))
-            rows = ((next(counter), v) for v in values)
+            rows = enumerate(values, start=self._n)
             if sort:
                 # kept in order as they come (a B-tree on (value, arrival)), then copied out
                 # in that order: the memory is the page cache's, where an ORDER BY would

@@ -29,7 +29,7 @@ from ..kinds import media_type
 from ..refs import BaseRef, ImageRef, Namespace, UrlRef
 from . import _protocol
 from ._decode import decoded, over_limit
-from ._http import Http, OnProgress, _content_length, counted, release
+from ._http import Http, OnProgress, _content_length, counted
 from ._retry import Retry
 
 T = TypeVar("T")
@@ -67,7 +67,7 @@ class ArtifactDownloader:
         try:
             if resp.is_redirect and resp.headers.get("location"):
                 target = resp.url.join(resp.headers["location"])
-                release(resp)
+                resp.close()
                 if target.scheme not in ("http", "https"):
                     raise IntegrityError(f"{ref.id}: redirected to a non-http(s) URL; refused.")
                 resp = self.http.get_external(target)
@@ -77,7 +77,7 @@ class ArtifactDownloader:
             dest = self.cache.ns_dir(ns) / f"{ref.id}.{'png' if png else ref.ext}"
             return self._store(resp, dest, ref.kind, ref.id, on_progress)
         finally:
-            release(resp)
+            resp.close()
 
     def _store(
         self,
@@ -128,7 +128,7 @@ class ArtifactDownloader:
                 if len(body) > URL_BODY_MAX:
                     raise IntegrityError(f"{ref.id}: the url artifact body is too large.")
         finally:
-            release(resp)
+            resp.close()
         return _protocol.url_from_body(body, ref.id, *self.http.secrets)
 
     def _download_url_ref(
@@ -147,7 +147,7 @@ class ArtifactDownloader:
             try:
                 return self._store(resp, dest, "url", ref.id, on_progress)
             finally:
-                release(resp)
+                resp.close()
 
         path = self.http.retry(download)
         self.cache.write_url_sidecar(ref, ns, url)

@@ -182,7 +182,7 @@ class Http:
             own = request.extensions.get("timeout", {}).get("read") or self.timeout
             request.extensions["timeout"] = httpx.Timeout(deadline.read_timeout(own)).as_dict()
         try:
-            resp = pool.send(request, stream=stream)
+            resp = _unlinked(pool.send(request, stream=stream))
         except httpx.TimeoutException as exc:
             if deadline is not None:
                 deadline.check(what, slack=0.1)
@@ -200,7 +200,7 @@ class Http:
         except (httpx.HTTPError, VlmRunError, Retry):
             body = b""
         finally:
-            release(resp)
+            resp.close()
         err = _protocol.error_for(
             resp.status_code,
             body,
@@ -290,7 +290,7 @@ class Http:
                 raise r.error from None
             raise
         finally:
-            release(resp)
+            resp.close()
         return sse.result()
 
     def guard(self, chunks: Iterable[T], what: str, *, download: bool = False) -> Iterator[T]:
@@ -325,13 +325,32 @@ class Http:
 _EMPTY = httpx.ByteStream(b"")
 
 
-def release(resp: httpx.Response) -> None:
-    """Close `resp` and let it be freed at once. httpx's response and the stream that
-    times its body refer to each other, so a closed response would wait for the cyclic
-    garbage collector, with its request, headers and buffers (~50 objects): a batch had
-    hundreds waiting at any moment, and the heap fragmented around them."""
-    resp.close()
-    resp.stream = _EMPTY
+class _Unlinking(httpx.SyncByteStream):
+    """A response's body that lets the response go when it closes. httpx's response and
+    the stream that times its body refer to each other, so a closed response would wait
+    for the cyclic garbage collector, with its request, headers and buffers (~50
+    objects): a batch had hundreds waiting at any moment, and the heap fragmented
+    around them. Closing (by us, or by httpx at the end of the body) breaks the cycle."""
+
+    def __init__(self, resp: httpx.Response) -> None:
+        self._resp: httpx.Response | None = resp
+        self._stream = resp.stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._stream  # type: ignore[misc]
+
+    def close(self) -> None:
+        try:
+            self._stream.close()  # type: ignore[attr-defined]
+        finally:
+            if self._resp is not None:
+                self._resp.stream, self._resp = _EMPTY, None
+
+
+def _unlinked(resp: httpx.Response) -> httpx.Response:
+    """`resp`, freed by reference counting once it is closed (see `_Unlinking`)."""
+    resp.stream = _EMPTY if resp.is_closed else _Unlinking(resp)
+    return resp
 
 
 def _content_length(headers: httpx.Headers) -> int | None:
@@ -381,7 +400,7 @@ def read_json(http: Http, resp: httpx.Response, what: str, *, retry_invalid: boo
     try:
         body = b"".join(bounded(http, resp, what, http.max_json_bytes, "VLMRUN_MAX_JSON_BYTES"))
     finally:
-        release(resp)
+        resp.close()
     try:
         return jsonlib.loads(body)
     except (ValueError, RecursionError) as exc:

@@ -10,7 +10,7 @@ while reads come back full, up to httpcore's own size: a download still reads 64
 at a time after five reads, and a small answer never makes a 64 KiB buffer.
 
 httpcore lets a pool take its own network backend; httpx's transport does not say so,
-so `compact_reads` sets it on the transport's pool where that pool is the one httpx
+so `transport` sets it on the transport's pool where that pool is the one httpx
 builds today, and leaves the transport as it is otherwise
 (tests/test_client.py::test_small_answers_are_read_without_64_kib_buffers fails if it
 stops taking effect).
@@ -65,15 +65,12 @@ class _Backend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
-def compact_reads(transport: httpx.HTTPTransport) -> httpx.HTTPTransport:
-    """`transport`, its connections reading as `_Stream` does (where its pool allows)."""
-    pool = getattr(transport, "_pool", None)
+def transport(limits: httpx.Limits) -> httpx.HTTPTransport:
+    """What httpx.Client would make by default, its connections reading as `_Stream`
+    does (where its pool is the one this httpx builds)."""
+    made = httpx.HTTPTransport(limits=limits)
+    pool = getattr(made, "_pool", None)
     backend = getattr(pool, "_network_backend", None)
     if isinstance(pool, httpcore.ConnectionPool) and isinstance(backend, httpcore.NetworkBackend):
         pool._network_backend = _Backend(backend)
-    return transport
-
-
-def transport(limits: httpx.Limits) -> httpx.HTTPTransport:
-    """What httpx.Client would make by default, with compact reads."""
-    return compact_reads(httpx.HTTPTransport(limits=limits))
+    return made
